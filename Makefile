@@ -1,0 +1,65 @@
+# scenario-runner: `make setup` once, then `make scenario S=<name>`.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+SCENARIO := $(VENV)/bin/scenario
+S ?= mooncake-tcp-loopback
+OUT ?= out/rendered/$(S)
+# torch for the collectives probe; on CPU-only machines pin a CPU build. Set TORCH_SPEC= to skip.
+TORCH_SPEC ?= torch==2.13.0
+APT_PACKAGES := libibverbs1 libnuma1 openmpi-bin
+APT_TEST_PACKAGES := chromium
+
+.PHONY: setup system-packages test validate render scenario list docs clean help
+
+help:
+	@echo "make setup                 create .venv and install everything the local executor needs"
+	@echo "make scenario S=NAME       run a scenario (default S=$(S)) and print its verdict"
+	@echo "make test                  run the test suite"
+	@echo "make validate              validate every scenario"
+	@echo "make render S=NAME         render a scenario into $(OUT)"
+	@echo "make images REGISTRY=...   build and push the five images (see images/README.md)"
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(APT_PACKAGES) $(APT_EXTRA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			echo "installing Debian packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		fi; \
+	else \
+		for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		if [ -n "$$missing" ]; then \
+			echo "NOTE: the local executor needs these system packages:$$missing"; \
+			echo "      run as root, or: sudo apt-get install -y$$missing"; \
+		fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test,local,reports]'
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PYTHON) -m pip install -q "$(TORCH_SPEC)"; fi
+	touch $@
+
+test: $(VENV)/.installed
+	$(PYTHON) -m pytest
+
+validate: $(VENV)/.installed
+	$(SCENARIO) validate
+
+list: $(VENV)/.installed
+	$(SCENARIO) list
+
+render: $(VENV)/.installed
+	$(SCENARIO) render $(S) --out $(OUT)
+
+scenario: $(VENV)/.installed
+	$(SCENARIO) run $(S) $(ARGS)
+
+clean:
+	rm -rf out .pytest_cache
+
+-include images/images.mk

@@ -1,0 +1,276 @@
+"""The `scenario` command line. Thin: parse options, call the pipeline stages, map errors to exit codes in one place."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import EXIT_INVALID, Problem, RunnerError, ScenarioError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _library():
+    from .resolve import Library
+
+    return Library()
+
+
+def _complete_scenarios(ctx, param, incomplete):
+    return [name for name in _library().names() if name.startswith(incomplete)]
+
+
+def _complete_parsers(ctx, param, incomplete):
+    from .parse import parser_names
+
+    return [name for name in parser_names() if name.startswith(incomplete)]
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="scenario-runner", prog_name="scenario")
+def cli() -> None:
+    """Declarative scenarios that prove, layer by layer, that a GPU cluster is ready for disaggregated LLM inference.
+
+    \b
+    Typical use:
+      scenario list                         what scenarios exist
+      scenario validate                     check every scenario (schema, lints, templates)
+      scenario run mooncake-tcp-loopback    run one and print its verdict
+    """
+
+
+# --- scenario files --------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_command(output: str) -> None:
+    """List the scenarios: name, layer, executor(s), description."""
+    from tabulate import tabulate
+
+    from .validate import validate_scenario
+
+    library = _library()
+    rows = []
+    for name in library.names():
+        try:
+            scenario = validate_scenario(name, library)
+            rows.append({"name": name, "layer": scenario.layer, "executors": ", ".join(scenario.executors),
+                         "extends": scenario.extends, "description": scenario.description})
+        except ScenarioError:
+            rows.append({"name": name, "layer": "?", "executors": "?", "extends": "", "description": "(invalid: run `scenario validate`)"})
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(tabulate([[r["name"], r["layer"], r["executors"], r["description"]] for r in rows],
+                        headers=["name", "layer", "executor(s)", "description"]))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(), shell_complete=_complete_scenarios)
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
+@click.option("--no-render", is_flag=True, help="Skip rendering templates (faster; schema and lints only).")
+def validate(paths: tuple[str, ...], quiet: bool, no_render: bool) -> None:
+    """Validate scenarios (default: every file under scenarios/): schema, lints, commands and rendered objects.
+
+    PATHS may be scenario files, directories or scenario names. Exit 2 when any is invalid.
+    """
+    from .validate import validate_files
+
+    library = _library()
+    targets = _expand_targets(paths, library)
+    ok, problems = validate_files(targets, library, render=not no_render)
+    for target, scenario in ok:
+        if not quiet:
+            click.echo(f"ok       {target}")
+    for target, file_problems in problems:
+        click.echo(f"invalid  {target}", err=True)
+        for problem in file_problems:
+            click.echo(_indent(str(problem)), err=True)
+    count = sum(len(p) for _, p in problems)
+    summary = f"{len(ok)} valid, {len(problems)} invalid" + (f" ({count} problem{'s' if count != 1 else ''})" if count else "")
+    click.echo(summary, err=bool(problems))
+    if problems:
+        sys.exit(EXIT_INVALID)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _expand_targets(paths: tuple[str, ...], library) -> list[str]:
+    if not paths:
+        duplicates = library.duplicates
+        if duplicates:
+            raise ScenarioError(duplicates)
+        return [str(library.paths[name]) for name in library.names()]
+    targets: list[str] = []
+    for path in paths:
+        if Path(path).is_dir():
+            targets += [str(p) for p in sorted(Path(path).rglob("*.yaml"))]
+        else:
+            targets.append(path)
+    return targets
+
+
+@cli.command()
+@click.argument("name", shell_complete=_complete_scenarios)
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")
+@click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def show(name: str, overrides: tuple[str, ...], output: str) -> None:
+    """Print the fully resolved scenario (after extends and --set)."""
+    import yaml
+
+    from .model import thaw
+    from .validate import validate_scenario
+
+    scenario = validate_scenario(name, _library(), overrides)
+    data = thaw(scenario.data)
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        chain = " <- ".join(p.stem for p in scenario.files)
+        click.echo(f"# resolved from: {chain}")
+        click.echo(yaml.safe_dump(data, sort_keys=False, width=120), nl=False)
+
+
+@cli.command()
+@click.argument("name", shell_complete=_complete_scenarios)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=False,
+              help="Directory to write one file per object (default: print to stdout).")
+@click.option("--executor", "executor_name", help="Render for this executor (default: the scenario's first).")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value before rendering.")
+def render(name: str, out_dir: Path | None, executor_name: str | None, overrides: tuple[str, ...]) -> None:
+    """Render a scenario: Kubernetes objects (one file each, stable names) or the local process plan."""
+    import yaml
+
+    from .executors import get_executor
+    from .validate import validate_scenario
+
+    scenario = validate_scenario(name, _library(), overrides)
+    executor_name = executor_name or scenario.default_executor
+    if executor_name not in scenario.executors:
+        raise ScenarioError(f"scenario {scenario.name} does not run on {executor_name!r}; it declares {', '.join(scenario.executors)}")
+    executor = get_executor(executor_name)
+    plan = executor.plan(scenario, out_dir)
+    if out_dir is not None:
+        for path in plan.get("files", []):
+            click.echo(str(path))
+        return
+    documents = plan.get("objects") if "objects" in plan else [plan]
+    click.echo(yaml.safe_dump_all(documents, sort_keys=False, width=120), nl=False)
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the scenario JSON Schema (point your editor's YAML language server at it)."""
+    from .validate import SCHEMA_DIR
+
+    click.echo((SCHEMA_DIR / "scenario.v1.json").read_text(), nl=False)
+
+
+# --- parsing and running ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("parser_name", metavar="PARSER", shell_complete=_complete_parsers)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Parser option (YAML-typed), e.g. min_bytes=268435456.")
+def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) -> None:
+    """Print the metrics a parser reads from a log file ('-' for stdin)."""
+    import yaml
+    from tabulate import tabulate
+
+    from .parse import parse_file, parse_lines
+
+    parsed_options = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        parsed_options[key] = yaml.safe_load(value) if value else True
+    if file == "-":
+        result = parse_lines(parser_name, sys.stdin, "<stdin>", parsed_options)
+    else:
+        result = parse_file(parser_name, file, parsed_options)
+    if as_json:
+        click.echo(json.dumps({
+            "parser": result.parser, "source": result.source,
+            "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in result.metrics.values()},
+            "info": dict(result.info),
+            "series": {s.name: {"columns": list(s.columns), "rows": [list(r) for r in s.rows]} for s in result.series.values()},
+        }, indent=2, default=str))
+        return
+    click.echo(tabulate([[m.name, m.value, m.unit] for m in result.metrics.values()], headers=["metric", "value", "unit"]))
+    for key, value in result.info.items():
+        click.echo(f"# {key}: {value}")
+
+
+@cli.command()
+@click.argument("name", shell_complete=_complete_scenarios)
+@click.option("--executor", "executor_name", help="Executor to run on (default: the scenario's first).")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")
+@click.option("--timeout", "timeout", metavar="DURATION", help="Limit for the whole run, e.g. 10m (default: the scenario's).")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), help="Where run records go (default: results/).")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Verdict format on stdout.")
+@click.option("--no-progress", is_flag=True, help="No progress lines (also implied when stderr is not a terminal and CI is set).")
+def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
+        output: str, no_progress: bool) -> None:
+    """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
+    from .model import seconds
+    from .progress import QuietProgress, TerminalProgress
+    from .report import render_report
+    from .run import run_scenario
+    from .validate import validate_scenario
+
+    scenario = validate_scenario(name, _library(), overrides)
+    try:
+        timeout_s = seconds(timeout) if timeout else None
+    except ValueError:
+        raise ScenarioError(Problem(f"--timeout {timeout!r} is not a duration", hint="for example 90s, 20m or 1h")) from None
+    quiet = no_progress or (os.environ.get("CI") and not sys.stderr.isatty())
+    progress = QuietProgress() if quiet else TerminalProgress()
+    result = run_scenario(scenario, executor_name=executor_name, results_dir=results_dir, timeout_s=timeout_s,
+                          progress=progress, overrides=list(overrides))
+    click.echo(render_report(output, result.verdict, result.metrics, {"run_id": result.run_id, "record": str(result.record)}))
+    sys.exit(result.verdict.exit_code)
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="scenario", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except click.ClickException as error:
+        error.show()
+        return EXIT_INVALID if error.exit_code == 2 else error.exit_code
+    except RunnerError as error:
+        click.echo(f"error: {error}" if not isinstance(error, ScenarioError) else str(error), err=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except Exception as error:  # a bug in the runner: say so plainly, no traceback unless asked
+        if os.environ.get("SCENARIO_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(error).__name__}: {error}\n(set SCENARIO_DEBUG=1 for the traceback and please report it)", err=True)
+        return 3
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

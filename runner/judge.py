@@ -1,0 +1,230 @@
+"""Pipeline stage "judge": metrics and logs against the scenario's checks, one small pure function per check kind.
+
+Statuses: PASS, FAIL (a check does not hold), ERROR (infrastructure or parse failure:
+nothing trustworthy to judge), TIMEOUT, SKIP. A check whose metric is missing FAILS,
+naming the parser and the log it read; it never passes silently.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
+from .execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunOutput, WorkloadOutcome
+from .model import Check, Scenario
+from .parse import Metric, ParseResult
+
+PASS, FAIL, ERROR, STATUS_TIMEOUT, SKIP = "PASS", "FAIL", "ERROR", "TIMEOUT", "SKIP"
+INTERRUPTED_STATUS = "INTERRUPTED"
+SEVERITY = {PASS: 0, SKIP: 0, FAIL: 1, ERROR: 2, STATUS_TIMEOUT: 3, INTERRUPTED_STATUS: 4}
+EXIT_CODES = {PASS: EXIT_PASS, SKIP: EXIT_PASS, FAIL: EXIT_FAIL, ERROR: EXIT_INFRA, STATUS_TIMEOUT: EXIT_INFRA,
+              INTERRUPTED_STATUS: EXIT_INTERRUPTED}
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class WorkloadMetrics:
+    """What parsing one workload's output gave: a result, or the reason there is none."""
+
+    workload: str
+    parser: str
+    source: str
+    result: ParseResult | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BaselineValue:
+    value: float | None
+    run_id: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    kind: str
+    workload: str
+    status: str
+    metric: str = ""
+    measured: Any = None
+    unit: str = ""
+    op: str = ""
+    threshold: Any = None
+    margin: float | None = None      # absolute headroom in the metric's unit (positive = on the right side)
+    margin_pct: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    scenario: str
+    status: str
+    results: tuple[CheckResult, ...]
+    summary: str
+    workloads: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+BaselineLookup = Callable[[str, str, str], BaselineValue]  # (scenario, metric, run id) -> value
+
+
+def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadMetrics],
+          baseline: BaselineLookup | None = None) -> Verdict:
+    results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (DONE, SKIPPED)]
+    for check in scenario.checks:
+        results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
+    status = overall(results, output.state)
+    return Verdict(scenario.name, status, tuple(results), _summary(status, results, output),
+                   {name: outcome.state for name, outcome in output.outcomes.items()})
+
+
+def overall(results: list[CheckResult], run_state: str) -> str:
+    if run_state == "interrupted":
+        return INTERRUPTED_STATUS
+    if not results:
+        return ERROR if run_state == "error" else PASS
+    worst = max(results, key=lambda r: SEVERITY[r.status]).status
+    if run_state == "timeout" and SEVERITY[worst] < SEVERITY[STATUS_TIMEOUT]:
+        return STATUS_TIMEOUT
+    if run_state == "error" and SEVERITY[worst] < SEVERITY[ERROR]:
+        return ERROR
+    return worst
+
+
+def _summary(status: str, results: list[CheckResult], output: RunOutput) -> str:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items(), key=lambda i: -SEVERITY[i[0]]))
+    reason = f" — {output.message}" if output.message and status != PASS else ""
+    return f"{status}: {parts or 'no checks'}{reason}"
+
+
+def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
+    status = {TIMEOUT: STATUS_TIMEOUT, FAILED: ERROR, INTERRUPTED: INTERRUPTED_STATUS}.get(outcome.state, ERROR)
+    detail = outcome.message
+    if outcome.diagnostics:
+        detail += "\n" + "\n".join(outcome.diagnostics)
+    return CheckResult(f"{outcome.name} ran", "infrastructure", outcome.name, status, message=detail)
+
+
+def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadMetrics | None,
+                baseline: BaselineLookup | None = None) -> CheckResult:
+    base = dict(name=check.name, kind=check.kind, workload=check.workload, metric=check.metric_name)
+    if outcome is None or outcome.state == SKIPPED:
+        reason = outcome.message if outcome else "the workload did not run"
+        return CheckResult(status=SKIP, message=reason, **base)
+    if outcome.state == INTERRUPTED:
+        return CheckResult(status=INTERRUPTED_STATUS, message=outcome.message, **base)
+    if check.log:
+        return _judge_log(check, outcome, base)
+    return _judge_metric(check, outcome, parsed, baseline, base)
+
+
+def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetrics | None, baseline: BaselineLookup | None,
+                  base: dict) -> CheckResult:
+    if parsed is None or parsed.result is None:
+        reason = parsed.error if parsed else f"workload {check.workload} has no parser"
+        status = STATUS_TIMEOUT if outcome.state == TIMEOUT else ERROR
+        if outcome.state in (FAILED, TIMEOUT):
+            reason = f"{outcome.name} {outcome.state}: {outcome.message}; {reason}"
+        return CheckResult(status=status, message=reason, **base)
+    metric = parsed.result.metrics.get(check.metric_name)
+    if metric is None or metric.value is None:
+        known = ", ".join(sorted(parsed.result.metrics)) or "none"
+        return CheckResult(status=FAIL, message=f"metric {check.metric_name!r} missing: parser {parsed.parser!r} read {parsed.source} "
+                                                  f"and found {known}", **base)
+    threshold, error = _threshold(check, baseline)
+    if error:
+        return CheckResult(status=ERROR, measured=metric.value, unit=metric.unit, op=check.op, message=error, **base)
+    return compare(check, metric, threshold, base)
+
+
+def _threshold(check: Check, baseline: BaselineLookup | None) -> tuple[Any, str]:
+    if check.baseline is None:
+        return check.value, ""
+    if baseline is None:
+        return None, "no baseline lookup available"
+    metric = check.baseline.metric or check.metric
+    found = baseline(check.baseline.scenario, metric, check.baseline.run)
+    if found.error or found.value is None:
+        return None, found.error or f"baseline {check.baseline.scenario} has no {metric}"
+    return found.value * check.baseline.factor, ""
+
+
+def compare(check: Check, metric: Metric, threshold: Any, base: dict) -> CheckResult:
+    value = metric.value
+    try:
+        holds = OPS[check.op](value, threshold)
+    except TypeError:
+        return CheckResult(status=ERROR, measured=value, unit=metric.unit, op=check.op, threshold=threshold,
+                           message=f"cannot compare {value!r} with {threshold!r}", **base)
+    margin, margin_pct = _margin(check.op, value, threshold)
+    message = "" if holds else _failure_text(check, value, threshold, metric.unit)
+    if check.baseline and check.baseline.factor != 1:
+        message = (message + " " if message else "") + f"(baseline x{check.baseline.factor:g})"
+    return CheckResult(status=PASS if holds else FAIL, measured=value, unit=metric.unit, op=check.op, threshold=threshold,
+                       margin=margin, margin_pct=margin_pct, message=message, **base)
+
+
+def _margin(op: str, value: Any, threshold: Any) -> tuple[float | None, float | None]:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, threshold)):
+        return None, None
+    if op in (">=", ">"):
+        margin = value - threshold
+    elif op in ("<=", "<"):
+        margin = threshold - value
+    else:
+        margin = -abs(value - threshold) if op == "==" else abs(value - threshold)
+    pct = margin / abs(threshold) * 100 if threshold else None
+    if pct is not None and (math.isnan(pct) or math.isinf(pct)):
+        pct = None
+    return margin, pct
+
+
+def _failure_text(check: Check, value: Any, threshold: Any, unit: str) -> str:
+    return f"measured {value}{' ' + unit if unit else ''}, needed {check.op} {threshold}"
+
+
+def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResult:
+    if not outcome.logs:
+        return CheckResult(status=ERROR, message=f"{outcome.name} left no log", **base)
+    pattern = re.compile(check.regex) if check.regex else re.compile(re.escape(check.contains))
+    found = sum(count_in_file(path, pattern) for path in outcome.logs)
+    needed = outcome.ranks if check.count == "every-rank" else int(check.count)
+    evidence = check.regex or check.contains
+    if check.absent:
+        holds = found == 0
+        message = "" if holds else f"{found} line(s) match {evidence!r}, which must not appear"
+        op, threshold = "==", 0
+    else:
+        holds = found >= needed
+        message = "" if holds else f"{found} line(s) match {evidence!r}, needed {needed}" + \
+            (" (one per rank)" if check.count == "every-rank" else "") + f" in {', '.join(p.name for p in outcome.logs)}"
+        op, threshold = ">=", needed
+    if not holds and outcome.state in (FAILED, TIMEOUT):
+        message += f"; {outcome.name} {outcome.state}: {outcome.message}"
+    return CheckResult(status=PASS if holds else FAIL, measured=found, unit="lines", op=op, threshold=threshold,
+                       message=message, **{**base, "metric": f"log: {evidence}"})
+
+
+def count_in_file(path: Path, pattern: re.Pattern) -> int:
+    count = 0
+    try:
+        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if pattern.search(line):
+                    count += 1
+    except OSError:
+        return 0
+    return count

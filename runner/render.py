@@ -1,0 +1,397 @@
+"""Pipeline stage "render": Jinja2 (sandboxed, StrictUndefined) turns a scenario into what an executor runs.
+
+Two kinds of templates:
+- commands inside the scenario (`{{ params.threads }}`, `{{ ports.rpc }}`, `{{ ready.target.rpc_address }}`),
+  rendered per workload by every executor; errors point at the scenario file and line;
+- Kubernetes object templates under templates/kubernetes/<name>.yaml.j2, rendered into
+  objects that are validated (built-in kinds against the Kubernetes OpenAPI schemas,
+  CRD kinds against the schema subsets in schema/crds) before anything touches a cluster.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jinja2
+import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import Location, Problem, RenderError
+from .model import Scenario, Workload, thaw
+from .platforms import INSTANCE_TYPES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = REPO_ROOT / "templates" / "kubernetes"
+CRD_SCHEMA_DIR = REPO_ROOT / "schema" / "crds"
+TEMPLATE_SUFFIX = ".yaml.j2"
+DEFAULT_TEMPLATES = {
+    "mpi": "mpijob", "group": "leaderworkerset", "job": "job", "service": "deployment", "disaggregated": "disaggregatedset",
+}
+RUNNER_LABEL = "app.kubernetes.io/managed-by"
+LABEL_PREFIX = "scenario-runner.dev"
+K8S_VERSION = "1.33"
+
+
+def _quote_shell(value: Any) -> str:
+    import shlex
+
+    return shlex.quote(str(value))
+
+
+def _to_yaml(value: Any) -> str:
+    return yaml.safe_dump(thaw(value), default_flow_style=True, sort_keys=False, width=10_000).strip()
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(thaw(value))
+
+
+@lru_cache(maxsize=None)
+def environment(search_path: str = str(TEMPLATE_DIR)) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(search_path),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(shell=_quote_shell, to_yaml=_to_yaml, to_json=_to_json, dns=dns_name)
+    return env
+
+
+@lru_cache(maxsize=None)
+def _string_environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    env.filters.update(shell=_quote_shell, to_json=_to_json)
+    return env
+
+
+def template_names() -> list[str]:
+    if not TEMPLATE_DIR.is_dir():
+        return []
+    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in TEMPLATE_DIR.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
+
+
+def dns_name(text: str, limit: int = 63) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")
+    return name[:limit].rstrip("-") or "x"
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _compile(text: str) -> jinja2.Template:
+    return _string_environment().from_string(text)
+
+
+def render_string(text: str, variables: Mapping[str, Any], location: Location) -> str:
+    if "{{" not in text and "{%" not in text:
+        return text
+    try:
+        return _compile(text).render(**variables)
+    except jinja2.UndefinedError as error:
+        raise RenderError(Problem(f"undefined template variable: {error.message}", location, _variables_hint(variables))) from None
+    except jinja2.TemplateSyntaxError as error:
+        raise RenderError(Problem(f"template syntax error: {error.message}", location)) from None
+    except jinja2.exceptions.SecurityError as error:
+        raise RenderError(Problem(f"template not allowed: {error}", location)) from None
+
+
+def _variables_hint(variables: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in variables.items():
+        if isinstance(value, Mapping) and value:
+            parts.append(f"{key}.{{{', '.join(sorted(map(str, value)))}}}")
+        elif isinstance(value, Mapping):
+            parts.append(f"{key} (empty)")
+        else:
+            parts.append(key)
+    return "available: " + "; ".join(parts)
+
+
+def command_variables(scenario: Scenario, workload: Workload, *, ports: Mapping[str, int], hosts: Mapping[str, str],
+                      peer_ports: Mapping[str, Mapping[str, int]], ready: Mapping[str, Mapping[str, str]],
+                      namespace: str = "", run_id: str = "") -> dict[str, Any]:
+    return {
+        "params": scenario.parameters,
+        "args": workload.args,
+        "ports": ports,
+        "workloads": {name: {"host": host, "ports": peer_ports.get(name, {})} for name, host in hosts.items()},
+        "ready": ready,
+        "scenario": {"name": scenario.name},
+        "workload": {"name": workload.name, "ranks": workload.ranks, "nodes": workload.nodes},
+        "platform": {"instanceType": scenario.platform.instance_type, "gpusPerNode": scenario.platform.gpus_per_node,
+                     "efaPerNode": scenario.platform.efa_per_node},
+        "namespace": namespace,
+        "run_id": run_id,
+    }
+
+
+def render_command(scenario: Scenario, workload: Workload, index: int, variables: Mapping[str, Any],
+                   command: Any = None, path: tuple = ("command",)) -> list[str] | str:
+    command = workload.command if command is None else command
+    base = ("workloads", index) + path
+    if isinstance(command, str):
+        return render_string(command, variables, scenario.sources.with_path(base))
+    return [render_string(arg, variables, scenario.sources.with_path(base + (j,))) for j, arg in enumerate(command)]
+
+
+def render_env(scenario: Scenario, workload: Workload, index: int, variables: Mapping[str, Any]) -> dict[str, str]:
+    env = {**scenario.env, **workload.env}
+    rendered = {}
+    for key, value in env.items():
+        path = ("workloads", index, "env", key) if key in workload.env else ("env", key)
+        rendered[key] = render_string(value, variables, scenario.sources.with_path(path))
+    return rendered
+
+
+def placeholder_ready(scenario: Scenario) -> dict[str, dict[str, str]]:
+    """What `ready.<workload>.<group>` will hold: the named groups of each readiness regex."""
+    ready: dict[str, dict[str, str]] = {}
+    for workload in scenario.workloads:
+        groups: dict[str, str] = {}
+        if workload.ready and workload.ready.log:
+            try:
+                groups = {name: f"<{workload.name}.{name}>" for name in re.compile(workload.ready.log).groupindex}
+            except re.error:
+                groups = {}
+        ready[workload.name] = groups
+    return ready
+
+
+def check_commands(scenario: Scenario) -> list[Problem]:
+    """Render every command and env value with placeholder values; report undefined variables and syntax errors."""
+    problems: list[Problem] = []
+    hosts = {w.name: f"{w.name}.host" for w in scenario.workloads}
+    peer_ports = {w.name: {p: 10000 + i for i, p in enumerate(w.ports)} for w in scenario.workloads}
+    ready = placeholder_ready(scenario)
+    for index, workload in enumerate(scenario.workloads):
+        variables = command_variables(scenario, workload, ports=peer_ports[workload.name], hosts=hosts, peer_ports=peer_ports,
+                                      ready=ready, namespace="ns", run_id="run")
+        candidates = [(workload.command, ("command",))]
+        for executor, override in workload.overrides.items():
+            if "command" in override:
+                candidates.append((override["command"], (executor, "command")))
+        if workload.fallback:
+            candidates.append((workload.fallback.command, ("fallback", "command")))
+        for command, path in candidates:
+            try:
+                render_command(scenario, workload, index, variables, command, path)
+            except RenderError as error:
+                problems.extend(error.problems)
+        try:
+            render_env(scenario, workload, index, variables)
+        except RenderError as error:
+            problems.extend(error.problems)
+    return problems
+
+
+# --- Kubernetes objects ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    """One Kubernetes object with the template it came from; `filename` is stable for readable PR diffs."""
+
+    order: int
+    workload: str
+    template: str
+    body: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.body.get("kind", "")
+
+    @property
+    def name(self) -> str:
+        return self.body.get("metadata", {}).get("name", "")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.order:02d}-{self.kind.lower()}-{self.name}.yaml"
+
+
+KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2, "Secret": 2, "Service": 3}
+
+
+def run_labels(scenario: Scenario, run_id: str, workload: str = "") -> dict[str, str]:
+    labels = {
+        RUNNER_LABEL: "scenario-runner",
+        f"{LABEL_PREFIX}/run-id": run_id,
+        f"{LABEL_PREFIX}/scenario": dns_name(scenario.name),
+    }
+    if workload:
+        labels[f"{LABEL_PREFIX}/workload"] = dns_name(workload)
+    return labels
+
+
+def object_name(scenario: Scenario, workload: str) -> str:
+    return dns_name(workload, 50)
+
+
+def resources_for(scenario: Scenario, workload: Workload) -> dict[str, Any]:
+    """Per-pod resources: GPU and EFA counts follow the instance type on GPU nodes unless stated."""
+    platform = scenario.platform
+    instance = INSTANCE_TYPES.get(platform.instance_type)
+    stated = dict(workload.resources)
+    gpu_node = workload.node == "gpu"
+    gpus = stated.get("gpus", platform.gpus_per_node if gpu_node else 0)
+    efa = stated.get("efa", platform.efa_per_node if gpu_node else 0)
+    return {
+        "gpus": gpus,
+        "efa": efa,
+        "cpu": stated.get("cpu", ""),
+        "memory": stated.get("memory", platform.memory if gpu_node else ""),
+        "hugepages2Mi": stated.get("hugepages2Mi", platform.hugepages_2mi if gpu_node and efa else ""),
+        "shmSize": platform.shm_size if gpu_node else "",
+        "arch": instance.arch if instance else platform.arch,
+    }
+
+
+def kubernetes_variables(scenario: Scenario, workload: Workload, index: int, run_id: str) -> dict[str, Any]:
+    namespace = scenario.platform.namespace
+    hosts = {w.name: f"{object_name(scenario, w.name)}.{namespace}.svc" for w in scenario.workloads}
+    peer_ports = {w.name: dict(w.ports) for w in scenario.workloads}
+    ready = {w.name: {} for w in scenario.workloads}
+    variables = command_variables(scenario, workload, ports=dict(workload.ports), hosts=hosts, peer_ports=peer_ports,
+                                  ready=ready, namespace=namespace, run_id=run_id)
+    command = render_command(scenario, workload, index, variables)
+    env = render_env(scenario, workload, index, variables)
+    return {
+        **variables,
+        "name": object_name(scenario, workload.name),
+        "labels": run_labels(scenario, run_id, workload.name),
+        "selector": {f"{LABEL_PREFIX}/run-id": run_id, f"{LABEL_PREFIX}/workload": dns_name(workload.name)},
+        "image": scenario.image_ref(workload.image) if workload.image else "",
+        "command": command,
+        "env": env,
+        "resources": resources_for(scenario, workload),
+        "spec": workload,  # the whole workload record (kind, role, ranks, nodes, replicas, group_size, ...)
+        "platform_spec": scenario.platform,
+        "node_selector": {"node.kubernetes.io/instance-type": scenario.platform.instance_type, **scenario.platform.node_selector}
+        if workload.node == "gpu" else dict(scenario.platform.node_selector),
+        "peers": {w.name: {"name": object_name(scenario, w.name), "host": hosts[w.name], "ports": dict(w.ports), "role": w.role,
+                           "kind": w.kind} for w in scenario.workloads},
+        "after": [{"name": object_name(scenario, d), "host": hosts[d], "ports": peer_ports[d],
+                   "ready": _ready_dict(scenario.workload(d))} for d in workload.after if d in hosts],
+    }
+
+
+def _ready_dict(workload: Workload) -> dict[str, Any]:
+    ready = workload.ready
+    if not ready:
+        return {}
+    return {"port": ready.port, "log": ready.log, "http_port": ready.http_port, "http_path": ready.http_path}
+
+
+def render_kubernetes(scenario: Scenario, run_id: str = "render", *, validate: bool = True) -> list[RenderedObject]:
+    env = environment()
+    objects: list[RenderedObject] = []
+    namespace_vars = {"namespace": scenario.platform.namespace, "labels": run_labels(scenario, run_id), "scenario": {"name": scenario.name}}
+    objects += _render_template(env, "namespace", namespace_vars, "")
+    for index, raw_workload in enumerate(scenario.workloads):
+        workload = raw_workload.for_executor("kubernetes")
+        template = workload.template or DEFAULT_TEMPLATES[workload.kind]
+        variables = kubernetes_variables(scenario, workload, index, run_id)
+        objects += _render_template(env, template, variables, workload.name, scenario.sources.with_path(("workloads", index)))
+    ordered = sorted(objects, key=lambda o: (KIND_ORDER.get(o.kind, 5), o.order))
+    numbered = [RenderedObject(i, o.workload, o.template, o.body) for i, o in enumerate(ordered)]
+    if validate:
+        problems = [p for o in numbered for p in validate_object(o)]
+        if problems:
+            raise RenderError(problems)
+    return numbered
+
+
+def _render_template(env, template: str, variables: Mapping[str, Any], workload: str, location: Location | None = None) -> list[RenderedObject]:
+    filename = f"{template}{TEMPLATE_SUFFIX}"
+    try:
+        text = env.get_template(filename).render(**variables)
+    except jinja2.TemplateNotFound:
+        raise RenderError(Problem(f"no template {filename} under {TEMPLATE_DIR}", location or Location(),
+                                  f"templates: {', '.join(template_names())}")) from None
+    except jinja2.UndefinedError as error:
+        raise RenderError(Problem(f"undefined variable in template: {error.message}", _template_location(error, filename),
+                                  f"rendering workload {workload or '(namespace)'}; variables: {', '.join(sorted(variables))}")) from None
+    except jinja2.TemplateSyntaxError as error:
+        raise RenderError(Problem(f"template syntax error: {error.message}", Location(str(TEMPLATE_DIR / filename), error.lineno or 0, 1))) from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise RenderError(Problem(f"template {filename} rendered invalid YAML: {getattr(error, 'problem', error)}",
+                                  Location(f"{filename} (rendered)", mark.line + 1 if mark else 0, mark.column + 1 if mark else 0),
+                                  "`scenario render --raw` shows the rendered text")) from None
+    return [RenderedObject(i, workload, template, d) for i, d in enumerate(documents)]
+
+
+def _template_location(error: Exception, filename: str) -> Location:
+    """Jinja rewrites tracebacks so template frames carry the template file and line."""
+    tb = sys.exc_info()[2] or error.__traceback__
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(TEMPLATE_SUFFIX):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return Location(str(TEMPLATE_DIR / filename), line, 1)
+
+
+# --- object validation -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _crd_validators() -> dict[tuple[str, str], Any]:
+    from jsonschema import Draft7Validator
+
+    validators = {}
+    for path in CRD_SCHEMA_DIR.glob("*.json"):
+        group, version, kind = path.stem.split("_")
+        validators[(f"{group}/{version}", kind)] = Draft7Validator(json.loads(path.read_text()))
+    return validators
+
+
+def validate_object(obj: RenderedObject) -> list[Problem]:
+    body = thaw(obj.body)
+    api_version, kind = body.get("apiVersion", ""), body.get("kind", "")
+    where = Location(f"{obj.template}{TEMPLATE_SUFFIX} -> {kind}/{obj.name}")
+    validator = _crd_validators().get((api_version, kind))
+    if validator is not None:
+        return [Problem(f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}", where, f"checked against schema/crds ({api_version} {kind})")
+                for e in validator.iter_errors(body)]
+    return _validate_builtin(body, where)
+
+
+def _validate_builtin(body: dict, where: Location) -> list[Problem]:
+    try:
+        import kubernetes_validate
+    except ImportError:
+        return []
+    try:
+        kubernetes_validate.validate(body, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        path = ".".join(map(str, getattr(error, "path", ()) or ()))
+        return [Problem(f"{path or '(root)'}: {getattr(error, 'message', error)}", where, f"checked against the Kubernetes {K8S_VERSION} OpenAPI schema")]
+    except kubernetes_validate.SchemaNotFoundError:
+        return [Problem(f"no schema for {body.get('apiVersion')} {body.get('kind')}", where, "add its CRD subset to schema/crds with schema/crds/extract.py")]
+    except Exception as error:  # kubernetes-validate raises its own InvalidSchemaError and friends
+        return [Problem(f"could not validate: {error}", where)]
+    return []
+
+
+def write_objects(objects: Iterable[RenderedObject], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.yaml"):
+        stale.unlink()
+    written = []
+    for obj in objects:
+        path = out_dir / obj.filename
+        path.write_text(yaml.safe_dump(thaw(obj.body), sort_keys=False, width=120))
+        written.append(path)
+    return written

@@ -1,0 +1,268 @@
+"""Pipeline stage "resolve": find scenarios, apply `extends` overlays, `--set` overrides and matrix variants.
+
+The result is one fully resolved document (plain data plus its SourceMap); the
+validate stage turns it into an immutable Scenario.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import Location, Problem, ScenarioError
+from .load import Document, SourceMap, load_file, load_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MERGE_KEY = "name"
+
+
+def scenarios_dir() -> Path:
+    return Path(os.environ.get("SCENARIO_DIR", REPO_ROOT / "scenarios"))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A scenario after overlays: data, sources, and the chain of files it came from (child first)."""
+
+    name: str
+    data: dict
+    sources: SourceMap
+    files: tuple[Path, ...]
+
+
+class Library:
+    """The scenario files under a directory, indexed by name (= file stem)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or scenarios_dir())
+        self.paths: dict[str, Path] = {}
+        self.duplicates: list[Problem] = []
+        for path in sorted(self.root.rglob("*.yaml")) if self.root.is_dir() else []:
+            name = path.stem
+            if name in self.paths:
+                self.duplicates.append(Problem(
+                    f"scenario name {name!r} is used twice (also {self.paths[name]})", Location(str(path), 1, 1),
+                    "scenario names are unique across scenarios/: rename one file and its metadata.name"))
+                continue
+            self.paths[name] = path
+        self._documents: dict[Path, Document] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.paths)
+
+    def find(self, name_or_path: str) -> Path:
+        candidate = Path(name_or_path)
+        if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+            if candidate.exists():
+                return candidate
+            raise ScenarioError(f"no such scenario file: {name_or_path}")
+        if name_or_path in self.paths:
+            return self.paths[name_or_path]
+        close = difflib.get_close_matches(name_or_path, self.names(), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "`scenario list` shows the scenarios"
+        raise ScenarioError(Problem(f"no scenario named {name_or_path!r} under {self.root}", Location(), hint))
+
+    def document(self, path: Path) -> Document:
+        path = Path(path)
+        if path not in self._documents:
+            self._documents[path] = load_file(path)
+        return self._documents[path]
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """Maps merge deeply; lists of named maps merge by name; other lists and scalars replace."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    if _named_list(base) and _named_list(overlay):
+        merged = list(base)
+        index = {item[MERGE_KEY]: i for i, item in enumerate(merged)}
+        for item in overlay:
+            if item[MERGE_KEY] in index:
+                merged[index[item[MERGE_KEY]]] = merge(merged[index[item[MERGE_KEY]]], item)
+            else:
+                merged.append(copy.deepcopy(item))
+        return merged
+    return copy.deepcopy(overlay)
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(i, dict) and MERGE_KEY in i for i in value)
+
+
+def _merge_sources(base_data: Any, base: SourceMap, overlay_data: Any, overlay: SourceMap, merged: Any) -> SourceMap:
+    """Locations follow the data: each path points at the file that last set it."""
+    result = SourceMap()
+
+    def walk(value: Any, path: tuple, source_paths: list[tuple[SourceMap, tuple]]) -> None:
+        for sources, original in reversed(source_paths):
+            if original in sources:
+                result[path] = sources[original]
+                if original + ("<key>",) in sources:
+                    result[path + ("<key>",)] = sources[original + ("<key>",)]
+                break
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, path + (key,), [(s, p + (key,)) for s, p in source_paths])
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + (i,), [(s, p) for s, p in _list_origins(source_paths, path, i, item)])
+
+    def _list_origins(source_paths, path, i, item):
+        origins = []
+        for sources, original in source_paths:
+            data = base_data if sources is base else overlay_data
+            container = _get(data, original)
+            if not isinstance(container, list):
+                continue
+            if isinstance(item, dict) and MERGE_KEY in item and _named_list(container):
+                for j, candidate in enumerate(container):
+                    if candidate.get(MERGE_KEY) == item[MERGE_KEY]:
+                        origins.append((sources, original + (j,)))
+            elif sources is overlay or i < len(container):
+                origins.append((sources, original + (i,)))
+        return origins
+
+    walk(merged, (), [(base, ()), (overlay, ())])
+    return result
+
+
+def _get(data: Any, path: tuple) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def resolve(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Resolved:
+    library = library or Library()
+    path = library.find(name_or_path)
+    data, sources, files = _resolve_chain(library, path, ())
+    data, sources = apply_overrides(data, sources, overrides)
+    name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    return Resolved(str(name or path.stem), data, sources, files)
+
+
+def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tuple[dict, SourceMap, tuple[Path, ...]]:
+    document = library.document(path)
+    if not isinstance(document.data, dict):
+        raise ScenarioError(Problem("a scenario file must be a mapping (key: value pairs)", document.sources.locate(())))
+    parent_name = document.data.get("extends")
+    if not parent_name:
+        return document.data, document.sources, (path,)
+    location = document.sources.with_path(("extends",))
+    if not isinstance(parent_name, str):
+        raise ScenarioError(Problem("`extends` must be the name of a scenario", location))
+    try:
+        parent_path = library.find(parent_name)
+    except ScenarioError as error:
+        hint = error.problems[0].hint
+        raise ScenarioError(Problem(f"`extends: {parent_name}`: no such scenario", location, hint)) from None
+    chain = seen + (path,)
+    if parent_path.resolve() in [p.resolve() for p in chain]:
+        cycle = " -> ".join(p.stem for p in chain + (parent_path,))
+        raise ScenarioError(Problem(f"`extends` makes a cycle: {cycle}", location, "a scenario cannot extend itself, directly or through others"))
+    base, base_sources, files = _resolve_chain(library, parent_path, chain)
+    overlay = {k: v for k, v in document.data.items() if k != "extends"}
+    merged = merge(base, overlay)
+    merged_sources = _merge_sources(base, base_sources, overlay, document.sources, merged)
+    merged["extends"] = parent_name
+    merged_sources[("extends",)] = document.sources.get(("extends",), location)
+    return merged, merged_sources, (path,) + files
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    if "=" not in text:
+        raise ScenarioError(Problem(f"--set {text!r}: expected dotted.path=value", Location("--set"), "for example --set parameters.threads=8"))
+    path_text, value_text = text.split("=", 1)
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError:
+        value = value_text
+    path: list[str | int] = []
+    for part in path_text.strip().split("."):
+        if not part:
+            raise ScenarioError(Problem(f"--set {text!r}: empty path segment", Location("--set")))
+        path.append(int(part) if part.isdigit() else part)
+    return path, value
+
+
+def apply_overrides(data: dict, sources: SourceMap, overrides: Iterable[str]) -> tuple[dict, SourceMap]:
+    overrides = list(overrides)
+    if not overrides:
+        return data, sources
+    data = copy.deepcopy(data)
+    sources = SourceMap(sources)
+    for text in overrides:
+        path, value = parse_override(text)
+        _set_path(data, path, value, text)
+        sources[tuple(path)] = Location(f"--set {text}")
+    return data, sources
+
+
+def _set_path(data: Any, path: list, value: Any, text: str) -> None:
+    node = data
+    for depth, part in enumerate(path[:-1]):
+        nxt = path[depth + 1]
+        node = _step(node, part, nxt, text)
+    last = path[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, text)] = value
+    else:
+        node[last] = value
+
+
+def _step(node: Any, part: Any, nxt: Any, text: str) -> Any:
+    if isinstance(node, list):
+        return node[_list_index(node, part, text)]
+    if not isinstance(node, dict):
+        raise ScenarioError(Problem(f"--set {text!r}: {part!r} is not inside a mapping", Location("--set")))
+    if part not in node or node[part] is None:
+        node[part] = [] if isinstance(nxt, int) else {}
+    return node[part]
+
+
+def _list_index(node: list, part: Any, text: str) -> int:
+    if isinstance(part, int):
+        if part >= len(node):
+            raise ScenarioError(Problem(f"--set {text!r}: index {part} is out of range (the list has {len(node)} items)", Location("--set")))
+        return part
+    for i, item in enumerate(node):
+        if isinstance(item, dict) and item.get(MERGE_KEY) == part:
+            return i
+    names = [item.get(MERGE_KEY) for item in node if isinstance(item, dict)]
+    raise ScenarioError(Problem(f"--set {text!r}: no item named {part!r}", Location("--set"), f"items here: {', '.join(map(str, names))}"))
+
+
+def matrix_variants(matrix: dict[str, list], extra: dict[str, list] | None = None) -> list[dict[str, Any]]:
+    """Every combination of the matrix as {dotted.path: value}, in a stable order."""
+    axes = dict(matrix or {})
+    axes.update(extra or {})
+    if not axes:
+        return []
+    keys = list(axes)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
+
+
+def variant_suffix(variant: dict[str, Any]) -> str:
+    return ",".join(f"{key.split('.')[-1]}={value}" for key, value in variant.items())
+
+
+def resolve_text(text: str, file: str = "<text>", library: Library | None = None) -> Resolved:
+    """Resolve a scenario given as text (tests, generated scenarios)."""
+    document = load_text(text, file)
+    library = library or Library()
+    library._documents[Path(file)] = document
+    data, sources, files = _resolve_chain(library, Path(file), ())
+    name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    return Resolved(str(name or Path(file).stem), data, sources, files)

@@ -1,0 +1,186 @@
+"""The whole pipeline for one run: validate -> execute -> collect -> parse -> judge -> report, record always written."""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .errors import RunnerError, ScenarioError
+from .execute import RunContext, RunOutput, WorkloadOutcome
+from .executors import get_executor
+from .history import baseline_lookup
+from .judge import Verdict, WorkloadMetrics, judge
+from .model import Scenario
+from .parse import parse_file
+from .progress import QuietProgress
+from .record import METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, run_metadata, to_jsonable
+from .report import REPORTERS, verdict_document
+from .errors import ParseError
+
+DEFAULT_RUN_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    scenario: Scenario
+    run_id: str
+    record: Path
+    verdict: Verdict
+    metrics: Mapping[str, WorkloadMetrics]
+    output: RunOutput
+
+
+@dataclass
+class StopFlag:
+    """Set by SIGINT/SIGTERM; executors poll it and clean up."""
+
+    signal_name: str = ""
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+
+@contextmanager
+def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.signal_name = signal.Signals(signum).name
+        flag.event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_scenario(scenario: Scenario, *, executor_name: str | None = None, results_dir: Path | None = None,
+                 timeout_s: float | None = None, progress=None, options: Mapping[str, Any] | None = None,
+                 overrides: list[str] | None = None, variant: Mapping[str, Any] | None = None, parent: str = "",
+                 stop: StopFlag | None = None) -> RunResult:
+    executor_name = executor_name or scenario.default_executor
+    if executor_name not in scenario.executors:
+        raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
+    executor = get_executor(executor_name)
+    results_dir = Path(results_dir or default_results_dir())
+    run_id = new_run_id()
+    record = RunRecord(results_dir, scenario.name, run_id)
+    record.write_scenario(scenario.data)
+    _write_plan(executor, scenario, record.dir / "rendered")
+    progress = progress or QuietProgress()
+    timeout_s = timeout_s or scenario.run_timeout_s or DEFAULT_RUN_TIMEOUT_S
+    stop = stop or StopFlag()
+    started = time.time()
+    progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
+    with stop_on_signals(stop):
+        context = RunContext(scenario, run_id, record.dir, timeout_s, progress, dict(options or {}), stop)
+        try:
+            output = executor.run(context)
+        except RunnerError as error:
+            output = RunOutput(executor_name, {}, "error", error.message)
+    progress.finish()
+    if stop() and output.state != "interrupted":
+        output = RunOutput(output.executor, output.outcomes, "interrupted", f"interrupted by {stop.signal_name}", output.facts)
+    metrics = collect_metrics(scenario, output)
+    verdict = judge(scenario, output, metrics, baseline_lookup(results_dir))
+    meta = {"run_id": run_id, "record": str(record.final_dir)}
+    record.write_json("metrics.json", metrics_document(scenario.name, run_id, metrics))
+    record.write_json("verdict.json", verdict_document(verdict, meta))
+    record.write_json("run.json", run_metadata(
+        scenario=scenario.name, run_id=run_id, executor=executor_name, started=started, ended=time.time(), status=verdict.status,
+        facts={**output.facts, "outcomes": {n: _outcome_summary(o) for n, o in output.outcomes.items()}, "run_state": output.state,
+               "run_message": output.message},
+        files=[str(p) for p in scenario.files], variant=variant, parent=parent, overrides=overrides,
+        tool_versions=_tool_versions(metrics)))
+    _write_extra_reports(record, verdict, metrics, meta)
+    final = record.finalize()
+    return RunResult(scenario, run_id, final, verdict, metrics, output)
+
+
+def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:
+    try:
+        executor.plan(scenario, out_dir)
+    except RunnerError:
+        raise
+    except Exception as error:  # a plan is documentation: never let it stop a run
+        (out_dir / "plan-error.txt").write_text(f"{type(error).__name__}: {error}\n")
+
+
+def _write_extra_reports(record: RunRecord, verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> None:
+    """Reporters that produce record files (junit.xml, summary.md, report.html) register with a `record_file` attribute."""
+    for name, reporter in REPORTERS.items():
+        filename = getattr(reporter, "record_file", None)
+        if not filename:
+            continue
+        try:
+            content = reporter(verdict, metrics, {**meta, "record_dir": str(record.dir)})
+        except Exception as error:  # a broken report must not lose the record
+            content = None
+            (record.dir / f"{filename}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
+        if content is not None:
+            from .record import atomic_write
+
+            atomic_write(record.dir / filename, content)
+
+
+def _outcome_summary(outcome: WorkloadOutcome) -> dict:
+    return {"state": outcome.state, "exit_code": outcome.exit_code, "ranks": outcome.ranks, "message": outcome.message,
+            "duration_s": round(outcome.duration_s, 3) if outcome.duration_s is not None else None,
+            "logs": [str(p) for p in outcome.logs], "outputs": dict(outcome.outputs), "diagnostics": list(outcome.diagnostics)}
+
+
+def collect_metrics(scenario: Scenario, output: RunOutput) -> dict[str, WorkloadMetrics]:
+    metrics: dict[str, WorkloadMetrics] = {}
+    for workload in scenario.workloads:
+        if not workload.parser:
+            continue
+        outcome = output.outcomes.get(workload.name)
+        metrics[workload.name] = parse_workload(workload.parser, outcome)
+    return metrics
+
+
+def parse_workload(parser, outcome: WorkloadOutcome | None) -> WorkloadMetrics:
+    if outcome is None or not outcome.logs:
+        reason = f"{outcome.name} produced no log ({outcome.state})" if outcome else "the workload did not run"
+        return WorkloadMetrics(outcome.name if outcome else "", parser.name, "-", error=reason)
+    source = outcome.logs[0]
+    if parser.file:
+        source = source.parent / parser.file
+    try:
+        result = parse_file(parser.name, source, parser.options)
+    except ParseError as error:
+        return WorkloadMetrics(outcome.name, parser.name, str(source), error=str(error))
+    return WorkloadMetrics(outcome.name, parser.name, str(source), result)
+
+
+def metrics_document(scenario: str, run_id: str, metrics: Mapping[str, WorkloadMetrics]) -> dict:
+    workloads = {}
+    for name, entry in metrics.items():
+        result = entry.result
+        workloads[name] = {
+            "parser": entry.parser,
+            "source": entry.source,
+            "error": entry.error,
+            "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better} for m in result.metrics.values()} if result else {},
+            "series": {s.name: {"columns": list(s.columns), "units": list(s.units), "rows": [list(r) for r in s.rows]}
+                       for s in result.series.values()} if result else {},
+            "info": dict(result.info) if result else {},
+        }
+    return to_jsonable({"format": METRICS_FORMAT, "scenario": scenario, "run_id": run_id, "workloads": workloads})
+
+
+def _tool_versions(metrics: Mapping[str, WorkloadMetrics]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for entry in metrics.values():
+        if entry.result:
+            versions.update({k: str(v) for k, v in entry.result.info.items() if "version" in k or k in ("nccl", "nccl-tests", "sglang", "torch")})
+    return versions
