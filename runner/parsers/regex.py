@@ -1,0 +1,129 @@
+"""A parser declared in the scenario: regular expressions whose named groups become metrics.
+
+    parser: regex
+    parser_options:
+      patterns:
+        - {regex: "throughput (?P<throughput_gbps>[0-9.]+) GB/s", unit: GB/s, better: higher, reduce: max}
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from ..errors import ParseError
+from ..parse import Metric, ParseResult, parser
+from ._common import as_number
+
+NAME = "regex"
+REDUCERS = ("last", "first", "max", "min", "sum", "count", "mean")
+NUMERIC_REDUCERS = ("max", "min", "sum", "mean")
+BETTER = ("higher", "lower", "")
+
+
+@dataclass
+class Tally:
+    """Everything a reducer may ask for, kept as the matches stream by."""
+
+    first: Any = None
+    last: Any = None
+    count: int = 0
+    total: float = 0
+    low: float | None = None
+    high: float | None = None
+    first_text: str | None = None  # the first capture that is not a number
+
+    def add(self, value: Any) -> None:
+        if self.count == 0:
+            self.first = value
+        self.last = value
+        self.count += 1
+        if isinstance(value, (int, float)):
+            self.total += value
+            self.low = value if self.low is None else min(self.low, value)
+            self.high = value if self.high is None else max(self.high, value)
+        elif self.first_text is None:
+            self.first_text = value
+
+    def reduce(self, how: str) -> Any:
+        return {
+            "first": self.first, "last": self.last, "count": self.count, "sum": self.total,
+            "min": self.low, "max": self.high, "mean": self.total / self.count if self.count else None,
+        }[how]
+
+
+@dataclass
+class Pattern:
+    regex: re.Pattern
+    unit: str
+    better: str
+    reduce: str
+    matches: int = 0
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+    def feed(self, line: str) -> None:
+        match = self.regex.search(line)
+        if not match:
+            return
+        self.matches += 1
+        for name, text in match.groupdict().items():
+            if text is not None:
+                number = as_number(text)
+                self.tallies.setdefault(name, Tally()).add(text if number is None else number)
+
+
+def _compile(index: int, spec: Any, source: str) -> Pattern:
+    where = f"patterns[{index}]"
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("regex"), str):
+        raise ParseError(NAME, source, f"{where} must be a mapping with a 'regex' string, got {spec!r}")
+    try:
+        regex = re.compile(spec["regex"])
+    except re.error as error:
+        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} is invalid: {error}") from None
+    if not regex.groupindex:
+        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} has no named group", hint="name what to keep: (?P<busbw_gbps>[0-9.]+)")
+    reduce, better = spec.get("reduce", "last"), spec.get("better", "")
+    if reduce not in REDUCERS:
+        raise ParseError(NAME, source, f"{where} reduce must be one of {', '.join(REDUCERS)}, got {reduce!r}")
+    if better not in BETTER:
+        raise ParseError(NAME, source, f"{where} better must be 'higher', 'lower' or '', got {better!r}")
+    return Pattern(regex, str(spec.get("unit", "")), better, reduce)
+
+
+def _patterns(options: Mapping[str, Any], source: str) -> list[Pattern]:
+    specs = options.get("patterns")
+    if not isinstance(specs, list) or not specs:
+        raise ParseError(NAME, source, "option 'patterns' must be a non-empty list of {regex, unit, better, reduce}")
+    patterns = [_compile(i, spec, source) for i, spec in enumerate(specs)]
+    names = [name for pattern in patterns for name in pattern.regex.groupindex]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise ParseError(NAME, source, f"metric name(s) {', '.join(duplicates)} appear in more than one named group")
+    return patterns
+
+
+def _metrics(pattern: Pattern, source: str) -> list[Metric]:
+    if not pattern.matches:
+        raise ParseError(NAME, source, f"pattern {pattern.regex.pattern!r} never matched")
+    metrics = []
+    for name in pattern.regex.groupindex:
+        tally = pattern.tallies.get(name)
+        if tally is None:
+            raise ParseError(NAME, source, f"group {name!r} of pattern {pattern.regex.pattern!r} never captured a value")
+        if pattern.reduce in NUMERIC_REDUCERS and tally.first_text is not None:
+            raise ParseError(
+                NAME, source,
+                f"group {name!r} of pattern {pattern.regex.pattern!r} captured {tally.first_text!r}, not a number, but reduce {pattern.reduce!r} needs numbers",
+            )
+        unit = "count" if pattern.reduce == "count" else pattern.unit
+        metrics.append(Metric(name, tally.reduce(pattern.reduce), unit, pattern.better))
+    return metrics
+
+
+@parser(NAME)
+def parse_regex(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
+    patterns = _patterns(options, source)
+    for line in lines:
+        for pattern in patterns:
+            pattern.feed(line)
+    metrics = {metric.name: metric for pattern in patterns for metric in _metrics(pattern, source)}
+    return ParseResult(NAME, source, metrics)
