@@ -216,26 +216,71 @@ def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) 
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), help="Where run records go (default: results/).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Verdict format on stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress lines (also implied when stderr is not a terminal and CI is set).")
+@click.option("--context", "kube_context", help="Kubernetes: kubeconfig context to use.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+@click.option("--namespace", "-n", help="Kubernetes: namespace (default: the scenario's platform.namespace).")
+@click.option("--keep", is_flag=True, help="Kubernetes: leave every object for debugging (`scenario cleanup --run ID` later).")
+@click.option("--dry-run", "dry_run", type=click.Choice(["client", "server"]),
+              help="Kubernetes: client = render and validate only; server = submit with dryRun=All.")
 def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
-        output: str, no_progress: bool) -> None:
+        output: str, no_progress: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None, keep: bool,
+        dry_run: str | None) -> None:
     """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
-    from .model import seconds
-    from .progress import QuietProgress, TerminalProgress
+    from .executors import get_executor
     from .report import render_report
     from .run import run_scenario
     from .validate import validate_scenario
 
     scenario = validate_scenario(name, _library(), overrides)
-    try:
-        timeout_s = seconds(timeout) if timeout else None
-    except ValueError:
-        raise ScenarioError(Problem(f"--timeout {timeout!r} is not a duration", hint="for example 90s, 20m or 1h")) from None
-    quiet = no_progress or (os.environ.get("CI") and not sys.stderr.isatty())
-    progress = QuietProgress() if quiet else TerminalProgress()
+    timeout_s = _duration_option("--timeout", timeout)
+    executor_name = executor_name or scenario.default_executor
+    options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run}
+    executor = get_executor(executor_name)
+    check_environment = getattr(executor, "check_environment", None)
+    if check_environment is not None:
+        check_environment(options)
     result = run_scenario(scenario, executor_name=executor_name, results_dir=results_dir, timeout_s=timeout_s,
-                          progress=progress, overrides=list(overrides))
+                          progress=_progress(no_progress), overrides=list(overrides), options=options)
     click.echo(render_report(output, result.verdict, result.metrics, {"run_id": result.run_id, "record": str(result.record)}))
     sys.exit(result.verdict.exit_code)
+
+
+def _duration_option(flag: str, value: str | None) -> float | None:
+    from .model import seconds
+
+    if not value:
+        return None
+    try:
+        return seconds(value)
+    except ValueError:
+        raise ScenarioError(Problem(f"{flag} {value!r} is not a duration", hint="for example 90s, 20m or 1h")) from None
+
+
+def _progress(no_progress: bool):
+    from .progress import QuietProgress, TerminalProgress
+
+    quiet = no_progress or (os.environ.get("CI") and not sys.stderr.isatty())
+    return QuietProgress() if quiet else TerminalProgress()
+
+
+@cli.command()
+@click.option("--run", "run_id", help="Delete the objects of this run id.")
+@click.option("--all", "all_runs", is_flag=True, help="Delete the objects of every run made by scenario-runner.")
+@click.option("--context", "kube_context", help="Kubernetes: kubeconfig context to use.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file.")
+@click.option("--namespace", "-n", help="Kubernetes: namespace to clean (default: every namespace).")
+def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None) -> None:
+    """Delete Kubernetes objects left by runs (after --keep, or a killed runner), by label, and verify nothing is left."""
+    if bool(run_id) == bool(all_runs):
+        raise ScenarioError(Problem("say which objects to delete: --run ID or --all", hint="`scenario cleanup --run 20261127-101500-ab12`"))
+    from .executors import kubernetes as kube_executor
+
+    options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace}
+    remaining = kube_executor.cleanup(options, run_id=run_id, all_runs=all_runs)
+    if remaining:
+        click.echo("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining), err=True)
+        sys.exit(3)
+    click.echo("nothing left")
 
 
 # --- entry point -----------------------------------------------------------------------------

@@ -267,6 +267,9 @@ class _LocalRun:
             time.sleep(POLL_S)
 
     def _finished(self) -> bool:
+        if not any(not w.is_service for w in self.order):
+            # Services only: nothing runs to completion, so the run lasts until they all end by themselves.
+            return len(self.outcomes) == len(self.order)
         jobs_pending = [w for w in self.order if not w.is_service and w.name not in self.outcomes]
         if jobs_pending:
             return False
@@ -341,7 +344,7 @@ class _LocalRun:
             rank_env = self._rank_env(workload, 0, master_port)
             exported = sorted(set(env) | {"MASTER_ADDR", "MASTER_PORT", "PATH", "PYTHONPATH"})
             mpi = [resolve_program("mpirun", self.path), "--oversubscribe", "-np", str(workload.ranks), "--host", f"localhost:{workload.ranks}",
-                   "--bind-to", "none", "--tag-output"]
+                   "--bind-to", "none"]
             if os.geteuid() == 0:
                 mpi.append("--allow-run-as-root")
             for name in exported:
