@@ -185,7 +185,7 @@ def _margin(op: str, value: Any, threshold: Any) -> tuple[float | None, float | 
     elif op in ("<=", "<"):
         margin = threshold - value
     else:
-        margin = -abs(value - threshold) if op == "==" else abs(value - threshold)
+        return None, None  # equality has no headroom to speak of
     pct = margin / abs(threshold) * 100 if threshold else None
     if pct is not None and (math.isnan(pct) or math.isinf(pct)):
         pct = None

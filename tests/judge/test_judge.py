@@ -1,0 +1,129 @@
+"""judge: one check at a time, statuses and the overall verdict."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.execute import DONE, FAILED, SKIPPED, TIMEOUT, RunOutput, WorkloadOutcome
+from runner.judge import (ERROR, FAIL, PASS, SKIP, STATUS_TIMEOUT, BaselineValue, WorkloadMetrics, judge, judge_check,
+                          overall)
+from runner.model import Baseline, Check
+from runner.parse import Metric, ParseResult
+
+
+def metrics(**values) -> WorkloadMetrics:
+    result = ParseResult("nccl-tests", "rank-0.log", {k: Metric(k, v, "GB/s") for k, v in values.items()})
+    return WorkloadMetrics("w", "nccl-tests", "rank-0.log", result)
+
+
+def outcome(state=DONE, logs=(), ranks=1, message="") -> WorkloadOutcome:
+    return WorkloadOutcome("w", state, tuple(logs), ranks=ranks, message=message)
+
+
+def check(**fields) -> Check:
+    fields.setdefault("name", "c")
+    fields.setdefault("kind", "performance")
+    return Check(**fields)
+
+
+@pytest.mark.parametrize("op,value,threshold,status", [
+    (">=", 320.0, 320, PASS), (">=", 319.9, 320, FAIL), (">", 320.0, 320, FAIL), ("<=", 1.3, 1.3, PASS),
+    ("<", 1.3, 1.3, FAIL), ("==", 0, 0, PASS), ("==", 1, 0, FAIL), ("!=", 1, 0, PASS),
+])
+def test_operators(op, value, threshold, status):
+    result = judge_check(check(metric="w.busbw", op=op, value=threshold), outcome(), metrics(busbw=value))
+    assert result.status == status
+
+
+def test_margin_is_signed_headroom_in_unit_and_percent():
+    above = judge_check(check(metric="w.busbw", op=">=", value=320), outcome(), metrics(busbw=476.91))
+    assert above.margin == pytest.approx(156.91)
+    assert above.margin_pct == pytest.approx(49.03, abs=0.01)
+    below = judge_check(check(metric="w.ttft", op="<=", value=100), outcome(), metrics(ttft=130.0))
+    assert below.margin == pytest.approx(-30.0) and below.status == FAIL
+    assert "measured 130.0 GB/s, needed <= 100" in below.message
+
+
+def test_missing_metric_fails_naming_parser_and_log():
+    result = judge_check(check(metric="w.busbw_gbps_max", op=">=", value=1), outcome(), metrics(other=1.0))
+    assert result.status == FAIL
+    assert "'busbw_gbps_max' missing" in result.message
+    assert "nccl-tests" in result.message and "rank-0.log" in result.message
+
+
+def test_parse_error_is_error_not_fail():
+    broken = WorkloadMetrics("w", "nccl-tests", "rank-0.log", error="the log ends before the footer: truncated run?")
+    result = judge_check(check(metric="w.busbw", op=">=", value=1), outcome(), broken)
+    assert result.status == ERROR and "truncated" in result.message
+
+
+def test_timed_out_workload_gives_timeout():
+    broken = WorkloadMetrics("w", "nccl-tests", "-", error="no log")
+    result = judge_check(check(metric="w.busbw", op=">=", value=1), outcome(TIMEOUT, message="hit 20m"), broken)
+    assert result.status == STATUS_TIMEOUT
+
+
+def test_skipped_workload_skips_its_checks():
+    result = judge_check(check(metric="w.busbw", op=">=", value=1), outcome(SKIPPED, message="first failed"), None)
+    assert result.status == SKIP
+
+
+def test_baseline_ratio_and_missing_baseline():
+    baseline_check = check(metric="w.ttft", op="<=", baseline=Baseline("base", factor=1.3))
+    lookup = lambda scenario, metric, run: BaselineValue(100.0, "run-1")
+    ok = judge_check(baseline_check, outcome(), metrics(ttft=129.0), lookup)
+    assert ok.status == PASS and ok.threshold == pytest.approx(130.0)
+    missing = judge_check(baseline_check, outcome(), metrics(ttft=129.0),
+                          lambda s, m, r: BaselineValue(None, "", "no passing run of baseline scenario base"))
+    assert missing.status == ERROR and "no passing run" in missing.message
+
+
+def write_logs(tmp_path: Path, *texts: str) -> list[Path]:
+    paths = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"rank-{i}.log"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def test_log_evidence_counts_and_every_rank(tmp_path):
+    logs = write_logs(tmp_path, "NET/OFI Selected provider is efa\n✓ All correctness tests passed!\n", "✓ All correctness tests passed!\n")
+    assert judge_check(check(log="w", contains="Selected provider is efa"), outcome(logs=logs), None).status == PASS
+    every = check(log="w", contains="All correctness tests passed", count="every-rank")
+    assert judge_check(every, outcome(logs=logs, ranks=2), None).status == PASS
+    short = judge_check(every, outcome(logs=logs, ranks=3), None)
+    assert short.status == FAIL and "needed 3 (one per rank)" in short.message
+
+
+def test_log_evidence_absent(tmp_path):
+    logs = write_logs(tmp_path, "ok\nWARN falling back to TCP\n")
+    result = judge_check(check(log="w", regex="falling back", absent=True), outcome(logs=logs), None)
+    assert result.status == FAIL and "must not appear" in result.message
+
+
+def test_overall_severity_order():
+    from runner.judge import CheckResult
+
+    rows = lambda *statuses: [CheckResult("c", "performance", "w", s) for s in statuses]
+    assert overall(rows(PASS, PASS), "completed") == PASS
+    assert overall(rows(PASS, FAIL), "completed") == FAIL
+    assert overall(rows(FAIL, ERROR), "completed") == ERROR
+    assert overall(rows(ERROR, STATUS_TIMEOUT), "completed") == STATUS_TIMEOUT
+    assert overall(rows(PASS), "timeout") == STATUS_TIMEOUT
+    assert overall(rows(PASS), "interrupted") == "INTERRUPTED"
+    assert overall([], "error") == ERROR
+
+
+def test_failed_workload_adds_an_error_row_even_when_checks_pass(tmp_path):
+    logs = write_logs(tmp_path, "Test completed\n")
+    output = RunOutput("local", {"w": WorkloadOutcome("w", FAILED, tuple(logs), exit_code=7, message="rank 0 exited with code 7")}, "completed")
+
+    class Fake:
+        name = "s"
+        checks = (check(log="w", contains="Test completed"),)
+
+    verdict = judge(Fake(), output, {})
+    assert verdict.status == ERROR and verdict.exit_code == 3
+    assert [r.status for r in verdict.results] == [ERROR, PASS]
