@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .errors import ParseError
+from .errors import ParseError, ScenarioError
 from .registry import Registry
 
 Value = float | int | str | None
@@ -68,7 +68,7 @@ def parser_names() -> list[str]:
 def get_parser(name: str) -> ParserFn:
     _load_parsers()
     if name not in PARSERS:
-        raise ParseError(name, "-", PARSERS.unknown_message(name))
+        raise ScenarioError(PARSERS.unknown_message(name))
     return PARSERS[name]
 
 
