@@ -222,16 +222,23 @@ def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) 
 @click.option("--keep", is_flag=True, help="Kubernetes: leave every object for debugging (`scenario cleanup --run ID` later).")
 @click.option("--dry-run", "dry_run", type=click.Choice(["client", "server"]),
               help="Kubernetes: client = render and validate only; server = submit with dryRun=All.")
+@click.option("--matrix", "matrix", multiple=True, metavar="PATH=V1,V2",
+              help="Sweep a value, e.g. parameters.threads=2,4; every combination (with the scenario's matrix:) is its own run.")
+@click.option("--with-baseline", is_flag=True, help="First run the baseline scenarios that have no passing run yet.")
 def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
         output: str, no_progress: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None, keep: bool,
-        dry_run: str | None) -> None:
+        dry_run: str | None, matrix: tuple[str, ...], with_baseline: bool) -> None:
     """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
     from .executors import get_executor
     from .report import render_report
     from .run import run_scenario
     from .validate import validate_scenario
 
-    scenario = validate_scenario(name, _library(), overrides)
+    from .baseline import ensure_baselines
+    from .sweep import parse_matrix_options, run_sweep
+
+    library = _library()
+    scenario = validate_scenario(name, library, overrides)
     timeout_s = _duration_option("--timeout", timeout)
     executor_name = executor_name or scenario.default_executor
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run}
@@ -239,8 +246,20 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     check_environment = getattr(executor, "check_environment", None)
     if check_environment is not None:
         check_environment(options)
+    progress = _progress(no_progress)
+    if with_baseline:
+        for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, timeout_s=timeout_s,
+                                         progress=progress, options=options, announce=lambda text: click.echo(text, err=True)):
+            click.echo(render_report("table", baseline.verdict, baseline.metrics,
+                                     {"run_id": baseline.run_id, "record": str(baseline.record)}), err=True)
+    extra_matrix = parse_matrix_options(matrix)
+    if scenario.matrix or extra_matrix:
+        sweep = run_sweep(name, library, list(overrides), extra_matrix, run_scenario, progress, results_dir=results_dir,
+                          executor_name=executor_name, timeout_s=timeout_s, options=options)
+        click.echo(sweep.table())
+        sys.exit(sweep.exit_code)
     result = run_scenario(scenario, executor_name=executor_name, results_dir=results_dir, timeout_s=timeout_s,
-                          progress=_progress(no_progress), overrides=list(overrides), options=options)
+                          progress=progress, overrides=list(overrides), options=options)
     click.echo(render_report(output, result.verdict, result.metrics, {"run_id": result.run_id, "record": str(result.record)}))
     sys.exit(result.verdict.exit_code)
 
@@ -281,6 +300,9 @@ def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeco
         click.echo("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining), err=True)
         sys.exit(3)
     click.echo("nothing left")
+
+
+from .cli_records import register; register(cli)  # noqa: E402,E702  (history, compare, report)
 
 
 # --- entry point -----------------------------------------------------------------------------

@@ -40,20 +40,137 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def redact_env(env: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if SECRET_NAME.search(k) else v) for k, v in env.items()}
+    return {k: (REDACTED if is_secret_name(k) else v) for k, v in env.items()}
+
+
+_WORDS = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_SECRET_WORDS = {"TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "CREDENTIAL", "CREDENTIALS",
+                 "AUTH", "AUTHORIZATION", "BEARER", "COOKIE", "APIKEY", "ACCESSKEY", "PRIVATEKEY"}
+_KEY_QUALIFIERS = {"API", "ACCESS", "PRIVATE", "SECRET", "SSH", "SIGNING", "ENCRYPTION", "LICENSE", "MASTER", "CLIENT", "SERVICE"}
+
+
+def is_secret_name(name: Any) -> bool:
+    """HF_TOKEN, hfToken, AWS_SECRET_ACCESS_KEY, api-key, env.DB_PASSWORD: yes. total_input_tokens, PWD, author: no."""
+    words = [w.upper() for w in _WORDS.split(str(name)) if w]
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    return any(w == "KEY" and i > 0 and words[i - 1] in _KEY_QUALIFIERS for i, w in enumerate(words))
+
+
+_ASSIGNMENT = re.compile(r"^(-{0,2}[A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
 
 
 def redact(value: Any) -> Any:
-    """Env-like mappings and `K=V` strings whose names look like secrets lose their values."""
+    """Secret-looking names lose their values: mapping keys, Kubernetes `{name, value}` env items,
+    `K=V` / `path.K=V` / `--opt=V` strings, and the argument after a `--secret-opt` in a list."""
     if isinstance(value, Mapping):
-        return {k: (REDACTED if SECRET_NAME.search(str(k)) and isinstance(v, (str, int, float)) else redact(v)) for k, v in value.items()}
+        if _is_env_item(value) and is_secret_name(value["name"]):
+            return {**value, "value": REDACTED}
+        return {k: (REDACTED if is_secret_name(k) and isinstance(v, (str, int, float)) else redact(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    if isinstance(value, str) and "=" in value and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", value):
-        name = value.split("=", 1)[0]
-        if SECRET_NAME.search(name):
-            return f"{name}={REDACTED}"
+        items = [redact(v) for v in value]
+        for i, item in enumerate(items[:-1]):
+            following = items[i + 1]
+            if isinstance(item, str) and item.startswith("-") and "=" not in item and is_secret_name(item) \
+                    and isinstance(following, str) and not following.startswith("-"):
+                items[i + 1] = REDACTED
+        return items
+    if isinstance(value, str) and "=" in value:
+        match = _ASSIGNMENT.match(value)
+        if match and is_secret_name(match.group(1)):
+            return f"{match.group(1)}={REDACTED}"
     return value
+
+
+def _is_env_item(value: Mapping) -> bool:
+    return "name" in value and "value" in value and set(value) <= {"name", "value", "valueFrom"}
+
+
+_TEXT_ASSIGNMENT = re.compile(r"(?<![\w.-])(-{0,2}[A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"]*\"|'[^']*'|\S+)")
+_TEXT_OPTION = re.compile(r"(?<![\w.-])(--?[A-Za-z][A-Za-z0-9_.-]*)(\s+)(\"[^\"]*\"|'[^']*'|[^\s-]\S*)")
+REDACT_MAX_BYTES = 256 << 20
+
+
+def redact_text(text: str) -> str:
+    """`NAME=value`, `--secret-opt=value` and `--secret-opt value` in a command line, for secret-looking names."""
+    text = _TEXT_ASSIGNMENT.sub(lambda m: f"{m.group(1)}={REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
+    return _TEXT_OPTION.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
+
+
+def redact_record_files(record_dir: Path) -> list[Path]:
+    """Before finalize: redact secrets in files copied into the record that are not written through redact().
+
+    rendered/*.yaml|json (Kubernetes env lists), logs/**/*.cmd (command lines), and JSON or JSONL files under
+    logs/ — notably nccl-tests `-J` output, which dumps the whole environment as an "env" list of K=V strings.
+    Plain text logs are left as the tools wrote them. Returns the files that changed.
+    """
+    record_dir = Path(record_dir)
+    changed = []
+    for path in sorted(p for folder in ("rendered", "logs", "artifacts") for p in (record_dir / folder).rglob("*") if p.is_file()):
+        try:
+            if path.stat().st_size > REDACT_MAX_BYTES or not _may_hold_secrets(path):
+                continue
+            text = path.read_text(encoding="utf-8")
+            redacted = _redact_file_text(path, text)
+            if redacted is not None and redacted != text:
+                atomic_write(path, redacted)
+                changed.append(path)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            continue  # unreadable or odd: left as it is rather than losing the record
+    return changed
+
+
+def _may_hold_secrets(path: Path) -> bool:
+    """Command lines, YAML, and files whose first character opens JSON (peeked, so big text logs are not read)."""
+    if path.suffix.lower() in (".cmd", ".yaml", ".yml", ".json", ".jsonl"):
+        return True
+    with path.open("rb") as handle:
+        return handle.read(256).lstrip()[:1] in (b"{", b"[")
+
+
+def _redact_file_text(path: Path, text: str) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix == ".cmd":
+        return redact_text(text)
+    if suffix in (".yaml", ".yml"):
+        try:
+            documents = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            return None
+        redacted = [redact(d) for d in documents]
+        return None if redacted == documents else yaml.safe_dump_all(redacted, sort_keys=False, width=120)
+    if text.lstrip()[:1] in ("{", "["):
+        return _redact_json_text(text)
+    return None
+
+
+def _redact_json_text(text: str) -> str | None:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return _redact_jsonl_text(text)
+    redacted = redact(document)
+    return None if redacted == document else json.dumps(redacted, indent=1) + "\n"
+
+
+def _redact_jsonl_text(text: str) -> str | None:
+    lines = text.splitlines(keepends=True)
+    out, changed = [], False
+    for line in lines:
+        try:
+            document = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            return None  # neither JSON nor JSONL: a text log, left as it is
+        redacted = redact(document) if document is not None else None
+        if redacted != document:
+            changed = True
+            line = json.dumps(redacted) + ("\n" if line.endswith("\n") else "")
+        out.append(line)
+    return "".join(out) if changed else None
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -62,6 +179,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; record files are as readable as the logs beside them
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -116,7 +234,21 @@ class RunRecord:
     def write_json(self, name: str, data: Any) -> None:
         write_json(self.dir / name, data)
 
+    def relative(self, data: Any) -> Any:
+        """Paths inside the record (also the `.partial` ones) as paths relative to it, so a moved or copied record stays whole."""
+        prefixes = tuple(f"{folder}{os.sep}" for folder in (self.dir, self.final_dir))
+        if isinstance(data, Mapping):
+            return {k: self.relative(v) for k, v in data.items()}
+        if isinstance(data, (list, tuple)):
+            return [self.relative(v) for v in data]
+        if isinstance(data, (str, Path)) and str(data).startswith(prefixes):
+            text = str(data)
+            return next(text[len(prefix):] for prefix in prefixes if text.startswith(prefix))
+        return data
+
     def finalize(self) -> Path:
+        if self.final_dir.exists():  # rename() would silently replace an empty directory
+            raise FileExistsError(f"run record {self.final_dir} already exists; this run stays in {self.dir}")
         os.replace(self.dir, self.final_dir)
         self.dir = self.final_dir
         return self.final_dir
@@ -124,7 +256,8 @@ class RunRecord:
 
 def run_metadata(*, scenario: str, run_id: str, executor: str, started: float, ended: float, status: str,
                  facts: Mapping[str, Any], files: list[str], variant: Mapping[str, Any] | None = None,
-                 parent: str = "", overrides: list[str] | None = None, tool_versions: Mapping[str, str] | None = None) -> dict:
+                 parent: str = "", overrides: list[str] | None = None, tool_versions: Mapping[str, str] | None = None,
+                 images: Mapping[str, str] | None = None, baselines: list[Mapping[str, Any]] | None = None) -> dict:
     return {
         "format": RUN_FORMAT,
         "scenario": scenario,
@@ -138,9 +271,11 @@ def run_metadata(*, scenario: str, run_id: str, executor: str, started: float, e
         "duration_s": round(ended - started, 3),
         "facts": redact(thaw(facts)),
         "tool_versions": dict(tool_versions or {}),
+        "images": dict(images or {}),
+        "baselines": to_jsonable(list(baselines or [])),
         "scenario_files": files,
-        "overrides": list(overrides or []),
-        "variant": dict(variant or {}),
+        "overrides": redact(list(overrides or [])),
+        "variant": redact(dict(variant or {})),
         "sweep": parent,
     }
 

@@ -88,3 +88,6 @@ def json_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: 
 
 def render_report(name: str, verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> str:
     return REPORTERS[name](verdict, metrics, meta)
+
+
+from . import reporters  # noqa: E402,F401  (junit.xml, summary.md, report.html register themselves)

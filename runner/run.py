@@ -14,10 +14,10 @@ from .execute import RunContext, RunOutput, WorkloadOutcome
 from .executors import get_executor
 from .history import baseline_lookup
 from .judge import Verdict, WorkloadMetrics, judge
-from .model import Scenario
+from .model import Scenario, thaw
 from .parse import parse_file
 from .progress import QuietProgress
-from .record import METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, run_metadata, to_jsonable
+from .record import METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, redact_record_files, run_metadata, to_jsonable
 from .report import REPORTERS, verdict_document
 from .errors import ParseError
 
@@ -81,27 +81,36 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     stop = stop or StopFlag()
     started = time.time()
     progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
-    with stop_on_signals(stop):
+    with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
         context = RunContext(scenario, run_id, record.dir, timeout_s, progress, dict(options or {}), stop)
         try:
             output = executor.run(context)
         except RunnerError as error:
             output = RunOutput(executor_name, {}, "error", error.message)
-    progress.finish()
+        except Exception as error:  # a bug in an executor still leaves a record behind
+            output = RunOutput(executor_name, {}, "error", f"internal error in the {executor_name} executor: {type(error).__name__}: {error}")
+        progress.finish()
+        return _finish_record(scenario, record, output, stop, executor_name, started, results_dir, variant, parent, overrides)
+
+
+def _finish_record(scenario, record, output, stop, executor_name, started, results_dir, variant, parent, overrides) -> RunResult:
+    run_id = record.run_id
     if stop() and output.state != "interrupted":
         output = RunOutput(output.executor, output.outcomes, "interrupted", f"interrupted by {stop.signal_name}", output.facts)
     metrics = collect_metrics(scenario, output)
-    verdict = judge(scenario, output, metrics, baseline_lookup(results_dir))
+    lookup = baseline_lookup(results_dir)
+    verdict = judge(scenario, output, metrics, lookup)
     meta = {"run_id": run_id, "record": str(record.final_dir)}
-    record.write_json("metrics.json", metrics_document(scenario.name, run_id, metrics))
+    record.write_json("metrics.json", record.relative(metrics_document(scenario.name, run_id, metrics)))
     record.write_json("verdict.json", verdict_document(verdict, meta))
-    record.write_json("run.json", run_metadata(
+    record.write_json("run.json", record.relative(run_metadata(
         scenario=scenario.name, run_id=run_id, executor=executor_name, started=started, ended=time.time(), status=verdict.status,
         facts={**output.facts, "outcomes": {n: _outcome_summary(o) for n, o in output.outcomes.items()}, "run_state": output.state,
                "run_message": output.message},
         files=[str(p) for p in scenario.files], variant=variant, parent=parent, overrides=overrides,
-        tool_versions=_tool_versions(metrics)))
+        tool_versions=_tool_versions(metrics), images=_image_refs(scenario), baselines=lookup.used)))
     _write_extra_reports(record, verdict, metrics, meta)
+    redact_record_files(record.dir)
     final = record.finalize()
     return RunResult(scenario, run_id, final, verdict, metrics, output)
 
@@ -156,7 +165,7 @@ def parse_workload(parser, outcome: WorkloadOutcome | None) -> WorkloadMetrics:
     if parser.file:
         source = source.parent / parser.file
     try:
-        result = parse_file(parser.name, source, parser.options)
+        result = parse_file(parser.name, source, thaw(parser.options))
     except ParseError as error:
         return WorkloadMetrics(outcome.name, parser.name, str(source), error=str(error))
     return WorkloadMetrics(outcome.name, parser.name, str(source), result)
@@ -178,9 +187,27 @@ def metrics_document(scenario: str, run_id: str, metrics: Mapping[str, WorkloadM
     return to_jsonable({"format": METRICS_FORMAT, "scenario": scenario, "run_id": run_id, "workloads": workloads})
 
 
+TOOL_INFO_KEYS = ("nccl", "nccl-tests", "nccl-headers", "nccl-library", "sglang", "torch", "mooncake", "uccl", "cuda", "driver")
+
+
 def _tool_versions(metrics: Mapping[str, WorkloadMetrics]) -> dict[str, str]:
+    """Versions the parsers read from the logs; a key two workloads disagree on is kept per workload."""
     versions: dict[str, str] = {}
-    for entry in metrics.values():
-        if entry.result:
-            versions.update({k: str(v) for k, v in entry.result.info.items() if "version" in k or k in ("nccl", "nccl-tests", "sglang", "torch")})
+    for workload, entry in metrics.items():
+        if not entry.result:
+            continue
+        for key, value in entry.result.info.items():
+            if "version" not in key and key not in TOOL_INFO_KEYS:
+                continue
+            if key in versions and versions[key] != str(value):
+                versions[f"{workload}:{key}"] = str(value)
+            else:
+                versions.setdefault(key, str(value))
     return versions
+
+
+def _image_refs(scenario: Scenario) -> dict[str, str]:
+    """The images the scenario names (registry filled in), and which workload runs which."""
+    refs = {key: scenario.image_ref(key) for key in scenario.images}
+    refs.update({f"workload:{w.name}": scenario.image_ref(w.image) for w in scenario.workloads if w.image})
+    return refs

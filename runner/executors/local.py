@@ -33,6 +33,7 @@ POLL_S = 0.05
 GRACE_S = 5.0
 DEFAULT_READY_S = 120.0
 LOG_TAIL_LINES = 20
+MPI_OUTPUT_DIR = "ranks"
 
 # Where a missing program comes from, so the error can say what to install.
 PROVIDERS = {
@@ -131,6 +132,12 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def mpi_rank_logs(log_dir: Path) -> tuple[Path, ...]:
+    """Open MPI's --output-filename layout: <dir>/<job>/rank.<r>/stdout, ordered by rank."""
+    files = list((log_dir / MPI_OUTPUT_DIR).glob("*/rank.*/stdout"))
+    return tuple(sorted(files, key=lambda p: int(p.parent.name.split(".")[-1])))
 
 
 def hints_for(text: str) -> list[str]:
@@ -343,14 +350,15 @@ class _LocalRun:
             program = resolve_program(argv[0], self.path) or argv[0]
             rank_env = self._rank_env(workload, 0, master_port)
             exported = sorted(set(env) | {"MASTER_ADDR", "MASTER_PORT", "PATH", "PYTHONPATH"})
+            # Per-rank files (rank-<r>/stdout) keep ranks from interleaving inside lines; mpirun's own output goes to mpirun.log.
             mpi = [resolve_program("mpirun", self.path), "--oversubscribe", "-np", str(workload.ranks), "--host", f"localhost:{workload.ranks}",
-                   "--bind-to", "none"]
+                   "--bind-to", "none", "--output-filename", str(log_dir / MPI_OUTPUT_DIR), "--merge-stderr-to-stdout"]
             if os.geteuid() == 0:
                 mpi.append("--allow-run-as-root")
             for name in exported:
                 mpi += ["-x", name]
             full_env = {**env, "MASTER_ADDR": rank_env["MASTER_ADDR"], "MASTER_PORT": rank_env["MASTER_PORT"]}
-            self._popen(run, 0, mpi + [program] + argv[1:], full_env, log_dir)
+            self._popen(run, 0, mpi + [program] + argv[1:], full_env, log_dir, log_name="mpirun.log")
             self.facts["programs"][workload.name] = {"launcher": "mpirun", "program": program}
             return
         for rank in range(workload.ranks):
@@ -382,8 +390,8 @@ class _LocalRun:
             env.update({"LWS_LEADER_ADDRESS": "127.0.0.1", "LWS_GROUP_SIZE": str(workload.ranks), "LWS_WORKER_INDEX": str(rank)})
         return env
 
-    def _popen(self, run: _Running, rank: int, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        log = log_dir / f"rank-{rank}.log"
+    def _popen(self, run: _Running, rank: int, argv: list[str], env: dict[str, str], log_dir: Path, log_name: str = "") -> None:
+        log = log_dir / (log_name or f"rank-{rank}.log")
         handle = log.open("ab", buffering=0)
         full_env = {**os.environ, **env, "PATH": env.get("PATH", self.path)}
         repo_root = str(Path(__file__).resolve().parents[2])
@@ -398,7 +406,7 @@ class _LocalRun:
             handle.close()
             raise ExecutionError(f"workload {run.workload.name}: {argv[0]} is not executable") from None
         run.processes.append(_Process(rank, popen, log, handle))
-        (log_dir / f"rank-{rank}.cmd").write_text(shlex.join(argv) + "\n")
+        log.with_suffix(".cmd").write_text(shlex.join(argv) + "\n")
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -480,11 +488,13 @@ class _LocalRun:
         diagnostics: list[str] = []
         if run:
             run.ended = time.time()
-            logs = tuple(p.log for p in sorted(run.processes, key=lambda p: p.rank))
+            launcher_logs = tuple(p.log for p in sorted(run.processes, key=lambda p: p.rank))
+            logs = mpi_rank_logs(launcher_logs[0].parent) if launcher_logs and launcher_logs[0].name == "mpirun.log" else ()
+            logs = logs or launcher_logs
             for process in run.processes:
                 process.handle.close()
             if state in (FAILED, TIMEOUT) and logs:
-                tail = log_tail(logs[0])
+                tail = "\n".join(filter(None, (log_tail(path) for path in dict.fromkeys((logs[0], launcher_logs[0])))))
                 if tail:
                     diagnostics.append(f"last lines of {logs[0].name}:\n{tail}")
                 diagnostics += hints_for(tail)

@@ -1,0 +1,48 @@
+"""summary.md: the verdict ready to paste into a PR: verdict line, verdict table, key metrics, environment. No links."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..judge import Verdict, WorkloadMetrics
+from ..report import reporter, verdict_rows
+from ._common import STATUS_ICON, clean_text, environment, key_metrics, record_info, when
+
+VERDICT_HEADERS = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
+
+
+@reporter("markdown")
+def markdown_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> str:
+    info = record_info(meta)
+    run = info.run
+    run_id = meta.get("run_id") or run.get("run_id", "")
+    lines = [f"### {STATUS_ICON.get(verdict.status, '')} {verdict.scenario}: {verdict.status}".replace("###  ", "### "), ""]
+    facts = [f"`{clean_text(verdict.summary)}`", f"run `{run_id}`" if run_id else "", run.get("executor"), when(run)]
+    lines += [" · ".join(str(f) for f in facts if f), ""]
+    description = (info.scenario.get("metadata") or {}).get("description")
+    if description:
+        lines += [f"> {cell(description)}", ""]
+    lines += table(VERDICT_HEADERS, verdict_rows(verdict)) if verdict.results else ["(no checks)"]
+    key = key_metrics(verdict, metrics)
+    if key:
+        lines += ["", "**Key metrics**", ""] + table(["metric", "value"], key)
+    env = environment(run)
+    if env:
+        lines += ["", "<details><summary>Environment</summary>", ""] + table(["", ""], env) + ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def cell(value: Any) -> str:
+    """One Markdown table cell: pipes escaped, one line, and no autolinks (URLs and addresses stay code)."""
+    text = clean_text(value).replace("\r", "").replace("\n", " ").replace("|", "\\|").strip()
+    if "://" in text or text.startswith("www."):
+        text = "`" + text.replace("`", "'") + "`"
+    return text
+
+
+markdown_report.record_file = "summary.md"

@@ -1,0 +1,342 @@
+"""Sweeps: every combination of a scenario's `matrix:` (and `--matrix key=v1,v2`) runs as its own linked run.
+
+Each variant is the scenario with `--set path=value` overrides on top of the user's, validated again,
+and run through the normal pipeline; its run.json names the sweep and its variant. The sweep record
+results/<scenario>/<sweep-id>.sweep/ (sweep.json, summary.md, report.html) lists the variant runs; it
+is rewritten after every variant, so a sweep killed half-way still says what it did.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import yaml
+from tabulate import tabulate
+
+from .errors import EXIT_INTERRUPTED, Location, Problem, RunnerError, ScenarioError
+from .history import SWEEP_SUFFIX
+from .judge import EXIT_CODES, SEVERITY
+from .model import Check, Scenario
+from .record import atomic_write, default_results_dir, new_run_id, to_jsonable, write_json
+from .report import format_value
+from .resolve import Library, matrix_variants, variant_suffix
+
+SWEEP_FORMAT = "scenario-runner/sweep/v1"
+HIGHER_OPS, LOWER_OPS = (">=", ">"), ("<=", "<")
+
+
+def parse_matrix_options(texts: Iterable[str]) -> dict[str, list]:
+    """`--matrix parameters.threads=2,4` -> {"parameters.threads": [2, 4]} (each value YAML-typed; `key=[[1,2],[3]]` for lists)."""
+    axes: dict[str, list] = {}
+    for text in texts:
+        key, sep, values = text.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise ScenarioError(Problem(f"--matrix {text!r}: expected dotted.path=v1,v2,...", Location("--matrix"),
+                                        "for example --matrix parameters.threads=2,4,8"))
+        if values.strip().startswith("["):
+            try:
+                parsed = yaml.safe_load(values)
+            except yaml.YAMLError as error:
+                raise ScenarioError(Problem(f"--matrix {text!r}: {error}", Location("--matrix"))) from None
+            items = parsed if isinstance(parsed, list) else [parsed]
+        else:
+            items = [_yaml_value(v.strip()) for v in values.split(",")]
+        axes[key.strip()] = items
+    return axes
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        return text
+
+
+def variant_overrides(variant: Mapping[str, Any]) -> list[str]:
+    """The variant as --set strings (JSON is YAML, so every value comes back with its type)."""
+    return [f"{path}={json.dumps(value)}" for path, value in variant.items()]
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    index: int
+    variant: Mapping[str, Any]
+    run_id: str = ""
+    record: str = ""
+    status: str = "NOT RUN"
+    metrics: Mapping[str, Any] = field(default_factory=dict)   # key metric -> value
+    units: Mapping[str, str] = field(default_factory=dict)
+    better: Mapping[str, str] = field(default_factory=dict)    # key metric -> higher | lower (from the parser)
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return variant_suffix(dict(self.variant))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep_id: str
+    scenario: str
+    record: Path
+    axes: Mapping[str, Sequence[Any]]
+    variants: tuple[VariantRun, ...]
+    key_metrics: tuple[str, ...]
+    best_metric: str = ""
+    better: str = ""
+    best: int | None = None          # index into variants
+    state: str = "complete"          # running | complete | interrupted
+
+    @property
+    def exit_code(self) -> int:
+        if self.state == "interrupted":
+            return EXIT_INTERRUPTED
+        statuses = [v.status for v in self.variants if v.status in SEVERITY]
+        worst = max(statuses, key=lambda s: SEVERITY[s], default="ERROR")
+        return EXIT_CODES[worst]
+
+    def table(self) -> str:
+        return sweep_table(self)
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def plan_sweep(name: str, library: Library | None = None, overrides: Sequence[str] = (),
+               extra_matrix: Mapping[str, list] | None = None) -> tuple[Scenario, list[tuple[dict, list[str], Scenario]]]:
+    """The base scenario and every variant (variant, overrides, validated scenario). All are validated
+    before anything runs; every invalid variant is reported, each problem prefixed with its variant."""
+    from .validate import validate_scenario
+
+    library = library or Library()
+    base = validate_scenario(name, library, overrides)
+    variants = matrix_variants({k: list(v) for k, v in base.matrix.items()}, dict(extra_matrix or {}))
+    if not variants:
+        raise ScenarioError(Problem(f"scenario {base.name} has no matrix to sweep", base.sources.with_path(()),
+                                    "add `matrix: {parameters.threads: [2, 4]}` to the scenario, or pass --matrix parameters.threads=2,4"))
+    planned, problems = [], []
+    for variant in variants:
+        variant_sets = list(overrides) + variant_overrides(variant) + ["matrix={}"]
+        try:
+            planned.append((variant, variant_sets, validate_scenario(name, library, variant_sets)))
+        except ScenarioError as error:
+            problems += [Problem(f"variant {variant_suffix(variant)}: {p.message}", p.location, p.hint) for p in error.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return base, planned
+
+
+def key_checks(scenario: Scenario) -> list[Check]:
+    return [c for c in scenario.checks if c.metric and not c.log]
+
+
+def best_check(scenario: Scenario) -> Check | None:
+    """The first performance check with a metric: what 'best variant' means."""
+    return next((c for c in key_checks(scenario) if c.kind == "performance"), None)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def run_sweep(name: str, library: Library | None = None, overrides: Sequence[str] = (), extra_matrix: Mapping[str, list] | None = None,
+              run_fn: Callable[..., Any] | None = None, progress: Any = None, *, results_dir: Path | None = None,
+              announce: Callable[[str], None] | None = _stderr_line, **run_options: Any) -> SweepResult:
+    """Run every variant as its own run record, linked by a sweep id, and write the sweep record.
+
+    run_fn is runner.run.run_scenario (or a stand-in with its signature); run_options (executor_name,
+    timeout_s, options, stop) go to it unchanged. progress is the per-run progress display; announce gets
+    one line per variant ("variant 3/4: threads=4,block_size=65536") and its outcome.
+    """
+    if run_fn is None:
+        from .run import run_scenario as run_fn
+    base, planned = plan_sweep(name, library, overrides, extra_matrix)
+    results_dir = Path(results_dir or default_results_dir())
+    sweep_id = new_run_id()
+    folder = results_dir / base.name / f"{sweep_id}{SWEEP_SUFFIX}"
+    folder.mkdir(parents=True, exist_ok=False)
+    axes = {**{k: list(v) for k, v in base.matrix.items()}, **{k: list(v) for k, v in (extra_matrix or {}).items()}}
+    check = best_check(base)
+    keys = tuple(c.metric for c in key_checks(base))
+    runs = [VariantRun(i, variant) for i, (variant, _, _) in enumerate(planned)]
+    started = time.time()
+    state = "running"
+    announce = announce or (lambda text: None)
+    result = _result(sweep_id, base, folder, axes, runs, keys, check, state)
+    try:
+        for i, (variant, variant_sets, scenario) in enumerate(planned):
+            announce(f"variant {i + 1}/{len(planned)}: {variant_suffix(variant)}")
+            runs[i] = _run_variant(i, variant, variant_sets, scenario, run_fn, progress, results_dir, sweep_id, keys, run_options)
+            announce(_outcome_line(i, len(planned), runs[i], check))
+            result = _result(sweep_id, base, folder, axes, runs, keys, check, state)
+            write_sweep_record(result, started)
+            if runs[i].status == "INTERRUPTED":
+                state = "interrupted"
+                break
+        else:
+            state = "complete"
+    except BaseException:
+        state = "interrupted"
+        raise
+    finally:
+        result = _result(sweep_id, base, folder, axes, runs, keys, check, state)
+        write_sweep_record(result, started, ended=time.time(), reports=True)
+    return result
+
+
+def _outcome_line(i: int, total: int, run: VariantRun, check: Check | None) -> str:
+    line = f"variant {i + 1}/{total}: {run.label} -> {run.status}"
+    if check and run.metrics.get(check.metric) is not None:
+        line += f", {check.metric} {format_value(run.metrics[check.metric], run.units.get(check.metric, ''))}"
+    return line + (f" ({run.message})" if run.message else "")
+
+
+def _run_variant(index: int, variant: dict, variant_sets: list[str], scenario: Scenario, run_fn, progress, results_dir: Path,
+                 sweep_id: str, keys: Sequence[str], run_options: Mapping[str, Any]) -> VariantRun:
+    try:
+        run = run_fn(scenario, results_dir=results_dir, progress=progress, overrides=variant_sets, variant=variant,
+                     parent=sweep_id, **run_options)
+    except RunnerError as error:
+        return VariantRun(index, variant, status="ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
+    values, units, better = {}, {}, {}
+    for key in keys:
+        workload, _, metric_name = key.partition(".")
+        entry = run.metrics.get(workload)
+        metric = entry.result.metrics.get(metric_name) if entry and entry.result else None
+        values[key] = metric.value if metric else None
+        units[key] = metric.unit if metric else ""
+        if metric and metric.better:
+            better[key] = metric.better
+    return VariantRun(index, variant, run.run_id, str(run.record), run.verdict.status, values, units, better)
+
+
+def _result(sweep_id: str, base: Scenario, folder: Path, axes: Mapping, runs: list[VariantRun], keys: tuple[str, ...],
+            check: Check | None, state: str) -> SweepResult:
+    better = _direction(check, runs)
+    best = best_index(runs, check.metric, better) if check else None
+    return SweepResult(sweep_id, base.name, folder, axes, tuple(runs), keys, check.metric if check else "", better, best, state)
+
+
+def _direction(check: Check | None, runs: Sequence[VariantRun]) -> str:
+    """The metric's own direction (from the parser), else the check's: `>=` means higher is better."""
+    if check is None:
+        return ""
+    for run in runs:
+        if run.better.get(check.metric):
+            return run.better[check.metric]
+    return "higher" if check.op in HIGHER_OPS else "lower" if check.op in LOWER_OPS else ""
+
+
+def best_index(runs: Sequence[VariantRun], metric: str, better: str) -> int | None:
+    """The passing variant with the best value of the metric; None when no variant passed or no direction is known."""
+    if better not in ("higher", "lower"):
+        return None
+    candidates = [r for r in runs if r.status == "PASS" and isinstance(r.metrics.get(metric), (int, float))]
+    if not candidates:
+        return None
+    pick = max if better == "higher" else min
+    return pick(candidates, key=lambda r: r.metrics[metric]).index
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _axis_label(path: str) -> str:
+    return path.split(".")[-1]
+
+
+def sweep_rows(result: SweepResult) -> tuple[list[str], list[list[str]]]:
+    headers = ["best", "#"] + [_axis_label(a) for a in result.axes] + list(result.key_metrics) + ["verdict", "run"]
+    rows = []
+    for run in result.variants:
+        rows.append(["*" if run.index == result.best else "", str(run.index + 1)]
+                    + [str(run.variant.get(a, "")) for a in result.axes]
+                    + [format_value(run.metrics.get(k), run.units.get(k, "")) for k in result.key_metrics]
+                    + [run.status, run.run_id or "-"])
+    return headers, rows
+
+
+def sweep_table(result: SweepResult) -> str:
+    headers, rows = sweep_rows(result)
+    lines = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
+    if result.best is not None:
+        best = result.variants[result.best]
+        value = format_value(best.metrics.get(result.best_metric), best.units.get(result.best_metric, ""))
+        lines.append(f"best: variant {best.index + 1} ({best.label}): {result.best_metric} {value} ({result.better} is better)")
+    elif result.best_metric:
+        lines.append(f"best: none (no passing variant with a value of {result.best_metric}{'' if result.better else ' or no direction'})")
+    counts: dict[str, int] = {}
+    for run in result.variants:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    lines.append(f"{result.scenario} sweep {result.sweep_id} ({result.state}): "
+                 + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+    lines.append(f"sweep record: {result.record}")
+    return "\n".join(lines)
+
+
+def sweep_document(result: SweepResult, started: float | None = None, ended: float | None = None) -> dict:
+    from datetime import datetime, timezone
+
+    def iso(ts: float | None) -> str:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else ""
+
+    best = result.variants[result.best] if result.best is not None else None
+    return to_jsonable({
+        "format": SWEEP_FORMAT,
+        "sweep_id": result.sweep_id,
+        "scenario": result.scenario,
+        "state": result.state,
+        "started": iso(started),
+        "ended": iso(ended),
+        "axes": dict(result.axes),
+        "key_metrics": list(result.key_metrics),
+        "best_metric": result.best_metric,
+        "better": result.better,
+        "best": {"index": best.index, "run_id": best.run_id, "variant": dict(best.variant),
+                 "value": best.metrics.get(result.best_metric)} if best else None,
+        "variants": [{"index": v.index, "variant": dict(v.variant), "run_id": v.run_id,
+                      "record": Path(v.record).name if v.record else "", "status": v.status,
+                      "metrics": {k: {"value": v.metrics.get(k), "unit": v.units.get(k, ""), "better": v.better.get(k, "")}
+                                  for k in result.key_metrics},
+                      "message": v.message} for v in result.variants],
+    })
+
+
+def load_sweep(folder: Path) -> SweepResult:
+    """A sweep record read back (for `scenario report <sweep>`)."""
+    document = json.loads((Path(folder) / "sweep.json").read_text())
+    variants = tuple(VariantRun(v["index"], v["variant"], v.get("run_id", ""), str(Path(folder).parent / v["record"]) if v.get("record") else "",
+                                v.get("status", "NOT RUN"), {k: m.get("value") for k, m in (v.get("metrics") or {}).items()},
+                                {k: m.get("unit", "") for k, m in (v.get("metrics") or {}).items()},
+                                {k: m["better"] for k, m in (v.get("metrics") or {}).items() if m.get("better")}, v.get("message", ""))
+                     for v in document.get("variants") or [])
+    best = (document.get("best") or {}).get("index")
+    return SweepResult(document["sweep_id"], document["scenario"], Path(folder), document.get("axes") or {}, variants,
+                       tuple(document.get("key_metrics") or ()), document.get("best_metric", ""), document.get("better", ""),
+                       best, document.get("state", "complete"))
+
+
+def write_sweep_record(result: SweepResult, started: float | None = None, ended: float | None = None, reports: bool = False) -> list[Path]:
+    """sweep.json always; summary.md and report.html when `reports` (at the end, also after an interrupt)."""
+    from .reporters.sweep import sweep_html, sweep_markdown
+
+    folder = Path(result.record)
+    document = sweep_document(result, started, ended)
+    write_json(folder / "sweep.json", document)
+    written = [folder / "sweep.json"]
+    if reports:
+        for filename, render in (("summary.md", sweep_markdown), ("report.html", sweep_html)):
+            try:
+                atomic_write(folder / filename, render(result))
+                written.append(folder / filename)
+            except Exception as error:  # a broken report must not lose the sweep record
+                atomic_write(folder / f"{filename}.error.txt", f"{type(error).__name__}: {error}\n")
+    return written
