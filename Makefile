@@ -53,6 +53,9 @@ validate: $(VENV)/.installed
 list: $(VENV)/.installed
 	$(SCENARIO) list
 
+docs: $(VENV)/.installed
+	$(PYTHON) -m runner.docs > docs/scenarios.md.tmp && mv docs/scenarios.md.tmp docs/scenarios.md
+
 render: $(VENV)/.installed
 	$(SCENARIO) render $(S) --out $(OUT)
 

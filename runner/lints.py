@@ -99,7 +99,7 @@ def _workload_commands(scenario: Scenario, index: int) -> Iterator[tuple[list[st
     for command, path in candidates:
         if command is None:
             continue
-        yield ([str(c) for c in command] if isinstance(command, list) else str(command).split()), path
+        yield ([str(c) for c in command] if isinstance(command, (list, tuple)) else str(command).split()), path
 
 
 def _flag(command: list[str], name: str) -> tuple[str | None, int]:
@@ -349,7 +349,7 @@ def mooncake_bench_sizing(scenario, known):
         need = sizes["block_size"] * sizes["batch_size"] * sizes["threads"]
         if need > sizes["buffer_size"]:
             yield Problem(f"block_size x batch_size x threads = {need} bytes exceeds buffer_size {sizes['buffer_size']}",
-                          _at(scenario, *path), "the bench fails with `Cannot select device for dest_addr`: raise --buffer_size or lower the others")
+                          _at(scenario, *path, _flag(command, "buffer_size")[1]), "the bench fails with `Cannot select device for dest_addr`: raise --buffer_size or lower the others")
 
 
 def _render_param(value: str, scenario: Scenario) -> str:

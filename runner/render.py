@@ -20,8 +20,10 @@ from typing import Any, Iterable, Mapping
 import jinja2
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jsonschema.exceptions import best_match
 
 from .errors import Location, Problem, RenderError
+from .load import load_documents
 from .model import Scenario, Workload, thaw
 from .platforms import INSTANCE_TYPES
 
@@ -44,7 +46,8 @@ def _quote_shell(value: Any) -> str:
 
 
 def _to_yaml(value: Any) -> str:
-    return yaml.safe_dump(thaw(value), default_flow_style=True, sort_keys=False, width=10_000).strip()
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: rendering calls this filter hundreds of times
+    return yaml.dump(thaw(value), Dumper=dumper, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
 def _to_json(value: Any) -> str:
@@ -62,7 +65,39 @@ def environment(search_path: str = str(TEMPLATE_DIR)) -> ImmutableSandboxedEnvir
         auto_reload=False,
     )
     env.filters.update(shell=_quote_shell, to_yaml=_to_yaml, to_json=_to_json, dns=dns_name)
+    env.bytecode_cache = _bytecode_cache(env)
     return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs, so that a cold `scenario validate` does not compile every template
+    again (~50 ms). Jinja's private per-user temp directory; the source checksum guards edits; a cache that
+    cannot be read or written is not used."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            pass
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
+    import hashlib
+
+    settings = (jinja2.__version__, type(env).__name__, env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline,
+                env.newline_sequence, env.block_start_string, env.variable_start_string, env.comment_start_string,
+                env.line_statement_prefix, env.line_comment_prefix, env.optimized, tuple(sorted(env.extensions)))
+    key = hashlib.sha1(repr(settings).encode()).hexdigest()[:16]  # compiled code depends on these, not only on the source
+    try:
+        return _BytecodeCache(pattern=f"__scenario_runner_{key}_%s.cache")
+    except (OSError, RuntimeError):
+        return None
 
 
 @lru_cache(maxsize=None)
@@ -91,9 +126,42 @@ def _compile(text: str) -> jinja2.Template:
     return _string_environment().from_string(text)
 
 
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+_JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None"}
+_SUBSTITUTION = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)\s*\}\}")
+
+
+def _substitute(text: str, variables: Mapping[str, Any]) -> str | None:
+    """`--threads={{ params.threads }}` without Jinja (most command arguments are only that), or None when the text
+    needs Jinja: other syntax, several lines, a name that is missing or is also an attribute, a value that is not
+    a string or a number. Same result as Jinja where it answers."""
+    if "\n" in text or "\r" in text:
+        return None
+    parts = _SUBSTITUTION.split(text)
+    if any("{{" in literal or "{%" in literal or "{#" in literal for literal in parts[0::2]):
+        return None
+    out = [parts[0]]
+    for name, literal in zip(parts[1::2], parts[2::2]):
+        value: Any = variables
+        for key in name.split("."):
+            if key in _JINJA_WORDS or not isinstance(value, Mapping) or key not in value or hasattr(value, key):
+                return None
+            value = value[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return None
+        out += [str(value), literal]
+    return "".join(out)
+
+
 def render_string(text: str, variables: Mapping[str, Any], location: Location) -> str:
-    if "{{" not in text and "{%" not in text:
+    if not _is_template(text):
         return text
+    quick = _substitute(text, variables)
+    if quick is not None:
+        return quick
     try:
         return _compile(text).render(**variables)
     except jinja2.UndefinedError as error:
@@ -140,7 +208,8 @@ def render_command(scenario: Scenario, workload: Workload, index: int, variables
     base = ("workloads", index) + path
     if isinstance(command, str):
         return render_string(command, variables, scenario.sources.with_path(base))
-    return [render_string(arg, variables, scenario.sources.with_path(base + (j,))) for j, arg in enumerate(command)]
+    return [render_string(arg, variables, scenario.sources.with_path(base + (j,))) if _is_template(arg) else arg
+            for j, arg in enumerate(command)]
 
 
 def render_env(scenario: Scenario, workload: Workload, index: int, variables: Mapping[str, Any]) -> dict[str, str]:
@@ -148,7 +217,7 @@ def render_env(scenario: Scenario, workload: Workload, index: int, variables: Ma
     rendered = {}
     for key, value in env.items():
         path = ("workloads", index, "env", key) if key in workload.env else ("env", key)
-        rendered[key] = render_string(value, variables, scenario.sources.with_path(path))
+        rendered[key] = render_string(value, variables, scenario.sources.with_path(path)) if _is_template(value) else value
     return rendered
 
 
@@ -280,7 +349,10 @@ def kubernetes_variables(scenario: Scenario, workload: Workload, index: int, run
         "peers": {w.name: {"name": object_name(scenario, w.name), "host": hosts[w.name], "ports": dict(w.ports), "role": w.role,
                            "kind": w.kind} for w in scenario.workloads},
         "after": [{"name": object_name(scenario, d), "host": hosts[d], "ports": peer_ports[d],
-                   "ready": _ready_dict(scenario.workload(d))} for d in workload.after if d in hosts],
+                   "ready": _ready_dict(scenario.workload(d)),
+                   # kind and args let a template wait on each role of a DisaggregatedSet dependency
+                   "kind": scenario.workload(d).kind, "args": scenario.workload(d).args}
+                  for d in workload.after if d in hosts],
     }
 
 
@@ -323,7 +395,7 @@ def _render_template(env, template: str, variables: Mapping[str, Any], workload:
     except jinja2.TemplateSyntaxError as error:
         raise RenderError(Problem(f"template syntax error: {error.message}", Location(str(TEMPLATE_DIR / filename), error.lineno or 0, 1))) from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d]
+        documents = [d for d in load_documents(text) if d]
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise RenderError(Problem(f"template {filename} rendered invalid YAML: {getattr(error, 'problem', error)}",
@@ -335,12 +407,12 @@ def _render_template(env, template: str, variables: Mapping[str, Any], workload:
 def _template_location(error: Exception, filename: str) -> Location:
     """Jinja rewrites tracebacks so template frames carry the template file and line."""
     tb = sys.exc_info()[2] or error.__traceback__
-    line = 0
-    while tb is not None:
+    line, where = 0, str(TEMPLATE_DIR / filename)
+    while tb is not None:  # the innermost template frame: a macro's own file, not the template that imported it
         if tb.tb_frame.f_code.co_filename.endswith(TEMPLATE_SUFFIX):
-            line = tb.tb_lineno
+            line, where = tb.tb_lineno, tb.tb_frame.f_code.co_filename
         tb = tb.tb_next
-    return Location(str(TEMPLATE_DIR / filename), line, 1)
+    return Location(where, line, 1)
 
 
 # --- object validation -------------------------------------------------------------------------
@@ -350,10 +422,12 @@ def _template_location(error: Exception, filename: str) -> Location:
 def _crd_validators() -> dict[tuple[str, str], Any]:
     from jsonschema import Draft7Validator
 
+    from .validate import QuickValidator
+
     validators = {}
     for path in CRD_SCHEMA_DIR.glob("*.json"):
         group, version, kind = path.stem.split("_")
-        validators[(f"{group}/{version}", kind)] = Draft7Validator(json.loads(path.read_text()))
+        validators[(f"{group}/{version}", kind)] = QuickValidator(Draft7Validator(json.loads(path.read_text())))
     return validators
 
 
@@ -370,19 +444,63 @@ def validate_object(obj: RenderedObject) -> list[Problem]:
 
 def _validate_builtin(body: dict, where: Location) -> list[Problem]:
     try:
-        import kubernetes_validate
+        validator = _builtin_validator(str(body.get("apiVersion", "")), str(body.get("kind", "")))
+        if validator is None:
+            return [Problem(f"no schema for {body.get('apiVersion')} {body.get('kind')}", where,
+                            "add its CRD subset to schema/crds with schema/crds/extract.py")]
+        errors = [best_match([error]) for error in validator.iter_errors(body)]
     except ImportError:
         return []
-    try:
-        kubernetes_validate.validate(body, K8S_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        path = ".".join(map(str, getattr(error, "path", ()) or ()))
-        return [Problem(f"{path or '(root)'}: {getattr(error, 'message', error)}", where, f"checked against the Kubernetes {K8S_VERSION} OpenAPI schema")]
-    except kubernetes_validate.SchemaNotFoundError:
-        return [Problem(f"no schema for {body.get('apiVersion')} {body.get('kind')}", where, "add its CRD subset to schema/crds with schema/crds/extract.py")]
-    except Exception as error:  # kubernetes-validate raises its own InvalidSchemaError and friends
+    except Exception as error:  # unreadable schema files, unresolvable references
         return [Problem(f"could not validate: {error}", where)]
-    return []
+    hint = f"checked against the Kubernetes {K8S_VERSION} OpenAPI schema"
+    return [Problem(f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}", where, hint) for e in errors]
+
+
+@lru_cache(maxsize=None)
+def _builtin_validator(api_version: str, kind: str):
+    """One validator per (apiVersion, kind), built once: kubernetes_validate.validate() re-reads the
+    1.4 MB definitions file on every call (~15 ms per object). None when kubernetes-validate has no schema."""
+    from jsonschema import Draft202012Validator
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    wanted = tuple(int(part) for part in K8S_VERSION.split("."))
+    version = [v for v in utils.all_versions() if tuple(int(p) for p in utils.major_minor(v).split(".")) <= wanted][-1]
+    directory = f"kubernetes-json-schema/v{version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # rbac.authorization.k8s.io/v1 -> rbac-v1
+    try:
+        schema = utils.schema_contents(f"{directory}/{kind.lower()}-{group}.json", K8S_VERSION)
+    except FileNotFoundError:
+        return None
+    definitions = _builtin_definitions(directory)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    from .validate import QuickValidator, inline_refs
+
+    def lookup(ref: str):  # "/api/_definitions.json#/$defs/X" from a kind, "#/$defs/X" inside the definitions
+        name = ref.rpartition("#/$defs/")[2] if "#/$defs/" in ref else None
+        return (f"/api/_definitions.json#/$defs/{name}", definitions["$defs"][name]) if name in definitions["$defs"] else None
+
+    return QuickValidator(Draft202012Validator(inline_refs(schema, lookup), registry=registry))
+
+
+@lru_cache(maxsize=None)
+def _builtin_definitions(directory: str) -> dict:
+    from kubernetes_validate import utils
+
+    return utils.schema_contents(f"{directory}/_definitions.json", K8S_VERSION)
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (launcher scripts, init scripts) as literal blocks, so a PR diff shows them line by line."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _string)
 
 
 def write_objects(objects: Iterable[RenderedObject], out_dir: Path) -> list[Path]:
@@ -392,6 +510,6 @@ def write_objects(objects: Iterable[RenderedObject], out_dir: Path) -> list[Path
     written = []
     for obj in objects:
         path = out_dir / obj.filename
-        path.write_text(yaml.safe_dump(thaw(obj.body), sort_keys=False, width=120))
+        path.write_text(yaml.dump(thaw(obj.body), Dumper=_ReadableDumper, sort_keys=False, width=120))
         written.append(path)
     return written

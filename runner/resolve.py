@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import Location, Problem, ScenarioError
-from .load import Document, SourceMap, load_file, load_text
+from .load import Document, SourceMap, _Loader, load_file, load_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MERGE_KEY = "name"
@@ -185,8 +185,8 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     if "=" not in text:
         raise ScenarioError(Problem(f"--set {text!r}: expected dotted.path=value", Location("--set"), "for example --set parameters.threads=8"))
     path_text, value_text = text.split("=", 1)
-    try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    try:  # typed like the scenario files: numbers and true/false, but `on`/`yes` stay strings
+        value = yaml.load(value_text, Loader=_Loader) if value_text.strip() else ""
     except yaml.YAMLError:
         value = value_text
     path: list[str | int] = []
@@ -205,21 +205,27 @@ def apply_overrides(data: dict, sources: SourceMap, overrides: Iterable[str]) ->
     sources = SourceMap(sources)
     for text in overrides:
         path, value = parse_override(text)
-        _set_path(data, path, value, text)
-        sources[tuple(path)] = Location(f"--set {text}")
+        concrete = _set_path(data, path, value, text)
+        for key in [k for k in sources if k[: len(concrete)] == concrete]:
+            del sources[key]  # the value and everything under it now come from --set
+        sources[concrete] = Location(f"--set {text}")
     return data, sources
 
 
-def _set_path(data: Any, path: list, value: Any, text: str) -> None:
-    node = data
+def _set_path(data: Any, path: list, value: Any, text: str) -> tuple:
+    """Set the value; returns the path with list items named by index (as the SourceMap keys them)."""
+    node, concrete = data, []
     for depth, part in enumerate(path[:-1]):
         nxt = path[depth + 1]
+        concrete.append(_list_index(node, part, text) if isinstance(node, list) else part)
         node = _step(node, part, nxt, text)
     last = path[-1]
     if isinstance(node, list):
-        node[_list_index(node, last, text)] = value
-    else:
-        node[last] = value
+        last = _list_index(node, last, text)
+    elif not isinstance(node, dict):
+        raise ScenarioError(Problem(f"--set {text!r}: {path[-2] if len(path) > 1 else '$'!r} is not a mapping", Location("--set")))
+    node[last] = value
+    return tuple(concrete) + (last,)
 
 
 def _step(node: Any, part: Any, nxt: Any, text: str) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,8 +33,55 @@ def schema() -> dict:
 
 
 @lru_cache(maxsize=None)
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema())
+def _validator() -> "QuickValidator":
+    document = schema()
+    return QuickValidator(Draft202012Validator(inline_refs(document, lambda ref: _local_ref(document, ref))))
+
+
+class QuickValidator:
+    """A jsonschema validator behind a quick validity check: most documents are valid, and for them a compiled
+    check is ~10x faster than jsonschema's iter_errors; only invalid ones pay for jsonschema's error details."""
+
+    def __init__(self, validator: Any):
+        self.validator = validator
+        self.schema = validator.schema
+        self.quick = compile_check(validator.schema)
+
+    def iter_errors(self, instance: Any):
+        try:
+            if self.quick is not None and self.quick(instance):
+                return iter(())
+        except _Unsupported:  # found in a part of the schema compiled on first use
+            self.quick = None
+        return self.validator.iter_errors(instance)
+
+
+def _local_ref(document: dict, ref: str) -> tuple[str, Any] | None:
+    return (ref, document["$defs"][ref[len("#/$defs/"):]]) if ref.startswith("#/$defs/") else None
+
+
+_ANNOTATIONS = {"description", "title", "default", "examples", "$comment"}
+
+
+def inline_refs(node: Any, lookup, memo: dict | None = None, seen: tuple = ()) -> Any:
+    """A copy of a JSON Schema with each `$ref` replaced by its target: jsonschema then skips a reference
+    lookup per use (~20% of validation time). `lookup(ref)` gives (canonical ref, target) or None to keep the
+    reference; a recursive reference stays a `$ref`, in its canonical form."""
+    memo = {} if memo is None else memo
+    if isinstance(node, list):
+        return [inline_refs(item, lookup, memo, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    found = lookup(ref) if isinstance(ref, str) else None
+    if found is None or found[0] in seen:
+        copied = {key: inline_refs(value, lookup, memo, seen) for key, value in node.items()}
+        return {**copied, "$ref": found[0]} if found else copied
+    canonical, target = found
+    if canonical not in memo:
+        memo[canonical] = inline_refs(target, lookup, memo, seen + (canonical,))
+    rest = {key: inline_refs(value, lookup, memo, seen) for key, value in node.items() if key != "$ref" and key not in _ANNOTATIONS}
+    return {**rest, "allOf": [memo[canonical]]} if rest else memo[canonical]
 
 
 def validate_scenario(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
@@ -51,7 +99,7 @@ def validate_resolved(resolved: Resolved, library: Library | None = None) -> Sce
     problems = _name_problems(scenario, resolved) + lint_problems(scenario, library)
     problems += command_problems(scenario)
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(sorted(problems, key=lambda p: (p.location.file != str(resolved.files[0]), p.location.line, p.location.col)))
     return scenario
 
 
@@ -65,28 +113,197 @@ def _check_version(data: dict, sources: SourceMap) -> None:
                                 f"this build knows {', '.join(KNOWN_VERSIONS)}; start the file with `apiVersion: {KNOWN_VERSIONS[-1]}`"))
 
 
+# --- quick validity check -------------------------------------------------------------------
+# The keywords below are checked exactly as jsonschema does; a schema using any other validation keyword is not
+# compiled (jsonschema alone decides). Other keys (description, format without a format checker, x-*) are ignored,
+# as jsonschema ignores them.
+
+_VALIDATION_KEYWORDS = {
+    "$ref", "$dynamicRef", "$recursiveRef", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas",
+    "dependencies", "prefixItems", "items", "additionalItems", "contains", "minContains", "maxContains", "properties",
+    "patternProperties", "additionalProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties", "type",
+    "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength",
+    "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties", "required",
+    "dependentRequired",
+}
+_TYPE_CHECKS = {
+    "object": lambda x: isinstance(x, dict),
+    "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str),
+    "integer": lambda x: (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, float) and x.is_integer()),
+    "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+    "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+}
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def compile_check(schema: Any):
+    """A function instance -> bool that agrees with jsonschema's is_valid, or None if the schema is not supported.
+    Subschemas are compiled when first reached (big CRD schemas are mostly never reached); one found unsupported
+    then raises _Unsupported from the check."""
+    try:
+        return _compile(schema, {})
+    except _Unsupported:
+        return None
+
+
+def _equal(one: Any, two: Any) -> bool:
+    """jsonschema's equality: booleans are not numbers."""
+    if isinstance(one, bool) or isinstance(two, bool):
+        return isinstance(one, bool) and isinstance(two, bool) and one == two
+    if isinstance(one, dict) and isinstance(two, dict):
+        return one.keys() == two.keys() and all(_equal(one[k], two[k]) for k in one)
+    if isinstance(one, list) and isinstance(two, list):
+        return len(one) == len(two) and all(map(_equal, one, two))
+    return one == two
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _lazy(schema: Any, memo: dict):
+    """The check of a subschema, compiled on its first call."""
+    if id(schema) in memo:
+        return memo[id(schema)]
+    compiled = None
+
+    def check(x: Any) -> bool:
+        nonlocal compiled
+        if compiled is None:
+            compiled = _compile(schema, memo)
+        return compiled(x)
+
+    memo[id(schema)] = check
+    return check
+
+
+def _compile(schema: Any, memo: dict):
+    try:
+        return _compile_keywords(schema, memo)
+    except (KeyError, TypeError, re.error) as error:
+        raise _Unsupported from error
+
+
+def _compile_keywords(schema: Any, memo: dict):
+    if schema is True:
+        return lambda x: True
+    if schema is False:
+        return lambda x: False
+    if not isinstance(schema, dict):
+        raise _Unsupported
+    checks = []
+    for keyword, value in schema.items():
+        if keyword in _VALIDATION_KEYWORDS:
+            checks.append(_keyword(keyword, value, schema, memo))
+    checks = [c for c in checks if c is not None]
+
+    def check(x: Any) -> bool:
+        for one in checks:
+            if not one(x):
+                return False
+        return True
+
+    return check
+
+
+def _object_check(properties: dict, additional: Any, memo: dict):
+    other = None if additional is True else _lazy(additional, memo)
+
+    def check(x: Any) -> bool:
+        if isinstance(x, dict):
+            for key, item in x.items():
+                sub = properties.get(key, other)
+                if sub is not None and not sub(item):
+                    return False
+        return True
+
+    return check
+
+
+def _keyword(keyword: str, value: Any, schema: dict, memo: dict):
+    if keyword == "type":
+        tests = [_TYPE_CHECKS[t] for t in ([value] if isinstance(value, str) else value)]
+        return tests[0] if len(tests) == 1 else lambda x: any(test(x) for test in tests)
+    if keyword == "properties":  # with additionalProperties: one pass over the keys the instance has
+        if "patternProperties" in schema:
+            raise _Unsupported
+        return _object_check({name: _lazy(sub, memo) for name, sub in value.items()}, schema.get("additionalProperties", True), memo)
+    if keyword == "additionalProperties":
+        if "patternProperties" in schema:
+            raise _Unsupported
+        return None if "properties" in schema else _object_check({}, value, memo)
+    if keyword == "required":
+        return lambda x: not isinstance(x, dict) or all(name in x for name in value)
+    if keyword == "propertyNames":
+        sub = _lazy(value, memo)
+        return lambda x: not isinstance(x, dict) or all(sub(k) for k in x)
+    if keyword == "items":
+        if isinstance(value, list) or "prefixItems" in schema or "additionalItems" in schema:
+            raise _Unsupported
+        sub = _lazy(value, memo)
+        return lambda x: not isinstance(x, list) or all(sub(item) for item in x)
+    if keyword in ("minItems", "maxItems", "minLength", "maxLength"):
+        kind, bound = (list, keyword.startswith("min")) if keyword.endswith("Items") else (str, keyword.startswith("min"))
+        return (lambda x: not isinstance(x, kind) or len(x) >= value) if bound else (lambda x: not isinstance(x, kind) or len(x) <= value)
+    if keyword == "uniqueItems":
+        if not value:
+            return None
+        return lambda x: not isinstance(x, list) or all(not _equal(a, b) for i, a in enumerate(x) for b in x[i + 1:])
+    if keyword == "pattern":
+        compiled = re.compile(value)
+        return lambda x: not isinstance(x, str) or compiled.search(x) is not None
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if not _is_number(value):
+            raise _Unsupported  # draft 4's boolean exclusiveMinimum
+        compare = {"minimum": lambda x: x >= value, "maximum": lambda x: x <= value,
+                   "exclusiveMinimum": lambda x: x > value, "exclusiveMaximum": lambda x: x < value}[keyword]
+        return lambda x: not _is_number(x) or compare(x)
+    if keyword == "enum":
+        return lambda x: any(_equal(x, allowed) for allowed in value)
+    if keyword == "const":
+        return lambda x: _equal(x, value)
+    if keyword in ("allOf", "anyOf", "oneOf"):
+        subs = [_lazy(sub, memo) for sub in value]
+        if keyword == "allOf":
+            return lambda x: all(sub(x) for sub in subs)
+        if keyword == "anyOf":
+            return lambda x: any(sub(x) for sub in subs)
+        return lambda x: sum(1 for sub in subs if sub(x)) == 1
+    if keyword == "not":
+        sub = _lazy(value, memo)
+        return lambda x: not sub(x)
+    raise _Unsupported
+
+
 # --- schema --------------------------------------------------------------------------------
 
 
 def schema_problems(data: Any, sources: SourceMap) -> list[Problem]:
     errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    problems = [_problem(_most_specific(error), sources) for error in errors]
+    problems = [_problem(specific, sources) for error in errors for specific in _most_specific(error)]
     unique: dict[str, Problem] = {}
     for problem in problems:
         unique.setdefault(str(problem), problem)
     return sorted(unique.values(), key=lambda p: (p.location.line, p.location.col, p.message))
 
 
-def _most_specific(error: ValidationError) -> ValidationError:
-    """For oneOf/anyOf, the branch error that explains the most (jsonschema's best_match)."""
-    while error.validator in ("oneOf", "anyOf") and error.context:
-        candidate = best_match(error.context)
-        if candidate is None or candidate.validator in ("oneOf", "anyOf") and candidate is error:
-            break
-        if error.validator == "oneOf" and _is_check_or_command(error):
-            return error
-        error = candidate
-    return error
+def _most_specific(error: ValidationError) -> list[ValidationError]:
+    """For oneOf/anyOf, the errors of the branch whose type fits the value (best_match among those branches).
+
+    When no branch has the value's type, the oneOf error itself is kept: `_one_of` lists the accepted types.
+    """
+    if error.validator not in ("oneOf", "anyOf") or not error.context or _is_check_or_command(error):
+        return [error]
+    fitting = [e for e in error.context if e.validator != "type" or e.relative_path]
+    if not fitting:
+        return [error]
+    branch = best_match(fitting).relative_schema_path[0]
+    return [specific for e in fitting if e.relative_schema_path[0] == branch for specific in _most_specific(e)]
 
 
 def _is_check_or_command(error: ValidationError) -> bool:
@@ -118,7 +335,7 @@ def _additional(error: ValidationError, path: tuple):
 
 def _required(error: ValidationError, path: tuple):
     missing = error.message.split("'")[1] if "'" in error.message else error.message
-    return f"missing required key {missing!r}", _REQUIRED_HINTS.get(missing, ""), None
+    return f"missing required key {missing!r}", _REQUIRED_HINTS.get(missing, ""), path
 
 
 _REQUIRED_HINTS = {
@@ -129,10 +346,14 @@ _REQUIRED_HINTS = {
 }
 
 
+_TYPE_NAMES = {"object": "mapping", "array": "list", "dict": "mapping", "str": "string", "int": "integer", "float": "number",
+               "bool": "boolean", "NoneType": "null"}
+
+
 def _type(error: ValidationError, path: tuple):
     expected = error.validator_value
-    expected = " or ".join(expected) if isinstance(expected, list) else expected
-    found = type(error.instance).__name__.replace("str", "string").replace("dict", "mapping").replace("list", "list").replace("NoneType", "null")
+    expected = " or ".join(_TYPE_NAMES.get(t, t) for t in expected) if isinstance(expected, list) else _TYPE_NAMES.get(expected, expected)
+    found = _TYPE_NAMES.get(type(error.instance).__name__, type(error.instance).__name__)
     hint = ""
     if expected in ("integer", "number") and isinstance(error.instance, str):
         hint = "write the number without quotes"
@@ -153,6 +374,9 @@ def _const(error: ValidationError, path: tuple):
 
 
 def _pattern(error: ValidationError, path: tuple):
+    if "propertyNames" in error.relative_schema_path:
+        hint = _NAME_HINTS.get(path[-1] if path else "", f"pattern: {error.validator_value}")
+        return f"{error.instance!r} is not a valid name here", hint, path + (error.instance,)
     hints = {
         "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "use lower-case letters, digits and dashes (a Kubernetes name)",
         "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$": "durations look like 90s, 20m, 1h or 1500ms",
@@ -161,14 +385,27 @@ def _pattern(error: ValidationError, path: tuple):
     return f"{error.instance!r} does not have the expected form", hints.get(error.validator_value, f"pattern: {error.validator_value}"), None
 
 
+_NAME_HINTS = {
+    "env": "environment variable names are letters, digits and underscores, not starting with a digit",
+    "ports": "port names are lower-case letters, digits and underscores, starting with a letter",
+}
+
+
 def _one_of(error: ValidationError, path: tuple):
     if path and path[0] == "checks":
         return ("a check needs either `metric` + `op` + (`value` or `baseline`), or `log` + (`contains` or `regex`)",
                 "see the checks section of the README", None)
+    types = [e.validator_value for e in error.context if e.validator == "type" and not e.relative_path]
+    if types and len(types) == len({e.relative_schema_path[0] for e in error.context}):
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types if isinstance(t, str))
+        found = _TYPE_NAMES.get(type(error.instance).__name__, type(error.instance).__name__)
+        return f"expected {expected}, found {found} {error.instance!r}", "", None
     return f"{error.instance!r} matches none of the allowed forms", "", None
 
 
 def _minimum(error: ValidationError, path: tuple):
+    if error.validator == "exclusiveMinimum":
+        return f"{error.instance!r} must be greater than {error.validator_value}", "", None
     return f"{error.instance!r} is below the minimum {error.validator_value}", "", None
 
 
@@ -212,7 +449,7 @@ def build(resolved: Resolved) -> Scenario:
         registry=data.get("registry", ""),
         env=freeze({k: env_str(v) for k, v in (data.get("env") or {}).items()}),
         workloads=workloads,
-        checks=tuple(_check(raw, i) for i, raw in enumerate(data.get("checks") or ())),
+        checks=tuple(_check(raw, i, data.get("parameters") or {}, resolved.sources) for i, raw in enumerate(data.get("checks") or ())),
         run_timeout_s=seconds(timeouts.get("run")),
         ready_timeout_s=seconds(timeouts.get("ready")),
         cleanup_timeout_s=seconds(timeouts.get("cleanup"), DEFAULT_CLEANUP_S),
@@ -284,7 +521,22 @@ def _workload(raw: dict, platform: Platform) -> Workload:
     )
 
 
-def _check(raw: dict, index: int) -> Check:
+def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: int) -> Any:
+    """A threshold may be a parameter (`value: "{{ params.min_busbw }}"`): render it and read it as YAML, so it is a number."""
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    import yaml
+
+    from .render import render_string
+
+    text = render_string(value, {"params": parameters}, sources.with_path(("checks", index, "value")))
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _check(raw: dict, index: int, parameters: dict | None = None, sources: SourceMap | None = None) -> Check:
     baseline = raw.get("baseline")
     if baseline:
         baseline = Baseline(baseline["scenario"], baseline.get("metric", ""), float(baseline.get("factor", 1.0)), baseline.get("run", ""))
@@ -294,7 +546,7 @@ def _check(raw: dict, index: int) -> Check:
         kind=kind,
         metric=raw.get("metric", ""),
         op=raw.get("op", ""),
-        value=raw.get("value"),
+        value=_threshold_value(raw.get("value"), parameters or {}, sources or SourceMap(), index),
         baseline=baseline,
         log=raw.get("log", ""),
         contains=raw.get("contains", ""),

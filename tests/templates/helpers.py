@@ -1,0 +1,119 @@
+"""Rendering scenarios for the template tests, and walking the objects they give."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from runner.model import thaw
+from runner.render import REPO_ROOT, render_kubernetes
+from runner.resolve import Library
+from runner.validate import validate_scenario
+
+RUN_ID = "test-run"
+SHARED_CRDS = REPO_ROOT.parent / "shared" / "crds"
+RUN_LABELS = ("app.kubernetes.io/managed-by", "scenario-runner.dev/run-id", "scenario-runner.dev/scenario")
+
+
+@lru_cache(maxsize=None)
+def library() -> Library:
+    return Library()
+
+
+def kubernetes_scenarios() -> list[str]:
+    return [name for name in library().names() if "kubernetes" in validate_scenario(name, library()).executors]
+
+
+@lru_cache(maxsize=None)
+def scenario(name: str, *overrides: str):
+    return validate_scenario(name, library(), overrides)
+
+
+@lru_cache(maxsize=None)
+def _rendered(name: str, overrides: tuple[str, ...]) -> tuple:
+    return tuple((o.workload, thaw(o.body)) for o in render_kubernetes(scenario(name, *overrides), RUN_ID))
+
+
+def objects(name: str, *overrides: str) -> list[dict]:
+    """The rendered objects of a scenario (plain dicts, a fresh copy each call)."""
+    return [yaml.safe_load(yaml.safe_dump(body)) for _, body in _rendered(name, overrides)]
+
+
+def by_kind_name(name: str, *overrides: str) -> dict[tuple[str, str], dict]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects(name, *overrides)}
+
+
+def get(obj: Any, path: str) -> Any:
+    """get(obj, "spec.mpiReplicaSpecs.Worker.replicas"); numbers index lists."""
+    for part in path.split("."):
+        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+    return obj
+
+
+def pod_templates(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Every PodTemplateSpec inside an object: a mapping whose spec has containers."""
+    if isinstance(node, dict):
+        if isinstance(node.get("spec"), dict) and "containers" in node["spec"]:
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from pod_templates(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from pod_templates(value, path + (index,))
+
+
+def containers(obj: dict) -> Iterator[tuple[tuple, dict]]:
+    for path, template in pod_templates(obj):
+        for kind in ("initContainers", "containers"):
+            for index, container in enumerate(template["spec"].get(kind, [])):
+                yield path + ("spec", kind, index), container
+
+
+def flatten(node: Any, path: tuple = ()) -> dict[tuple, Any]:
+    """{path: leaf value} of a nested structure (empty dicts and lists are leaves too)."""
+    if isinstance(node, dict) and node:
+        return {p: v for key, value in node.items() for p, v in flatten(value, path + (key,)).items()}
+    if isinstance(node, list) and node:
+        return {p: v for index, value in enumerate(node) for p, v in flatten(value, path + (index,)).items()}
+    return {path: node}
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def script_of(cmd: list[str]) -> str:
+    return " ".join(cmd)
+
+
+def crd_schemas() -> dict[tuple[str, str], list[tuple[str, dict]]]:
+    """(apiVersion, kind) -> [(CRD file, openAPIV3Schema)] of every served version in ../shared/crds."""
+    schemas: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+    for path in sorted(Path(SHARED_CRDS).glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                if version.get("served"):
+                    key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                    schemas.setdefault(key, []).append((path.name, version["schema"]["openAPIV3Schema"]))
+    return schemas
+
+
+def strict(schema: Any) -> Any:
+    """The schema with unknown fields forbidden wherever it lists properties: the API server would prune
+    them silently, so a misspelt field would pass plain validation and vanish on apply."""
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: strict(value) for key, value in schema.items() if key != "properties"}
+    if "properties" in schema:
+        result["properties"] = {key: strict(value) for key, value in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            result["additionalProperties"] = False
+    return result

@@ -1,0 +1,111 @@
+"""Every Kubernetes scenario renders, its custom resources pass the upstream CRD schemas, and every
+object and pod carries what the runner and the cluster rely on."""
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft7Validator
+
+from runner.render import template_names
+
+from .helpers import (RUN_ID, RUN_LABELS, SHARED_CRDS, containers, crd_schemas, kubernetes_scenarios, objects, pod_templates,
+                      strict)
+
+SCENARIOS = kubernetes_scenarios()
+CUSTOM_KINDS = {"MPIJob", "LeaderWorkerSet", "DisaggregatedSet"}
+
+
+def test_the_library_has_kubernetes_scenarios():
+    assert len(SCENARIOS) >= 12
+
+
+def test_templates_for_every_kind_exist():
+    assert {"mpijob", "leaderworkerset", "disaggregatedset", "job", "deployment", "service", "configmap",
+            "namespace"} <= set(template_names())
+    assert not [name for name in template_names() if name.startswith("_")]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_renders(name):
+    kinds = {o["kind"] for o in objects(name)}
+    assert kinds and "Namespace" in kinds
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    if not SHARED_CRDS.is_dir():
+        pytest.skip(f"upstream CRDs not found at {SHARED_CRDS} (CI keeps them in ../shared beside the repository)")
+    return {key: [(file, Draft7Validator(strict(schema))) for file, schema in versions] for key, versions in crd_schemas().items()}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_custom_resources_pass_upstream_crd_schemas(name, upstream):
+    checked = 0
+    problems = []
+    for obj in objects(name):
+        if obj["kind"] not in CUSTOM_KINDS:
+            continue
+        validators = upstream.get((obj["apiVersion"], obj["kind"]))
+        assert validators, f"no upstream CRD for {obj['apiVersion']} {obj['kind']} in {SHARED_CRDS}"
+        for file, validator in validators:
+            checked += 1
+            problems += [f"{obj['kind']}/{obj['metadata']['name']} vs {file}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                         for e in validator.iter_errors(obj)]
+    assert not problems, "\n".join(problems)
+    assert checked or not {o["kind"] for o in objects(name)} & CUSTOM_KINDS
+
+
+def test_strict_crd_check_catches_a_misspelt_field(upstream):
+    mpijob = next(o for o in objects("nccl-allreduce") if o["kind"] == "MPIJob")
+    mpijob["spec"]["slotPerWorker"] = 8
+    (_, validator), *_ = upstream[("kubeflow.org/v2beta1", "MPIJob")]
+    assert any("slotPerWorker" in e.message for e in validator.iter_errors(mpijob))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_object_and_pod_carries_the_run_labels(name):
+    for obj in objects(name):
+        labels = obj["metadata"].get("labels", {})
+        if obj["kind"] == "Namespace":
+            # shared by every run and never deleted: it must not match a run's cleanup selector
+            assert "scenario-runner.dev/run-id" not in labels
+            continue
+        assert {key: labels.get(key) for key in RUN_LABELS} == {
+            "app.kubernetes.io/managed-by": "scenario-runner", "scenario-runner.dev/run-id": RUN_ID,
+            "scenario-runner.dev/scenario": name}, f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels.get("scenario-runner.dev/workload"), f"{obj['kind']}/{obj['metadata']['name']} has no workload label"
+        for path, template in pod_templates(obj):
+            pod_labels = template["metadata"]["labels"]
+            assert all(pod_labels.get(key) == labels[key] for key in (*RUN_LABELS, "scenario-runner.dev/workload")), path
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_hugepages_come_with_memory_and_requests_equal_limits(name):
+    seen = 0
+    for obj in objects(name):
+        for path, container in containers(obj):
+            requests = container.get("resources", {}).get("requests", {})
+            limits = container.get("resources", {}).get("limits", {})
+            if "hugepages-2Mi" in requests or "hugepages-2Mi" in limits:
+                seen += 1
+                assert "memory" in requests and "memory" in limits, f"{obj['kind']}/{obj['metadata']['name']} {path}"
+            for resource in ("nvidia.com/gpu", "vpc.amazonaws.com/efa", "hugepages-2Mi", "memory"):
+                assert requests.get(resource) == limits.get(resource), f"{obj['kind']}/{obj['metadata']['name']} {path} {resource}"
+    if name != "nccl-allreduce-intranode" and any(o["kind"] != "Namespace" for o in objects(name)):
+        assert seen, "EFA pods request hugepages"
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_gpu_pods_tolerate_the_gpu_taint_and_pin_the_instance_type(name):
+    from .helpers import scenario
+
+    instance_type = scenario(name).platform.instance_type
+    for obj in objects(name):
+        for path, template in pod_templates(obj):
+            spec = template["spec"]
+            assert spec["nodeSelector"]["kubernetes.io/arch"] == "amd64"
+            wants_gpu = any("nvidia.com/gpu" in c.get("resources", {}).get("limits", {}) for c in spec["containers"])
+            if wants_gpu:
+                assert spec["nodeSelector"]["node.kubernetes.io/instance-type"] == instance_type
+                assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+                assert spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] \
+                    == "kubernetes.io/hostname"
