@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from .model import Scenario
+from .errors import ExecutionError
+from .model import Scenario, Workload
 
 # Workload states as executors report them.
 DONE = "done"          # a job ran to completion with exit code 0 (or a service ran until the run ended)
@@ -76,3 +77,19 @@ class Executor(Protocol):
     def plan(self, scenario: Scenario, out_dir: Path | None = None) -> list[Path] | dict: ...
 
     def run(self, context: RunContext) -> RunOutput: ...
+
+
+def start_order(scenario: Scenario) -> list[Workload]:
+    """Workloads in dependency order (stable: file order among equals)."""
+    done: list[str] = []
+    remaining = list(scenario.workloads)
+    while remaining:
+        progressed = False
+        for workload in list(remaining):
+            if all(dep in done for dep in workload.after):
+                done.append(workload.name)
+                remaining.remove(workload)
+                progressed = True
+        if not progressed:
+            raise ExecutionError(f"workloads wait on each other in a cycle: {', '.join(w.name for w in remaining)}")
+    return [scenario.workload(name) for name in done]

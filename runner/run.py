@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -111,8 +111,21 @@ def _finish_record(scenario, record, output, stop, executor_name, started, resul
         tool_versions=_tool_versions(metrics), images=_image_refs(scenario), baselines=lookup.used)))
     _write_extra_reports(record, verdict, metrics, meta)
     redact_record_files(record.dir)
+    partial = record.dir
     final = record.finalize()
-    return RunResult(scenario, run_id, final, verdict, metrics, output)
+    return RunResult(scenario, run_id, final, verdict, metrics, _moved(output, partial, final))
+
+
+def _moved(output: RunOutput, old: Path, new: Path) -> RunOutput:
+    """The same output with log paths pointing into the finalized record instead of the `.partial` folder."""
+    def move(path: Path) -> Path:
+        try:
+            return new / Path(path).relative_to(old)
+        except ValueError:
+            return path
+
+    outcomes = {name: replace(o, logs=tuple(move(p) for p in o.logs)) for name, o in output.outcomes.items()}
+    return replace(output, outcomes=outcomes)
 
 
 def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:

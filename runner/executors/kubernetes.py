@@ -1,13 +1,21 @@
-"""The Kubernetes executor: apply rendered objects with the official client, wait, stream logs, diagnose, clean up."""
+"""The Kubernetes executor: apply rendered objects with the official client, wait, stream logs, diagnose, clean up.
+
+Thin on purpose: the work is in runner/kube/ (one module per concern). The CLI calls
+`KubernetesExecutor.check_environment(options)` before it creates a run record, and
+`cleanup(options, run_id=..., all_runs=...)` for `scenario cleanup`.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..errors import ExecutionError
 from ..execute import RunContext, RunOutput
 from ..model import Scenario
 from ..render import render_kubernetes, write_objects
 from . import executor
+
+CHECK_TIMEOUT_S = 10.0
 
 
 @executor("kubernetes")
@@ -20,5 +28,41 @@ class KubernetesExecutor:
             return {"objects": [o.body for o in objects]}
         return {"files": write_objects(objects, out_dir)}
 
+    @staticmethod
+    def check_environment(options: Mapping[str, Any]) -> None:
+        """Stop before a run record exists when no cluster is configured or it cannot be reached (not for --dry-run=client)."""
+        if options.get("dry_run") == "client":
+            return
+        from ..kube.client import KubeApiError, connect
+
+        client = connect(options)
+        try:
+            client.ping(CHECK_TIMEOUT_S)
+        except KubeApiError as error:
+            raise ExecutionError(f"{error.message} ({client.source.describe()})", hint=error.hint) from None
+        finally:
+            client.close()
+
     def run(self, context: RunContext) -> RunOutput:
-        raise ExecutionError("the kubernetes executor cannot run scenarios yet; use --dry-run=client")
+        from ..kube.session import Session
+
+        return Session(context).execute()
+
+
+def cleanup(options: Mapping[str, Any], run_id: str | None = None, all_runs: bool = False) -> list[str]:
+    """Delete what runs left behind (by label; namespaces stay) and verify; returns what is still there.
+
+    options: context, kubeconfig, namespace (None: every namespace), timeout_s (default 120).
+    """
+    from ..kube import cleanup as cleanup_
+    from ..kube.client import connect
+
+    if bool(run_id) == bool(all_runs):
+        raise ExecutionError("say which objects to delete: a run id or all runs")
+    selector = cleanup_.run_selector(run_id) if run_id else cleanup_.all_runs_selector()
+    client = connect(options)
+    try:
+        return cleanup_.delete_by_label(client, selector, options.get("namespace") or None,
+                                        timeout_s=float(options.get("timeout_s") or cleanup_.DEFAULT_TIMEOUT_S))
+    finally:
+        client.close()

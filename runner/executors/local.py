@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExecutionError
-from ..execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunContext, RunOutput, WorkloadOutcome
+from ..execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunContext, RunOutput, WorkloadOutcome, start_order
 from ..model import Scenario, Workload
 from ..render import command_variables, placeholder_ready, render_command, render_env
 from . import executor
@@ -85,22 +85,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def start_order(scenario: Scenario) -> list[Workload]:
-    """Workloads in dependency order (stable: file order among equals)."""
-    done: list[str] = []
-    remaining = list(scenario.workloads)
-    while remaining:
-        progressed = False
-        for workload in list(remaining):
-            if all(dep in done for dep in workload.after):
-                done.append(workload.name)
-                remaining.remove(workload)
-                progressed = True
-        if not progressed:
-            raise ExecutionError(f"workloads wait on each other in a cycle: {', '.join(w.name for w in remaining)}")
-    return [scenario.workload(name) for name in done]
 
 
 def _tool_path() -> str:

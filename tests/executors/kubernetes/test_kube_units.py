@@ -1,0 +1,158 @@
+"""The pure parts of runner/kube: pod problems, hints, statuses, labels, capacity packing, config lookup, the watch cache."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from kube_support import REPO, make_cluster
+from runner.kube import client as client_module
+from runner.kube.apply import prepare
+from runner.kube.client import connect, find_config
+from runner.kube.diagnose import hints_for, pod_problems
+from runner.kube.kinds import CONFIGMAP, DEPLOYMENT, JOB, LWS, MPIJOB
+from runner.kube.preflight import _pack, pod_templates
+from runner.kube.wait import DONE, FAILED, READY, RUNNING, WAITING, Cache, object_status
+from runner.render import render_kubernetes
+from runner.resolve import Library
+from runner.validate import validate_scenario
+
+
+def pod(name="p", conditions=(), statuses=(), phase="Pending"):
+    return {"metadata": {"name": name}, "status": {"phase": phase, "conditions": list(conditions), "containerStatuses": list(statuses)}}
+
+
+def test_pod_problems_read_the_status_like_kubectl_describe():
+    unschedulable = pod(conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                     "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."}])
+    assert [(p.reason, p.message) for p in pod_problems(unschedulable)] == [
+        ("Unschedulable", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")]
+    pulling = pod(statuses=[{"name": "c", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}])
+    assert [p.reason for p in pod_problems(pulling)] == ["ErrImagePull"]
+    oom = pod(statuses=[{"name": "c", "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}])
+    assert [p.reason for p in pod_problems(oom)] == ["OOMKilled", "CrashLoopBackOff"]
+    arch = pod(statuses=[{"name": "c", "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                                                                "message": "exec /usr/bin/bash: exec format error"}}}])
+    assert [p.reason for p in pod_problems(arch)] == ["ExecFormatError"]
+    again = pod(phase="Running", statuses=[{"name": "c", "restartCount": 3, "state": {"running": {}},
+                                            "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}}])
+    assert [p.reason for p in pod_problems(again)] == ["CrashLoopBackOff"]  # between two crashes
+    healthy = pod(phase="Running", statuses=[{"name": "c", "restartCount": 0, "state": {"running": {}}}])
+    assert pod_problems(healthy) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("exec /usr/bin/bash: exec format error", "nodeSelector node.kubernetes.io/instance-type"),
+    ("0/4 nodes are available: 2 Insufficient vpc.amazonaws.com/efa", "EFA device plugin"),
+    ("0/4 nodes are available: 4 Insufficient nvidia.com/gpu", "GPU Operator"),
+    ("Back-off pulling image \"x\"; ImagePullBackOff", "ECR"),
+    ("reason OOMKilled", "raise resources.memory"),
+    ("[1,0]<stderr>:root@worker-0: Permission denied (publickey).", "StrictModes no"),
+    ("CUDA runtime insufficient", "GPU Operator with CDI"),
+    ("NCCL INFO NET/OFI Selected provider is tcp", "NCCL did not use EFA"),
+])
+def test_hints_map_known_symptoms_to_fixes(text, expected):
+    assert any(expected in hint for hint in hints_for(text)), hints_for(text)
+
+
+def test_hints_stay_quiet_on_a_healthy_log():
+    assert hints_for("NCCL INFO NET/OFI Selected provider is efa, fabric is efa (found 32 nics)") == []
+
+
+def test_object_status_names_the_conditions_like_kubectl_wait():
+    def obj(kind, conditions=(), **status):
+        return {"kind": kind, "metadata": {"name": "x", "generation": 1}, "spec": {"replicas": 1},
+                "status": {"conditions": [{"type": t, "status": s, "reason": "R", "message": "m"} for t, s in conditions], **status}}
+    assert object_status(MPIJOB, obj("MPIJob", [("Created", "True")])).phase == WAITING
+    assert object_status(MPIJOB, obj("MPIJob", [("Running", "True")])).phase == RUNNING
+    assert object_status(MPIJOB, obj("MPIJob", [("Succeeded", "True")])).phase == DONE
+    failed = object_status(MPIJOB, obj("MPIJob", [("Failed", "True")]))
+    assert failed.phase == FAILED and failed.message == "MPIJob/x Failed (R): m"
+    assert object_status(JOB, obj("Job", [("Complete", "True")])).phase == DONE
+    assert object_status(JOB, obj("Job", [("Failed", "True")])).phase == FAILED
+    assert object_status(DEPLOYMENT, obj("Deployment", [("Available", "True")], availableReplicas=1, observedGeneration=1)).phase == READY
+    assert object_status(DEPLOYMENT, obj("Deployment", [("Available", "True")], availableReplicas=1, observedGeneration=0)).phase == WAITING
+    assert object_status(DEPLOYMENT, obj("Deployment", [("Progressing", "False")])).phase == WAITING
+    assert object_status(LWS, obj("LeaderWorkerSet", [("Available", "True")], readyReplicas=1)).phase == READY
+    assert object_status(LWS, None).phase == WAITING
+
+
+def _scenario(name, *overrides):
+    return validate_scenario(name, Library(REPO / "scenarios"), ["registry=r.example", *overrides])
+
+
+def test_prepare_puts_the_run_labels_on_every_pod_template_and_the_namespace_on_every_object():
+    scenario = _scenario("sglang-1p1d-disaggregatedset")
+    objects = prepare(render_kubernetes(scenario, "run-1"), scenario, "run-1", "team-a")
+    templates = 0
+    for obj in objects:
+        if obj.kind.kind == "Namespace":
+            assert "scenario-runner.dev/run-id" not in obj.body["metadata"].get("labels", {})
+            continue
+        assert obj.body["metadata"]["labels"]["scenario-runner.dev/run-id"] == "run-1"
+        assert obj.body["metadata"]["namespace"] == "team-a"
+
+        def walk(node):
+            nonlocal templates
+            if isinstance(node, dict):
+                if isinstance(node.get("spec"), dict) and "containers" in node["spec"]:
+                    templates += 1
+                    assert node["metadata"]["labels"]["scenario-runner.dev/run-id"] == "run-1"
+                    assert node["metadata"]["labels"]["scenario-runner.dev/workload"] == obj.workload
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+        walk(obj.body.get("spec"))
+    assert templates >= 3  # the DisaggregatedSet's role templates, the router, the bench
+
+
+def test_pod_templates_count_the_pods_of_each_kind():
+    scenario = _scenario("nccl-allreduce")
+    mpijob = next(o for o in render_kubernetes(scenario, "r") if o.kind == "MPIJob")
+    assert [count for count, _ in pod_templates(mpijob.body)] == [1, 2]
+
+
+def test_packing_sixteen_one_gpu_pods_onto_two_nodes():
+    node = {"status": {"allocatable": {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "32", "hugepages-2Mi": "10256Mi"}}}
+    pods = [("w", {"nvidia.com/gpu": Decimal(1), "vpc.amazonaws.com/efa": Decimal(4)})] * 16
+    assert _pack(pods, [node, node]) == []
+    assert len(_pack(pods + pods[:1], [node, node])) == 1
+
+
+def test_in_cluster_config_is_found_when_running_in_a_pod(monkeypatch, tmp_path, no_cluster_env):
+    token = tmp_path / "token"
+    token.write_text("t")
+    monkeypatch.setattr(client_module, "IN_CLUSTER_TOKEN", token)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.100.0.1")
+    assert find_config({}).kind == "in-cluster"
+    with pytest.raises(Exception, match="--context prod needs a kubeconfig"):
+        find_config({"context": "prod"})
+
+
+def test_the_cache_lists_again_when_its_resource_version_is_too_old(no_cluster_env, tmp_path):
+    kube, cluster = make_cluster(tmp_path)
+    try:
+        for i in range(3):
+            kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "labels": {"run": "x"}}})
+        client = connect({"kubeconfig": str(cluster.kubeconfig)})
+        cache = Cache(client, CONFIGMAP, "default", "run=x", lambda: None, watch_timeout_s=5)
+        real_list, versions = cache._list, []
+
+        def list_once_stale():
+            version = real_list()
+            versions.append(version)
+            return "1" if len(versions) == 1 else version  # the first watch starts from a compacted version: 410
+        cache._list = list_once_stale
+        cache.start()
+        kube.wait_for(lambda: len(versions) >= 2, timeout=10)
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c9", "labels": {"run": "x"}}})
+        kube.wait_for(lambda: cache.get("c9", "default"), timeout=10)
+        assert sorted(o["metadata"]["name"] for o in cache.items()) == ["c0", "c1", "c2", "c9"]
+        assert cache.relists == 2 and cache.error is None
+        cache.stop()
+        client.close()
+    finally:
+        kube.stop()
