@@ -109,7 +109,7 @@ class Session:
         dry_run = self.options.get("dry_run")
         if dry_run == "client":
             return self._finish_dry_run("completed", f"dry run (client): {len(self.prepared)} objects rendered and validated "
-                                                     f"into {manifests}; nothing was sent to a cluster")
+                                                     f"into the record's {manifests.name}/; nothing was sent to a cluster")
         state, message = "completed", ""
         try:
             self.client = connect(self.options)
