@@ -35,7 +35,7 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Plain dicts and lists again (for YAML/JSON output)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, MappingProxyType)) or isinstance(value, Mapping):  # the fast checks first
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [thaw(v) for v in value]

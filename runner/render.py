@@ -15,12 +15,12 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 import jinja2
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jsonschema.exceptions import best_match
 
 from .errors import Location, Problem, RenderError
 from .load import load_documents
@@ -46,8 +46,38 @@ def _quote_shell(value: Any) -> str:
 
 
 def _to_yaml(value: Any) -> str:
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: rendering calls this filter hundreds of times
-    return yaml.dump(thaw(value), Dumper=dumper, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    value = thaw(value)
+    flow = _flow(value) if isinstance(value, (dict, list)) else None
+    if flow is not None:
+        return flow
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(value, Dumper=dumper, default_flow_style=True, sort_keys=False, width=10_000).strip()
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,100}\Z")
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _flow(value: Any) -> str | None:
+    """What yaml.dump(default_flow_style=True) writes, for maps and lists of ints, booleans, null and plain-safe
+    strings (labels, selectors, resource counts); None for anything else. Rendering calls `to_yaml` hundreds of
+    times, and PyYAML's representer costs ~0.1 ms a call."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        plain = _PLAIN.match(value) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+        return value if plain else None
+    if isinstance(value, dict):
+        items = [(_flow(k) if isinstance(k, str) else None, _flow(v)) for k, v in value.items()]
+        return None if any(k is None or v is None for k, v in items) else "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if isinstance(value, list):
+        items = [_flow(v) for v in value]
+        return None if any(v is None for v in items) else "[" + ", ".join(items) + "]"
+    return None
 
 
 def _to_json(value: Any) -> str:
@@ -108,9 +138,16 @@ def _string_environment() -> ImmutableSandboxedEnvironment:
 
 
 def template_names() -> list[str]:
-    if not TEMPLATE_DIR.is_dir():
+    try:
+        stamp = TEMPLATE_DIR.stat().st_mtime_ns  # changes when a template is added, removed or renamed
+    except OSError:
         return []
-    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in TEMPLATE_DIR.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
+    return list(_template_names(TEMPLATE_DIR, stamp))
+
+
+@lru_cache(maxsize=8)
+def _template_names(directory: Path, stamp: int) -> tuple[str, ...]:
+    return tuple(sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in directory.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_")))
 
 
 def dns_name(text: str, limit: int = 63) -> str:
@@ -147,7 +184,7 @@ def _substitute(text: str, variables: Mapping[str, Any]) -> str | None:
     for name, literal in zip(parts[1::2], parts[2::2]):
         value: Any = variables
         for key in name.split("."):
-            if key in _JINJA_WORDS or not isinstance(value, Mapping) or key not in value or hasattr(value, key):
+            if key in _JINJA_WORDS or not isinstance(value, (dict, MappingProxyType)) or key not in value or hasattr(value, key):
                 return None
             value = value[key]
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -420,14 +457,13 @@ def _template_location(error: Exception, filename: str) -> Location:
 
 @lru_cache(maxsize=None)
 def _crd_validators() -> dict[tuple[str, str], Any]:
-    from jsonschema import Draft7Validator
-
-    from .validate import QuickValidator
+    from .validate import QuickValidator, jsonschema_validator
 
     validators = {}
     for path in CRD_SCHEMA_DIR.glob("*.json"):
         group, version, kind = path.stem.split("_")
-        validators[(f"{group}/{version}", kind)] = QuickValidator(Draft7Validator(json.loads(path.read_text())))
+        schema = json.loads(path.read_text())
+        validators[(f"{group}/{version}", kind)] = QuickValidator(schema, lambda schema=schema: jsonschema_validator("Draft7Validator", schema))
     return validators
 
 
@@ -448,7 +484,11 @@ def _validate_builtin(body: dict, where: Location) -> list[Problem]:
         if validator is None:
             return [Problem(f"no schema for {body.get('apiVersion')} {body.get('kind')}", where,
                             "add its CRD subset to schema/crds with schema/crds/extract.py")]
-        errors = [best_match([error]) for error in validator.iter_errors(body)]
+        errors = list(validator.iter_errors(body))
+        if errors:
+            from jsonschema.exceptions import best_match
+
+            errors = [best_match([error]) for error in errors]
     except ImportError:
         return []
     except Exception as error:  # unreadable schema files, unresolvable references
@@ -459,36 +499,58 @@ def _validate_builtin(body: dict, where: Location) -> list[Problem]:
 
 @lru_cache(maxsize=None)
 def _builtin_validator(api_version: str, kind: str):
-    """One validator per (apiVersion, kind), built once: kubernetes_validate.validate() re-reads the
-    1.4 MB definitions file on every call (~15 ms per object). None when kubernetes-validate has no schema."""
-    from jsonschema import Draft202012Validator
-    from kubernetes_validate import utils
-    from referencing import Registry, Resource
+    """One validator per (apiVersion, kind), built once from kubernetes-validate's strict schemas (its validate()
+    re-reads the 1.4 MB definitions file on every call, ~15 ms per object). None when there is no schema for the
+    kind; ImportError when kubernetes-validate is not installed."""
+    from .validate import QuickValidator, inline_refs, jsonschema_validator
 
-    wanted = tuple(int(part) for part in K8S_VERSION.split("."))
-    version = [v for v in utils.all_versions() if tuple(int(p) for p in utils.major_minor(v).split(".")) <= wanted][-1]
-    directory = f"kubernetes-json-schema/v{version}-local-strict"
+    directory = _builtin_schema_dir()
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # rbac.authorization.k8s.io/v1 -> rbac-v1
-    try:
-        schema = utils.schema_contents(f"{directory}/{kind.lower()}-{group}.json", K8S_VERSION)
-    except FileNotFoundError:
+    path = directory / f"{kind.lower()}-{group}.json"
+    if not kind or not path.is_file():
         return None
+    schema = json.loads(path.read_text())
     definitions = _builtin_definitions(directory)
-    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
-    from .validate import QuickValidator, inline_refs
 
     def lookup(ref: str):  # "/api/_definitions.json#/$defs/X" from a kind, "#/$defs/X" inside the definitions
         name = ref.rpartition("#/$defs/")[2] if "#/$defs/" in ref else None
         return (f"/api/_definitions.json#/$defs/{name}", definitions["$defs"][name]) if name in definitions["$defs"] else None
 
-    return QuickValidator(Draft202012Validator(inline_refs(schema, lookup), registry=registry))
+    inlined = inline_refs(schema, lookup)
+
+    def make():  # leftover (recursive) references resolve through the registry, as kubernetes-validate does it
+        from referencing import Registry, Resource
+
+        registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+        return jsonschema_validator("Draft202012Validator", inlined, registry=registry)
+
+    return QuickValidator(inlined, make)
 
 
 @lru_cache(maxsize=None)
-def _builtin_definitions(directory: str) -> dict:
-    from kubernetes_validate import utils
+def _builtin_schema_dir() -> Path:
+    """kubernetes-validate's strict schemas for K8S_VERSION (the newest version not above it), found without
+    importing the package (it imports jsonschema, ~60 ms)."""
+    import importlib.util
 
-    return utils.schema_contents(f"{directory}/_definitions.json", K8S_VERSION)
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("kubernetes-validate is not installed")
+    root = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    wanted = tuple(int(part) for part in K8S_VERSION.split("."))
+    versions = []
+    for candidate in root.iterdir():
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local-strict", candidate.name)
+        if match and (int(match[1]), int(match[2])) <= wanted:
+            versions.append(((int(match[1]), int(match[2]), int(match[3])), candidate))
+    if not versions:
+        raise ImportError(f"kubernetes-validate has no schemas for Kubernetes {K8S_VERSION}")
+    return max(versions)[1]
+
+
+@lru_cache(maxsize=None)
+def _builtin_definitions(directory: Path) -> dict:
+    return json.loads((directory / "_definitions.json").read_text())
 
 
 class _ReadableDumper(yaml.SafeDumper):

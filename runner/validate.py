@@ -10,10 +10,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .errors import Problem, ScenarioError
 from .load import SourceMap, format_path
@@ -21,6 +18,9 @@ from .model import (Baseline, Check, Fallback, ParserRef, Platform, Ready, Scena
                     freeze, seconds)
 from .platforms import INSTANCE_TYPES
 from .resolve import Library, Resolved, resolve
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 KNOWN_VERSIONS = ("scenarios/v1",)
@@ -35,17 +35,32 @@ def schema() -> dict:
 @lru_cache(maxsize=None)
 def _validator() -> "QuickValidator":
     document = schema()
-    return QuickValidator(Draft202012Validator(inline_refs(document, lambda ref: _local_ref(document, ref))))
+    inlined = inline_refs(document, lambda ref: _local_ref(document, ref))
+    return QuickValidator(inlined, lambda: jsonschema_validator("Draft202012Validator", inlined))
+
+
+def jsonschema_validator(draft: str, schema: Any, **options: Any) -> Any:
+    import jsonschema  # ~60 ms to import: only when a document is invalid and its errors must be explained
+
+    return getattr(jsonschema, draft)(schema, **options)
 
 
 class QuickValidator:
     """A jsonschema validator behind a quick validity check: most documents are valid, and for them a compiled
-    check is ~10x faster than jsonschema's iter_errors; only invalid ones pay for jsonschema's error details."""
+    check is ~10x faster than jsonschema's iter_errors; only invalid ones pay for jsonschema (made by `make`,
+    on first need) and its error details."""
 
-    def __init__(self, validator: Any):
-        self.validator = validator
-        self.schema = validator.schema
-        self.quick = compile_check(validator.schema)
+    def __init__(self, schema: Any, make: Callable[[], Any]):
+        self.schema = schema
+        self.quick = compile_check(schema)
+        self._make = make
+        self._validator = None
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            self._validator = self._make()
+        return self._validator
 
     def iter_errors(self, instance: Any):
         try:
@@ -297,6 +312,8 @@ def _most_specific(error: ValidationError) -> list[ValidationError]:
 
     When no branch has the value's type, the oneOf error itself is kept: `_one_of` lists the accepted types.
     """
+    from jsonschema.exceptions import best_match
+
     if error.validator not in ("oneOf", "anyOf") or not error.context or _is_check_or_command(error):
         return [error]
     fitting = [e for e in error.context if e.validator != "type" or e.relative_path]

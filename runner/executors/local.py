@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -589,6 +588,8 @@ def _port_open(port: int) -> bool:
 
 
 def _http_ok(port: int, path: str) -> bool:
+    import urllib.request  # only runs need it; keeps `scenario validate` fast
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=0.5) as response:
             return response.status == 200
