@@ -93,3 +93,17 @@ def start_order(scenario: Scenario) -> list[Workload]:
         if not progressed:
             raise ExecutionError(f"workloads wait on each other in a cycle: {', '.join(w.name for w in remaining)}")
     return [scenario.workload(name) for name in done]
+
+
+def log_tail(path: Path | None, lines: int = 20, max_bytes: int = 32768) -> str:
+    """The last lines of a log file (read from its end, however large), or "" when there is none."""
+    if path is None:
+        return ""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

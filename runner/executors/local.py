@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExecutionError
-from ..execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunContext, RunOutput, WorkloadOutcome, start_order
+from ..execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunContext, RunOutput, WorkloadOutcome, log_tail, start_order
 from ..model import Scenario, Workload
 from ..render import command_variables, placeholder_ready, render_command, render_env
 from . import executor
@@ -103,18 +103,6 @@ def missing_program_message(argv0: str, workload: str) -> str:
     provider = PROVIDERS.get(Path(argv0).name)
     where = f"; it comes from {provider}" if provider else "; install it or put it on PATH"
     return f"workload {workload}: program {argv0!r} not found on PATH{where}"
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 16384))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def mpi_rank_logs(log_dir: Path) -> tuple[Path, ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..execute import log_tail
 from .client import KubeApiError, KubeClient
 from .kinds import EVENT, POD
 
@@ -190,17 +191,7 @@ def events_for(client: KubeClient, namespace: str, name: str) -> list[str]:
 
 
 def tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
-    if path is None:
-        return ""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 32768))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return log_tail(path, lines)
 
 
 def failed_container_tail(client: KubeClient, namespace: str, pod: Mapping[str, Any], log_file: Path | None) -> str:
