@@ -54,7 +54,7 @@ class Cluster:
 
     def options(self, **extra) -> dict:
         return {"kubeconfig": str(self.kubeconfig), "context": None, "namespace": None, "keep": False, "dry_run": None,
-                "fail_fast_s": 0.5, **extra}
+                "fail_fast_s": 2.0, **extra}
 
     def write(self, name: str, text: str) -> Path:
         path = self.library_dir / f"{name}.yaml"

@@ -24,7 +24,7 @@ def test_image_pull_backoff_fails_fast_with_the_pull_error_and_a_registry_hint(c
     assert result.verdict.status == "ERROR" and result.verdict.exit_code == 3
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "failed"
-    assert "ImagePullBackOff" in outcome.message and "for more than 0.5s" in outcome.message
+    assert "ImagePullBackOff" in outcome.message and "for more than 2s" in outcome.message
     text = "\n".join(outcome.diagnostics)
     assert 'Failed to pull image "registry.example/efa-validation/nccl-tests:v1.0.0"' in text
     assert "hint: the image could not be pulled" in text and "ECR" in text
