@@ -210,6 +210,8 @@ def git_commit(path: Path = REPO_ROOT) -> str:
         dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--", "scenarios"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return ""
+    if out.returncode != 0:  # not a git checkout (a copied tree): say nothing rather than something wrong
+        return ""
     commit = out.stdout.strip()
     return commit + ("-dirty" if commit and dirty.stdout.strip() else "")
 
