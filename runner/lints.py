@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 from .errors import Problem
 from .model import Scenario, Workload
 from .platforms import INSTANCE_TYPES
-from .registry import Registry
+from .registry import Registry, unknown_message
 
 LINTS: Registry = Registry("lint")
 lint = LINTS.register
@@ -126,11 +126,7 @@ def unknown_executor(scenario, known):
 def unknown_parser(scenario, known):
     for i, workload in enumerate(scenario.workloads):
         if workload.parser and workload.parser.name not in known["parsers"]:
-            from .registry import Registry
-
-            names = Registry("parser")
-            names.update({n: n for n in known["parsers"]})
-            yield Problem(names.unknown_message(workload.parser.name), _at(scenario, "workloads", i, "parser"))
+            yield Problem(unknown_message("parser", workload.parser.name, known["parsers"]), _at(scenario, "workloads", i, "parser"))
 
 
 @lint("unknown-template")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -23,12 +23,13 @@ class Registry(dict):
 
         return decorate
 
-    def closest(self, name: str) -> str | None:
-        matches = difflib.get_close_matches(name, list(self), n=1, cutoff=0.6)
-        return matches[0] if matches else None
-
     def unknown_message(self, name: str) -> str:
-        hint = self.closest(name)
-        known = ", ".join(sorted(self)) or "none"
-        guess = f" Did you mean {hint!r}?" if hint else ""
-        return f"unknown {self.kind} {name!r}.{guess} Known: {known}."
+        return unknown_message(self.kind, name, self)
+
+
+def unknown_message(kind: str, name: str, known: Iterable[str]) -> str:
+    """`unknown parser 'ncl-tests'. Did you mean 'nccl-tests'? Known: ...` — the one wording for every registry."""
+    known = sorted(known)
+    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    guess = f" Did you mean {matches[0]!r}?" if matches else ""
+    return f"unknown {kind} {name!r}.{guess} Known: {', '.join(known) or 'none'}."
