@@ -202,11 +202,22 @@ def render_string(text: str, variables: Mapping[str, Any], location: Location) -
     try:
         return _compile(text).render(**variables)
     except jinja2.UndefinedError as error:
-        raise RenderError(Problem(f"undefined template variable: {error.message}", location, _variables_hint(variables))) from None
+        raise RenderError(Problem(f"undefined template variable: {_undefined_text(error.message or '', text)}", location,
+                                  _variables_hint(variables))) from None
     except jinja2.TemplateSyntaxError as error:
         raise RenderError(Problem(f"template syntax error: {error.message}", location)) from None
     except jinja2.exceptions.SecurityError as error:
         raise RenderError(Problem(f"template not allowed: {error}", location)) from None
+
+
+def _undefined_text(message: str, text: str) -> str:
+    """Name the expression the user wrote (`params.nope`), not Jinja's "'mappingproxy object' has no attribute 'nope'"."""
+    found = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
+    name = next((g for g in found.groups() if g), "") if found else ""
+    for expression in re.findall(r"\{\{\s*(.*?)\s*\}\}", text):
+        if name and re.search(rf"(^|\.){re.escape(name)}\b", expression):
+            return f"`{expression}` is not defined"
+    return message
 
 
 def _variables_hint(variables: Mapping[str, Any]) -> str:
