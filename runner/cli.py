@@ -222,12 +222,14 @@ def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) 
 @click.option("--keep", is_flag=True, help="Kubernetes: leave every object for debugging (`scenario cleanup --run ID` later).")
 @click.option("--dry-run", "dry_run", type=click.Choice(["client", "server"]),
               help="Kubernetes: client = render and validate only; server = submit with dryRun=All.")
+@click.option("--fail-fast", "fail_fast", metavar="DURATION",
+              help="Kubernetes: fail a workload whose pod is stuck (ImagePullBackOff, Unschedulable) this long (default 3m).")
 @click.option("--matrix", "matrix", multiple=True, metavar="PATH=V1,V2",
               help="Sweep a value, e.g. parameters.threads=2,4; every combination (with the scenario's matrix:) is its own run.")
 @click.option("--with-baseline", is_flag=True, help="First run the baseline scenarios that have no passing run yet.")
 def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
         output: str, no_progress: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None, keep: bool,
-        dry_run: str | None, matrix: tuple[str, ...], with_baseline: bool) -> None:
+        dry_run: str | None, fail_fast: str | None, matrix: tuple[str, ...], with_baseline: bool) -> None:
     """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
     from .executors import get_executor
     from .report import render_report
@@ -241,7 +243,8 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     scenario = validate_scenario(name, library, overrides)
     timeout_s = _duration_option("--timeout", timeout)
     executor_name = executor_name or scenario.default_executor
-    options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run}
+    options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run,
+               "fail_fast_s": _duration_option("--fail-fast", fail_fast)}
     executor = get_executor(executor_name)
     check_environment = getattr(executor, "check_environment", None)
     if check_environment is not None:

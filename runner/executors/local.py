@@ -33,6 +33,7 @@ GRACE_S = 5.0
 DEFAULT_READY_S = 120.0
 LOG_TAIL_LINES = 20
 MPI_OUTPUT_DIR = "ranks"
+TOOL_PACKAGES = ("mooncake-transfer-engine-non-cuda", "mooncake-transfer-engine", "torch", "sglang", "scenario-runner")
 
 # Where a missing program comes from, so the error can say what to install.
 PROVIDERS = {
@@ -103,6 +104,19 @@ def missing_program_message(argv0: str, workload: str) -> str:
     provider = PROVIDERS.get(Path(argv0).name)
     where = f"; it comes from {provider}" if provider else "; install it or put it on PATH"
     return f"workload {workload}: program {argv0!r} not found on PATH{where}"
+
+
+def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of the Python packages that provide the tools, for the run record (absent ones are left out)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def mpi_rank_logs(log_dir: Path) -> tuple[Path, ...]:
@@ -213,7 +227,8 @@ class _LocalRun:
         self.order = start_order(self.scenario)
         self.started = time.monotonic()
         self.deadline = self.started + context.timeout_s if context.timeout_s else None
-        self.facts: dict[str, Any] = {"host": socket.gethostname(), "python": sys.version.split()[0], "programs": {}}
+        self.facts: dict[str, Any] = {"host": socket.gethostname(), "python": sys.version.split()[0], "programs": {},
+                                      "packages": installed_versions(TOOL_PACKAGES)}
 
     def execute(self) -> RunOutput:
         state, message = "completed", ""
