@@ -120,6 +120,38 @@ def redact_record_files(record_dir: Path) -> list[Path]:
     return changed
 
 
+def secret_values(*environments: Mapping[str, Any], min_length: int = 6) -> set[str]:
+    """Values of secret-named variables (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...) that a tool could echo into its log."""
+    return {str(v) for env in environments for k, v in env.items() if is_secret_name(k) and len(str(v)) >= min_length}
+
+
+def redact_values_in_logs(record_dir: Path, values: set[str]) -> list[Path]:
+    """Replace known secret values in the plain-text logs, streaming line by line (logs can be large)."""
+    if not values:
+        return []
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+    changed = []
+    for path in sorted(p for p in (Path(record_dir) / "logs").rglob("*") if p.is_file()):
+        try:
+            if not _file_contains(path, pattern):
+                continue
+            tmp = path.with_name(f".{path.name}.redacting")
+            with path.open("r", encoding="utf-8", errors="surrogateescape") as source, \
+                    tmp.open("w", encoding="utf-8", errors="surrogateescape") as target:
+                for line in source:
+                    target.write(pattern.sub(REDACTED, line))
+            os.replace(tmp, path)
+            changed.append(path)
+        except OSError:
+            continue
+    return changed
+
+
+def _file_contains(path: Path, pattern: re.Pattern) -> bool:
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as handle:
+        return any(pattern.search(line) for line in handle)
+
+
 def _may_hold_secrets(path: Path) -> bool:
     """Command lines, YAML, and files whose first character opens JSON (peeked, so big text logs are not read)."""
     if path.suffix.lower() in (".cmd", ".yaml", ".yml", ".json", ".jsonl"):

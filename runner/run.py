@@ -1,6 +1,7 @@
 """The whole pipeline for one run: validate -> execute -> collect -> parse -> judge -> report, record always written."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -17,7 +18,8 @@ from .judge import Verdict, WorkloadMetrics, judge
 from .model import Scenario, thaw
 from .parse import parse_file
 from .progress import QuietProgress
-from .record import METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, redact_record_files, run_metadata, to_jsonable
+from .record import (METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, redact_record_files, redact_values_in_logs,
+                     run_metadata, secret_values, to_jsonable)
 from .report import REPORTERS, verdict_document
 from .errors import ParseError
 
@@ -111,6 +113,7 @@ def _finish_record(scenario, record, output, stop, executor_name, started, resul
         tool_versions=_tool_versions(metrics), images=_image_refs(scenario), baselines=lookup.used)))
     _write_extra_reports(record, verdict, metrics, meta)
     redact_record_files(record.dir)
+    redact_values_in_logs(record.dir, secret_values(os.environ, scenario.env, *(w.env for w in scenario.workloads)))
     partial = record.dir
     final = record.finalize()
     return RunResult(scenario, run_id, final, verdict, metrics, _moved(output, partial, final))

@@ -306,3 +306,21 @@ def test_render_writes_the_process_plan(lab, tmp_path):
     client = plan["steps"][1]
     assert client["ranks"] == 2 and "RANK" in client["rank_env"]
     assert client["command"][-1] == "<free port server.http>"
+
+
+def test_secret_values_echoed_into_logs_are_redacted_in_the_record(lab, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_users_shell_123")
+    lab.write("leaky", """\
+        env: {MY_API_KEY: "sk-scenario-secret-456", PLAIN: "visible-value"}
+        workloads:
+          - name: chatty
+            command: [python, -c, "import os; print('token', os.environ['HF_TOKEN'], 'key', os.environ['MY_API_KEY'], os.environ['PLAIN'])"]
+        checks:
+          - {log: chatty, contains: "visible-value"}
+        """)
+    result = lab.run("leaky")
+    assert result.verdict.status == "PASS"
+    log = (result.record / "logs" / "chatty" / "rank-0.log").read_text()
+    assert "hf_from_the_users_shell_123" not in log and "sk-scenario-secret-456" not in log
+    assert log.count("<redacted>") == 2 and "visible-value" in log
+    assert "sk-scenario-secret-456" not in (result.record / "scenario.yaml").read_text()
