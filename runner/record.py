@@ -102,7 +102,7 @@ def redact_record_files(record_dir: Path) -> list[Path]:
 
     rendered/*.yaml|json (Kubernetes env lists), logs/**/*.cmd (command lines), and JSON or JSONL files under
     logs/ — notably nccl-tests `-J` output, which dumps the whole environment as an "env" list of K=V strings.
-    Plain text logs are left as the tools wrote them. Returns the files that changed.
+    Plain text logs are handled by redact_values_in_logs (known secret values). Returns the files that changed.
     """
     record_dir = Path(record_dir)
     changed = []
