@@ -32,9 +32,6 @@ NCCL_BOOLEANS = {
 NCCL_DEBUG_LEVELS = {"VERSION", "WARN", "INFO", "TRACE", "ABORT"}
 SIZE = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$")
 SIZE_VARIABLE = re.compile(r"^(MOONCAKE_[A-Z_]*SIZE[A-Z_]*|MC_[A-Z_]*SIZE[A-Z_]*|MOONCAKE_[A-Z_]*BUFFER[A-Z_]*|MC_[A-Z_]*BUFFER[A-Z_]*)$")
-TEMPLATES_DEFAULT = {
-    "mpi": "mpijob", "group": "leaderworkerset", "job": "job", "service": "deployment", "disaggregated": "disaggregatedset",
-}
 
 
 def run_lints(scenario: Scenario, known: dict[str, Iterable[str]]) -> list[Problem]:
@@ -65,10 +62,6 @@ def _path_workload(scenario: Scenario, problem: Problem) -> str:
 
 def _at(scenario: Scenario, *path, key: bool = False):
     return scenario.sources.with_path(tuple(path), key=key)
-
-
-def _workload_index(scenario: Scenario, workload: Workload) -> int:
-    return scenario.workloads.index(workload)
 
 
 def _env_sources(scenario: Scenario) -> Iterator[tuple[str, str, tuple]]:

@@ -37,6 +37,11 @@ class Series:
     rows: tuple[tuple[Value, ...], ...]
     units: tuple[str, ...] = ()
 
+    def column(self, name: str) -> list[Value]:
+        """The values of one column, in row order."""
+        index = self.columns.index(name)
+        return [row[index] for row in self.rows]
+
 
 @dataclass(frozen=True)
 class ParseResult:

@@ -618,11 +618,6 @@ def command_problems(scenario: Scenario) -> list[Problem]:
     return check_commands(scenario)
 
 
-def format_problems(problems: list[Problem]) -> str:
-    count = len(problems)
-    return "\n".join(str(p) for p in problems) + f"\n{count} problem{'s' if count != 1 else ''} found."
-
-
 __all__ = ["validate_scenario", "validate_resolved", "schema", "format_path", "build"]
 
 

@@ -191,10 +191,9 @@ def _nccl_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: R
         series = result.series.get("rows")
         if not series or not series.rows:
             continue
-        column = {c: i for i, c in enumerate(series.columns)}
-        rows = sorted(series.rows, key=lambda r: r[column["size_bytes"]])
-        curves.append((name, [r[column["size_bytes"]] for r in rows], [r[column["oop_busbw_gbps"]] for r in rows],
-                       [r[column["ip_busbw_gbps"]] for r in rows]))
+        points = sorted(zip(series.column("size_bytes"), series.column("oop_busbw_gbps"), series.column("ip_busbw_gbps")), key=lambda point: point[0])
+        sizes, out_of_place, in_place = (list(values) for values in zip(*points))
+        curves.append((name, sizes, out_of_place, in_place))
     if not curves:
         return []
     thresholds = _thresholds(verdict, [c[0] for c in curves], "busbw")
@@ -269,11 +268,10 @@ def _uccl_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: R
         series = result.series.get("ranks")
         if not series or not series.rows:
             continue
-        column = {c: i for i, c in enumerate(series.columns)}
+        labels = [f"rank {rank}" for rank in series.column("rank")]
         for key in ("dispatch_combine_gbps", "dispatch_gbps", "combine_gbps"):
-            values = [row[column[key]] for row in series.rows]
+            values = series.column(key)
             if any(isinstance(v, (int, float)) for v in values):
-                labels = [f"rank {row[column['rank']]}" for row in series.rows]
                 out.append(Plot(f"{name}: {key} per rank", plots.bars(f"{name}: {key} per rank", labels, values, "GB/s")))
     return out
 
