@@ -25,11 +25,12 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from runner.errors import ParseError
 from runner.executors.local import _group_alive as group_alive
+from runner.parse import parse_lines
 
 BIN = Path(sys.executable).parent
 PARAMS = {"threads": 2, "block_size": 65536, "batch_size": 16, "buffer_size": 67108864}
-RESULT = re.compile(r"Test completed: duration ([\d.]+), batch count (\d+), throughput ([\d.]+)")
 ADDRESS = re.compile(r"listening on (\S+:\d+)")
 
 
@@ -67,10 +68,11 @@ def by_hand(duration: int, workdir: Path) -> tuple[float, float]:
     finally:
         stop_group(target)
     wall = time.monotonic() - started
-    match = RESULT.search(initiator.stdout + initiator.stderr)
-    if not match:
-        raise SystemExit(f"by-hand initiator printed no result:\n{initiator.stderr[-2000:]}")
-    return float(match.group(3)), wall
+    try:  # the same parser the runner uses, so both sides are read alike
+        result = parse_lines("mooncake-bench", (initiator.stdout + initiator.stderr).splitlines(), "by-hand initiator")
+    except ParseError as error:
+        raise SystemExit(f"by-hand initiator: {error}\n{initiator.stderr[-2000:]}")
+    return result.value("throughput_gbps"), wall
 
 
 def with_runner(duration: int, results: Path) -> tuple[float, float]:
