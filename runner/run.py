@@ -21,6 +21,7 @@ from .progress import QuietProgress
 from .record import (METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, redact_record_files, redact_values_in_logs,
                      run_metadata, secret_values, to_jsonable)
 from .report import REPORTERS, verdict_document
+from .reporters.plots import warm_up_in_background
 from .errors import ParseError
 
 DEFAULT_RUN_TIMEOUT_S = 3600.0
@@ -83,6 +84,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     stop = stop or StopFlag()
     started = time.time()
     progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
+    warm_up_in_background()
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
         context = RunContext(scenario, run_id, record.dir, timeout_s, progress, dict(options or {}), stop)
         try:

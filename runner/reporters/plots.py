@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from typing import Sequence
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -23,6 +24,24 @@ def missing() -> str:
     except ImportError as error:
         return f"matplotlib is not installed ({error}): pip install 'scenario-runner[reports]' to get plots"
     return ""
+
+
+def warm_up_in_background() -> None:
+    """Import matplotlib (about 0.6 s) on a low-priority thread while the workloads run, not after them."""
+    import threading
+
+    def load() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        missing()
+        try:
+            import matplotlib.figure  # noqa: F401
+        except ImportError:
+            pass
+
+    threading.Thread(target=load, name="warm-up-plots", daemon=True).start()
 
 
 def _figure(width: float = 8.0, height: float = 4.2, columns: int = 1):
