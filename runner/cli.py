@@ -176,17 +176,23 @@ def schema_command() -> None:
 
 
 @cli.command()
-@click.argument("parser_name", metavar="PARSER", shell_complete=_complete_parsers)
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("parser_name", metavar="PARSER", required=False, shell_complete=_complete_parsers)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Parser option (YAML-typed), e.g. min_bytes=268435456.")
-def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) -> None:
-    """Print the metrics a parser reads from a log file ('-' for stdin)."""
+@click.option("--list", "list_catalog", is_flag=True, help="List the metrics and options each parser declares (or PARSER's).")
+def parse(parser_name: str | None, file: str | None, as_json: bool, options: tuple[str, ...], list_catalog: bool) -> None:
+    """Print the metrics a parser reads from a log file ('-' for stdin); with --list, the parsers' metric catalog."""
     import yaml
     from tabulate import tabulate
 
     from .parse import parse_file, parse_lines
 
+    if list_catalog:
+        click.echo(_catalog_text(parser_name, as_json))
+        return
+    if not parser_name or not file:
+        raise click.UsageError("give PARSER and FILE, or --list")
     parsed_options = {}
     for option in options:
         key, _, value = option.partition("=")
@@ -198,14 +204,40 @@ def parse(parser_name: str, file: str, as_json: bool, options: tuple[str, ...]) 
     if as_json:
         click.echo(json.dumps({
             "parser": result.parser, "source": result.source,
-            "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in result.metrics.values()},
+            "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better, "kind": m.kind} for m in result.metrics.values()},
             "info": dict(result.info),
             "series": {s.name: {"columns": list(s.columns), "rows": [list(r) for r in s.rows]} for s in result.series.values()},
         }, indent=2, default=str))
         return
-    click.echo(tabulate([[m.name, m.value, m.unit] for m in result.metrics.values()], headers=["metric", "value", "unit"]))
+    click.echo(tabulate([[m.name, m.value, m.unit, m.better or "-", m.kind] for m in result.metrics.values()],
+                        headers=["metric", "value", "unit", "better", "kind"]))
     for key, value in result.info.items():
         click.echo(f"# {key}: {value}")
+
+
+def _catalog_text(parser_name: str | None, as_json: bool) -> str:
+    from dataclasses import asdict
+
+    from tabulate import tabulate
+
+    from .catalog import catalog_rows
+    from .parse import get_catalog, parser_names
+
+    catalogs = [get_catalog(name) for name in ([parser_name] if parser_name else parser_names())]
+    if as_json:
+        return json.dumps([{"parser": c.parser, "description": c.description, "metrics": [asdict(m) for m in c.metrics],
+                            "dynamic_metrics": c.dynamic_note, "options": [asdict(o) for o in c.options]} for c in catalogs], indent=2)
+    blocks = []
+    for catalog in catalogs:
+        lines = [f"{catalog.parser}: {catalog.description}", ""]
+        if catalog.metrics:
+            lines.append(tabulate(catalog_rows(catalog), headers=["metric", "unit", "better", "kind", "type", "description"]))
+        if catalog.dynamic_note:
+            lines.append(f"metrics: {catalog.dynamic_note}")
+        lines.append("options: " + ("; ".join(f"{o.name} ({o.type}{': ' + '|'.join(o.choices) if o.choices else ''}) {o.description}"
+                                             for o in catalog.options) or "none"))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 @cli.command()

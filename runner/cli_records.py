@@ -92,35 +92,109 @@ def _union(lists) -> list[str]:
 @click.argument("run_b")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="PCT",
               help="Changes within this many percent are not regressions.")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True), default=0.01, show_default=True,
+              help="With repeats: level of the one-sided Mann-Whitney U test a regression must also pass.")
 @OUTPUT_OPTION
 @RESULTS_OPTION
-def compare(run_a: str, run_b: str, tolerance: float, output: str, results_dir: Path | None) -> None:
-    """Compare two runs (ids or record paths): every metric, both values, the change in %.
+def compare(run_a: str, run_b: str, tolerance: float, alpha: float, output: str, results_dir: Path | None) -> None:
+    """Compare two runs (ids, record paths, or sweep ids): every metric, both values, the change in %.
 
-    A metric that got worse by more than --tolerance in its `better` direction (higher/lower) is a
-    regression; metrics with no known direction are shown but not judged. Exit 1 on any regression, else 0.
+    Only performance metrics (see `scenario parse --list`) gate, in their better direction. With repeats a
+    regression needs the median to move beyond --tolerance and the samples to differ (one-sided exact
+    Mann-Whitney U test at --alpha); otherwise the tolerance alone decides. Two sweeps are compared variant
+    by variant; a sweep against a run uses the sweep's best variant. The settings that differ between the two
+    resolved scenarios are listed first. Exit 1 on any regression, else 0.
     """
-    from tabulate import tabulate
-
-    from .compare import compare_runs, comparison_document, comparison_rows
+    from .compare import compare_runs
 
     results_dir = _results(results_dir)
-    a, b = _find(results_dir, run_a, "RUN_A"), _find(results_dir, run_b, "RUN_B")
-    comparison = compare_runs(a, b, tolerance)
+    pairs = _comparison_pairs(results_dir, run_a, run_b)
+    comparisons = [compare_runs(a, b, tolerance, alpha, label) for label, a, b in pairs]
     if output == "json":
-        click.echo(json.dumps(comparison_document(comparison), indent=2, default=str))
+        from .compare import comparison_document
+
+        documents = [comparison_document(c) for c in comparisons]
+        click.echo(json.dumps(documents[0] if len(documents) == 1 and not documents[0]["variant"] else documents, indent=2, default=str))
     else:
-        for label, run in (("A", a), ("B", b)):
-            click.echo(f"{label}: {run.scenario} {run.run_id} ({run.status}){_settings(run)}")
-        if a.scenario != b.scenario:
-            click.echo("note: A and B are runs of different scenarios")
-        click.echo("")
-        headers = ["metric", "A", "B", "change", "better", "verdict"]
-        click.echo(tabulate(comparison_rows(comparison), headers=headers, tablefmt="simple") if comparison.changes else "(no metrics)")
-        count = len(comparison.regressions)
-        names = ", ".join(c.metric for c in comparison.regressions)
-        click.echo(f"\n{count} regression{'s' if count != 1 else ''} beyond {tolerance:g}%" + (f": {names}" if names else ""))
-    sys.exit(comparison.exit_code)
+        click.echo("\n\n".join(_comparison_text(c) for c in comparisons))
+        regressions = [f"{c.label + ': ' if c.label else ''}{r.metric}" for c in comparisons for r in c.regressions]
+        click.echo(f"\n{len(regressions)} regression{'s' if len(regressions) != 1 else ''} beyond {tolerance:g}%"
+                   + (f": {', '.join(regressions)}" if regressions else ""))
+    sys.exit(max(c.exit_code for c in comparisons))
+
+
+def _comparison_text(comparison) -> str:
+    from tabulate import tabulate
+
+    from .compare import comparison_rows
+
+    a, b = comparison.a, comparison.b
+    lines = [f"variant {comparison.label}"] if comparison.label else []
+    lines += [f"{label}: {run.scenario} {run.run_id} ({run.status}){_settings(run)}" for label, run in (("A", a), ("B", b))]
+    if a.scenario != b.scenario:
+        lines.append("note: A and B are runs of different scenarios")
+    lines.append("settings that differ: " + ("none" if not comparison.settings else ""))
+    lines += [f"  {line}" for line in comparison.settings]
+    lines.append("")
+    headers = ["metric", "A", "B", "change", "better", "verdict", "evidence"]
+    lines.append(tabulate(comparison_rows(comparison), headers=headers, tablefmt="simple") if comparison.changes else "(no metrics)")
+    return "\n".join(lines)
+
+
+def _sweep_folder(results_dir: Path, ref: str) -> Path | None:
+    if (Path(ref) / "sweep.json").exists():
+        return Path(ref)
+    if "/" in ref:
+        return None
+    found = sorted(results_dir.glob(f"*/{ref.removesuffix('.sweep')}.sweep/sweep.json"))
+    return found[0].parent if found else None
+
+
+def _comparison_pairs(results_dir: Path, ref_a: str, ref_b: str) -> list[tuple[str, object, object]]:
+    """(variant label, run A, run B): one pair for two runs, one per shared variant for two sweeps."""
+    sweep_a, sweep_b = _sweep_folder(results_dir, ref_a), _sweep_folder(results_dir, ref_b)
+    if sweep_a and sweep_b:
+        return _variant_pairs(results_dir, sweep_a, sweep_b)
+    a = _sweep_best(results_dir, sweep_a, "RUN_A") if sweep_a else _find(results_dir, ref_a, "RUN_A")
+    b = _sweep_best(results_dir, sweep_b, "RUN_B") if sweep_b else _find(results_dir, ref_b, "RUN_B")
+    return [("", a, b)]
+
+
+def _sweep_runs(results_dir: Path, folder: Path) -> dict[str, tuple[str, object]]:
+    from .history import find_run
+    from .sweep import load_sweep
+
+    sweep = load_sweep(folder)
+    runs = {}
+    for variant in sweep.variants:
+        run = find_run(results_dir, variant.run_id, sweep.scenario) if variant.run_id else None
+        if run is not None:
+            runs[json.dumps(dict(variant.variant), sort_keys=True)] = (variant.label, run)
+    return runs
+
+
+def _variant_pairs(results_dir: Path, folder_a: Path, folder_b: Path) -> list[tuple[str, object, object]]:
+    runs_a, runs_b = _sweep_runs(results_dir, folder_a), _sweep_runs(results_dir, folder_b)
+    shared = [key for key in runs_a if key in runs_b]
+    if not shared:
+        raise click.BadParameter(f"sweeps {folder_a.name} and {folder_b.name} have no variant in common", param_hint="RUN_B")
+    return [(runs_a[key][0], runs_a[key][1], runs_b[key][1]) for key in shared]
+
+
+def _sweep_best(results_dir: Path, folder: Path, param: str):
+    from .history import find_run
+    from .sweep import load_sweep
+
+    sweep = load_sweep(folder)
+    if sweep.best is None:
+        tied = ", ".join(v.label for v in sweep.variants if v.index in sweep.tied) if sweep.tied else "no variant passed"
+        raise click.BadParameter(f"sweep {folder.name} has no distinguishable best variant ({tied}): give one variant's run id",
+                                 param_hint=param)
+    best = sweep.variants[sweep.best]
+    run = find_run(results_dir, best.run_id, sweep.scenario)
+    if run is None:
+        raise click.BadParameter(f"the best variant's run {best.run_id} of sweep {folder.name} is not under {results_dir}", param_hint=param)
+    return run
 
 
 def _settings(run) -> str:

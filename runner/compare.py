@@ -1,30 +1,46 @@
-"""Two run records side by side: every metric with both values and the change, regressions flagged.
+"""Two run records side by side: every judged metric with both values and the change, real regressions flagged.
 
-A metric is judged only where its `better` direction (metrics.json, from the parser) is known:
-higher-is-better dropping, or lower-is-better rising, by more than the tolerance is a regression.
-A judged metric that run A has and run B lacks is a regression too: no data is never green.
+Which metrics gate, and in which direction, comes from the parser's catalog (runner.catalog): only
+*performance* metrics gate, in their `better` direction; *correctness* metrics are shown but not judged here
+(the run's own checks judge them); *info* metrics (identifiers, settings, port numbers) are not metrics to
+compare at all. A performance metric that run A has and run B lacks is a regression: no data is never green.
+
+With repeats (several samples a side) a regression needs both:
+- the median moved the wrong way by more than the tolerance (5% by default), and
+- the samples differ beyond noise: a one-sided exact Mann-Whitney U test (runner.stats) at level alpha
+  (0.01 by default) rejects "B is no worse than A". With 5 samples a side that allows at most one of the 25
+  pairs (a, b) out of order.
+When there are too few samples for the test to ever reach alpha (one run a side, or 3 against 3 at 0.01), the
+noise cannot be assessed and the tolerance alone decides, as the table says ("noise not assessed").
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import stats
 from .history import PastRun
 from .report import format_value
 
 DEFAULT_TOLERANCE_PCT = 5.0
+DEFAULT_ALPHA = 0.01
 
 
 @dataclass(frozen=True)
 class MetricChange:
     metric: str            # workload.metric
-    a: Any
+    a: Any                 # the median when there are samples
     b: Any
     unit: str
     better: str            # higher | lower | "" (not judged)
     change_pct: float | None
-    verdict: str           # regression | improvement | same | within tolerance | missing | new | not judged | changed
+    verdict: str           # regression | improvement | same | within tolerance | within noise | missing | new | not judged | changed
+    kind: str = ""
+    samples_a: tuple = ()
+    samples_b: tuple = ()
+    p_value: float | None = None   # one-sided Mann-Whitney U: is B worse than A? None when it could not decide
+    note: str = ""
 
     @property
     def regression(self) -> bool:
@@ -37,6 +53,9 @@ class Comparison:
     b: PastRun
     tolerance_pct: float
     changes: tuple[MetricChange, ...]
+    alpha: float = DEFAULT_ALPHA
+    settings: tuple[str, ...] = ()   # what differs between the two runs' resolved scenarios
+    label: str = ""                  # the sweep variant, when comparing sweeps
 
     @property
     def regressions(self) -> list[MetricChange]:
@@ -47,12 +66,29 @@ class Comparison:
         return 1 if self.regressions else 0
 
 
+def _catalog_entry(parser: str, name: str) -> dict:
+    """What the parser's catalog says about a metric (records written before metrics had a kind)."""
+    from .parse import CATALOGS, _load_parsers
+
+    _load_parsers()
+    catalog = CATALOGS.get(parser)
+    spec = catalog.metrics_for().get(name) if catalog else None
+    return {"better": spec.better, "kind": spec.kind, "unit": spec.unit} if spec else {}
+
+
 def _flatten(document: Mapping[str, Any]) -> dict[str, dict]:
     flat = {}
     for workload, entry in (document.get("workloads") or {}).items():
         for name, metric in ((entry or {}).get("metrics") or {}).items():
             if isinstance(metric, Mapping):
-                flat[f"{workload}.{name}"] = dict(metric)
+                merged = dict(metric)
+                if not merged.get("kind"):
+                    declared = _catalog_entry((entry or {}).get("parser", ""), name)
+                    if declared:
+                        merged.update(kind=declared["kind"], better=declared["better"])
+                    else:
+                        merged["kind"] = "performance" if merged.get("better") else "info"
+                flat[f"{workload}.{name}"] = merged
     return flat
 
 
@@ -62,38 +98,117 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def change_of(metric: str, a: Mapping | None, b: Mapping | None, tolerance_pct: float) -> MetricChange:
+def samples_of(entry: Mapping | None) -> tuple[float, ...]:
+    """Every sample of a metric entry (one, the value, for records without repeats)."""
+    if not entry:
+        return ()
+    raw = entry.get("samples")
+    values = raw if isinstance(raw, list) and raw else [entry.get("value")]
+    numbers = tuple(n for n in (_number(v) for v in values) if n is not None)
+    return numbers
+
+
+def change_of(metric: str, a: Mapping | None, b: Mapping | None, tolerance_pct: float, alpha: float = DEFAULT_ALPHA) -> MetricChange:
     meta = b or a or {}
+    kind = (a or {}).get("kind") or (b or {}).get("kind") or ""
     better = (a or {}).get("better") or (b or {}).get("better") or ""
+    if kind and kind != "performance":
+        better = ""  # only performance metrics gate
     va, vb = (a or {}).get("value"), (b or {}).get("value")
     unit = meta.get("unit", "")
+    sa, sb = samples_of(a), samples_of(b)
+    base = dict(metric=metric, unit=unit, better=better, kind=kind, samples_a=sa, samples_b=sb)
     if b is None or vb is None:
         verdict = "missing" if better and a is not None and va is not None else "not judged"
-        return MetricChange(metric, va, vb, unit, better, None, verdict)
+        return MetricChange(a=va, b=vb, change_pct=None, verdict=verdict, **base)
     if a is None or va is None:
-        return MetricChange(metric, va, vb, unit, better, None, "new")
+        return MetricChange(a=va, b=vb, change_pct=None, verdict="new", **base)
     na, nb = _number(va), _number(vb)
     if na is None or nb is None:
-        return MetricChange(metric, va, vb, unit, better, None, "same" if va == vb else "changed")
+        return MetricChange(a=va, b=vb, change_pct=None, verdict="same" if va == vb else "changed", **base)
+    if len(sa) > 1 or len(sb) > 1:
+        na, nb = stats.median(sa), stats.median(sb)
     pct = (nb - na) / abs(na) * 100 if na else (0.0 if nb == na else None)
+    base.update(a=na if len(sa) > 1 else va, b=nb if len(sb) > 1 else vb, change_pct=pct)
     if not better:
-        return MetricChange(metric, va, vb, unit, better, pct, "not judged")
+        return MetricChange(verdict="not judged", **base)
     worse = nb < na if better == "higher" else nb > na
+    assessable = stats.smallest_p(len(sa), len(sb)) <= alpha
+    p_value = stats.worse(sa, sb, better) if assessable else None
+    note = "" if assessable else f"noise not assessed ({len(sa)} vs {len(sb)} samples)"
     if nb == na:
         verdict = "same"
-    elif pct is None:  # from zero: any move in the wrong direction is beyond every tolerance
-        verdict = "regression" if worse else "improvement"
-    elif abs(pct) <= tolerance_pct:
+    elif pct is not None and abs(pct) <= tolerance_pct:
         verdict = "within tolerance"
+    elif not worse:
+        verdict = "improvement"
+    elif p_value is not None and p_value > alpha:
+        verdict = "within noise"
     else:
-        verdict = "regression" if worse else "improvement"
-    return MetricChange(metric, va, vb, unit, better, pct, verdict)
+        verdict = "regression"  # from zero (pct None), any move in the wrong direction is beyond every tolerance
+    return MetricChange(verdict=verdict, p_value=p_value, note=note, **base)
 
 
-def compare_runs(a: PastRun, b: PastRun, tolerance_pct: float = DEFAULT_TOLERANCE_PCT) -> Comparison:
+def compare_runs(a: PastRun, b: PastRun, tolerance_pct: float = DEFAULT_TOLERANCE_PCT, alpha: float = DEFAULT_ALPHA,
+                 label: str = "") -> Comparison:
     ma, mb = _flatten(a.metrics()), _flatten(b.metrics())
-    names = list(ma) + [n for n in mb if n not in ma]
-    return Comparison(a, b, tolerance_pct, tuple(change_of(n, ma.get(n), mb.get(n), tolerance_pct) for n in names))
+    names = [n for n in list(ma) + [n for n in mb if n not in ma] if _kind(ma.get(n), mb.get(n)) != "info"]
+    changes = tuple(change_of(n, ma.get(n), mb.get(n), tolerance_pct, alpha) for n in names)
+    return Comparison(a, b, tolerance_pct, changes, alpha, tuple(settings_diff(a, b)), label)
+
+
+def _kind(a: Mapping | None, b: Mapping | None) -> str:
+    return (a or {}).get("kind") or (b or {}).get("kind") or ""
+
+
+# --- what differs between the two runs ----------------------------------------------------------
+
+
+def _scenario_document(run: PastRun) -> dict:
+    import yaml
+
+    try:
+        document = yaml.safe_load((run.path / "scenario.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _flat_settings(value: Any, path: str = "") -> dict[str, Any]:
+    """Dotted path -> leaf; lists of named items are keyed by name (workloads.initiator.command)."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat_settings(item, f"{path}.{key}" if path else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(i, Mapping) and "name" in i for i in value):
+        out = {}
+        for item in value:
+            out.update(_flat_settings({k: v for k, v in item.items() if k != "name"}, f"{path}.{item['name']}"))
+        return out
+    return {path: value}
+
+
+IGNORED_SETTINGS = ("matrix",)  # a sweep's variants carry the matrix they came from; their parameters say the rest
+
+
+def settings_diff(a: PastRun, b: PastRun) -> list[str]:
+    """`parameters.block_size: 65536 -> 4096` for every resolved-scenario value that differs."""
+    fa, fb = _flat_settings(_scenario_document(a)), _flat_settings(_scenario_document(b))
+    lines = []
+    for key in list(fa) + [k for k in fb if k not in fa]:
+        if key.split(".")[0] in IGNORED_SETTINGS or fa.get(key) == fb.get(key):
+            continue
+        lines.append(f"{key}: {_setting(fa.get(key, '(unset)'))} -> {_setting(fb.get(key, '(unset)'))}")
+    return lines
+
+
+def _setting(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+# --- output -------------------------------------------------------------------------------------
 
 
 def format_change(change: MetricChange) -> str:
@@ -102,17 +217,36 @@ def format_change(change: MetricChange) -> str:
     return f"{change.change_pct:+.1f}%"
 
 
+def _value(value: Any, samples: tuple, unit: str) -> str:
+    text = format_value(value, unit)
+    if len(samples) > 1:
+        text += f" (n={len(samples)}, {format_value(min(samples))}..{format_value(max(samples))})"
+    return text
+
+
+def _evidence(change: MetricChange) -> str:
+    if change.p_value is not None:
+        return f"p={change.p_value:.3g}"
+    return change.note or "-"
+
+
 def comparison_rows(comparison: Comparison) -> list[list[str]]:
-    return [[c.metric, format_value(c.a, c.unit), format_value(c.b, c.unit), format_change(c), c.better or "-",
-             ("REGRESSION" if c.regression else c.verdict)] for c in comparison.changes]
+    return [[c.metric, _value(c.a, c.samples_a, c.unit), _value(c.b, c.samples_b, c.unit), format_change(c), c.better or "-",
+             ("REGRESSION" if c.regression else c.verdict), _evidence(c) if c.better else "-"] for c in comparison.changes]
 
 
 def comparison_document(comparison: Comparison) -> dict:
     return {
         "a": {"run_id": comparison.a.run_id, "scenario": comparison.a.scenario, "status": comparison.a.status, "path": str(comparison.a.path)},
         "b": {"run_id": comparison.b.run_id, "scenario": comparison.b.scenario, "status": comparison.b.status, "path": str(comparison.b.path)},
+        "variant": comparison.label,
         "tolerance_pct": comparison.tolerance_pct,
+        "alpha": comparison.alpha,
+        "method": "median change beyond the tolerance and a one-sided exact Mann-Whitney U test at alpha",
+        "settings": list(comparison.settings),
         "regressions": len(comparison.regressions),
-        "metrics": [{"metric": c.metric, "a": c.a, "b": c.b, "unit": c.unit, "better": c.better, "change_pct": c.change_pct,
-                     "verdict": c.verdict, "regression": c.regression} for c in comparison.changes],
+        "metrics": [{"metric": c.metric, "a": c.a, "b": c.b, "unit": c.unit, "better": c.better, "kind": c.kind,
+                     "change_pct": c.change_pct, "samples_a": list(c.samples_a), "samples_b": list(c.samples_b),
+                     "p_value": c.p_value, "note": c.note, "verdict": c.verdict, "regression": c.regression}
+                    for c in comparison.changes],
     }

@@ -47,7 +47,31 @@ def generate(library: Library | None = None) -> str:
             lines += ["", f"## {layer}"]
             for scenario in group:
                 lines += ["", *scenario_section(scenario)]
+    lines += ["", *catalog_section()]
     return "\n".join(lines) + "\n"
+
+
+def catalog_section() -> list[str]:
+    """Every parser's declared metrics and options (`scenario parse --list`)."""
+    from .catalog import catalog_rows
+    from .parse import get_catalog, parser_names
+
+    lines = ["## Parser metrics", "",
+             "What each parser can yield (`scenario parse --list`). Only *performance* metrics gate `scenario compare` and",
+             "`scenario history`, in their *better* direction; *correctness* metrics are checked, *info* metrics only shown.",
+             "A value outside a metric's domain (not finite, or a negative time, bandwidth or count) is a parse error."]
+    for name in parser_names():
+        catalog = get_catalog(name)
+        lines += ["", f"### parser `{name}`", "", catalog.description, ""]
+        if catalog.metrics:
+            lines += ["| metric | unit | better | kind | type | meaning |", "|---|---|---|---|---|---|"]
+            lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in catalog_rows(catalog)]
+        if catalog.dynamic_note:
+            lines += [f"Metrics: {catalog.dynamic_note}."]
+        options = "; ".join(f"`{o.name}` ({o.type}{': ' + ', '.join(o.choices) if o.choices else ''}): {o.description}"
+                            for o in catalog.options)
+        lines += ["", f"Options: {options or 'none'}."]
+    return lines
 
 
 def scenario_section(scenario: Scenario) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from .catalog import Catalog, option_problems
 from .errors import ParseError, ScenarioError
 from .registry import Registry
 
@@ -20,12 +21,14 @@ Value = float | int | str | None
 
 @dataclass(frozen=True)
 class Metric:
-    """One measured value. `better` says which direction is an improvement ("higher", "lower" or "")."""
+    """One measured value. `better` says which direction is an improvement ("higher", "lower" or ""); `kind` is
+    performance, correctness or info (runner.catalog). The parse stage fills unit, better and kind from the catalog."""
 
     name: str
     value: Value
     unit: str = ""
     better: str = ""
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,17 @@ class ParseResult:
 ParserFn = Callable[[Iterator[str], str, Mapping[str, Any]], ParseResult]
 
 PARSERS: Registry = Registry("parser")
-parser = PARSERS.register
+CATALOGS: Registry = Registry("parser catalog")
+
+
+def parser(name: str, catalog: Catalog) -> Callable[[ParserFn], ParserFn]:
+    """Register a parser with its catalog: every metric it can yield and every option it takes."""
+    def decorate(fn: ParserFn) -> ParserFn:
+        PARSERS.register(name)(fn)
+        CATALOGS.register(name)(catalog)
+        return fn
+
+    return decorate
 
 
 def _load_parsers() -> None:
@@ -77,8 +90,31 @@ def get_parser(name: str) -> ParserFn:
     return PARSERS[name]
 
 
+def get_catalog(name: str) -> Catalog:
+    get_parser(name)
+    return CATALOGS[name]
+
+
 def parse_lines(name: str, lines: Iterable[str], source: str = "<stdin>", options: Mapping[str, Any] | None = None) -> ParseResult:
-    return get_parser(name)(iter(lines), source, dict(options or {}))
+    options = dict(options or {})
+    catalog = get_catalog(name)
+    for _, problem, hint in option_problems(catalog, options):
+        raise ParseError(name, source, problem, hint=hint)
+    return declared_only(get_parser(name)(iter(lines), source, options), catalog, options)
+
+
+def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, Any]) -> ParseResult:
+    """The result with each metric's unit, direction and kind from the catalog; a value outside its domain is a ParseError."""
+    declared = catalog.metrics_for(options)
+    metrics = {}
+    for name, metric in result.metrics.items():
+        spec = declared.get(name)
+        if spec is None:  # a parser bug: say so rather than hand on a metric nobody described
+            raise ParseError(result.parser, result.source, f"the parser yielded {name!r}, which its catalog does not declare")
+        if problem := spec.domain_problem(metric.value):
+            raise ParseError(result.parser, result.source, f"{name} {problem}", hint="the log holds a value the tool cannot have measured")
+        metrics[name] = Metric(name, metric.value, spec.unit, spec.better, spec.kind)
+    return ParseResult(result.parser, result.source, metrics, result.series, result.info)
 
 
 def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = None) -> ParseResult:

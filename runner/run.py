@@ -197,7 +197,7 @@ def metrics_document(scenario: str, run_id: str, metrics: Mapping[str, WorkloadM
             "parser": entry.parser,
             "source": entry.source,
             "error": entry.error,
-            "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better} for m in result.metrics.values()} if result else {},
+            "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better, "kind": m.kind} for m in result.metrics.values()} if result else {},
             "series": {s.name: {"columns": list(s.columns), "units": list(s.units), "rows": [list(r) for r in s.rows]}
                        for s in result.series.values()} if result else {},
             "info": dict(result.info) if result else {},

@@ -90,6 +90,7 @@ class SweepResult:
     better: str = ""
     best: int | None = None          # index into variants
     state: str = "complete"          # running | complete | interrupted
+    tied: tuple[int, ...] = ()       # variants that cannot be told apart from the top one (no best then)
 
     @property
     def exit_code(self) -> int:

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, parser
 from ._common import metric_map
@@ -21,6 +22,23 @@ _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] (.*)")
 _WORKER_FAILED = re.compile(r"^(?:FAILED|Transfer failed)\b")
 _PROTOCOL_MARKERS = (("TcpTransport:", "tcp"), ("EFA device (libfabric)", "efa"), ("RDMA device:", "rdma"))
 ROLES = ("initiator", "target")
+
+CATALOG = Catalog(
+    NAME,
+    "Mooncake transfer_engine_bench: the initiator's 'Test completed' line, or the target's RPC address.",
+    metrics=(
+        MetricSpec("throughput_gbps", "GB/s", "higher", "performance",
+                   "Bytes the initiator moved per second over the test, converted from --report_unit to GB/s."),
+        MetricSpec("batch_count", "count", "", "correctness", type="integer", description=
+                   "Batches completed in the test. Above zero means data moved; not a speed: with bigger blocks or batches "
+                   "there are fewer of them, so it has no better direction."),
+        MetricSpec("duration_s", "s", "", "info", "The test's measured duration, as the initiator printed it."),
+        MetricSpec("protocol", "", "", "correctness",
+                   "The transport the engine selected (tcp, rdma, efa), from its startup log.", type="string"),
+        MetricSpec("rpc_address", "", "", "info", "host:port the engine's P2P handshake listens on (random port).", type="string"),
+    ),
+    options=(OptionSpec("role", "choice", "which side's log this is: initiator (the result) or target", ROLES, "initiator"),),
+)
 
 
 @dataclass
@@ -97,7 +115,7 @@ def _check(seen: _Seen, role: str, source: str) -> None:
         )
 
 
-@parser(NAME)
+@parser(NAME, CATALOG)
 def parse_mooncake_bench(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
     role = _role(options, source)
     seen = _scan(lines, source)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterator, Mapping, NamedTuple
 
+from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, Series, parser
 from ._common import int_option, metric_map, sniff_first_char, strip_launcher_prefix
@@ -48,6 +49,31 @@ _NCCL_VERSION = re.compile(r"\bNCCL version (\d+\.\d+\.\d+\S*)")
 _TEST_FAILURE = re.compile(r"Test (?:NCCL |CUDA )?failure")
 _TIME_LABELS = ("time", "cputime")
 _SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+CATALOG = Catalog(
+    NAME,
+    "nccl-tests *_perf binaries: the text table on stdout, or the -J JSON file.",
+    metrics=(
+        MetricSpec("busbw_gbps_max", "GB/s", "higher", "performance", "Highest bus bandwidth of any row, in-place or out-of-place."),
+        MetricSpec("busbw_gbps_avg", "GB/s", "higher", "performance", "The '# Avg bus bandwidth' footer of the run."),
+        MetricSpec("busbw_gbps_at_largest", "GB/s", "higher", "performance", "Out-of-place bus bandwidth at the largest message size."),
+        MetricSpec("algbw_gbps_max", "GB/s", "higher", "performance", "Highest algorithm bandwidth of any row."),
+        MetricSpec("busbw_gbps_min_at_or_above", "GB/s", "higher", "performance",
+                   "Lowest out-of-place bus bandwidth among sizes >= the min_bytes option (only with min_bytes)."),
+        MetricSpec("wrong_total", "count", "lower", "correctness", "Sum of the #wrong columns (-c 1 validates results)."),
+        MetricSpec("validated", "", "", "correctness", "1 when the rows carry #wrong counts (results were checked), else 0.", type="integer"),
+        MetricSpec("out_of_bounds", "count", "lower", "correctness", "The '# Out of bounds values' footer."),
+        MetricSpec("collective", "", "", "info", "The collective measured (all_reduce, alltoall, ...).", type="string"),
+        MetricSpec("ranks", "count", "", "info", "Ranks listed in the device header.", type="integer"),
+        MetricSpec("sizes", "count", "", "info", "Number of message sizes (result rows).", type="integer"),
+        MetricSpec("size_bytes_max", "B", "", "info", "The largest message size.", type="integer"),
+    ),
+    options=(
+        OptionSpec("run", "integer", "which complete run of a log holding several to read: 0 the first, -1 the last (default)"),
+        OptionSpec("min_bytes", "size", "sizes at or above this give busbw_gbps_min_at_or_above, e.g. 256M"),
+        OptionSpec("collective", "string", "the collective's name when the log does not print it"),
+    ),
+)
 
 _TRUNCATED = "the log ends before the '# Avg bus bandwidth' footer: truncated run?"
 
@@ -218,8 +244,9 @@ class _TextScanner:
 
 
 def _bandwidth(text: str) -> float:
+    """A time, bandwidth or count of a row: finite and not negative, or the row is not one nccl-tests printed."""
     value = float(text)
-    if not math.isfinite(value):
+    if not math.isfinite(value) or value < 0:
         raise ValueError(text)
     return value
 
@@ -328,7 +355,7 @@ def _min_busbw_at_or_above(rows: list[Row], source: str, min_bytes_option: Any) 
     return Metric("busbw_gbps_min_at_or_above", min(selected), "GB/s", "higher")
 
 
-@parser(NAME)
+@parser(NAME, CATALOG)
 def parse_nccl_tests(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
     first, lines = sniff_first_char(lines)
     if not first:

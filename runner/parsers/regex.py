@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from ..catalog import KINDS, NONNEGATIVE_UNITS, Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, parser
 from ._common import as_number
@@ -119,7 +120,59 @@ def _metrics(pattern: Pattern, source: str) -> list[Metric]:
     return metrics
 
 
-@parser(NAME)
+PATTERN_KEYS = ("regex", "unit", "better", "reduce", "kind", "description")
+
+
+def _kind(spec: Mapping[str, Any]) -> str:
+    return spec.get("kind") or ("performance" if spec.get("better") else "info")
+
+
+def _declared(options: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
+    """One metric per named group of each pattern, as the pattern declares it."""
+    specs = []
+    for spec in options.get("patterns") or ():
+        reduce, better = spec.get("reduce", "last"), spec.get("better", "")
+        unit = "count" if reduce == "count" else str(spec.get("unit", ""))
+        # first/last keep text as well as numbers; a direction makes sense only for numbers
+        value_type = "integer" if reduce == "count" else "number" if reduce in NUMERIC_REDUCERS else "any"
+        for name in re.compile(spec["regex"]).groupindex:
+            description = str(spec.get("description") or f"group {name!r} of {spec['regex']!r}, reduce {reduce}")
+            specs.append(MetricSpec(name, unit, better, _kind(spec), description, type=value_type, signed=unit not in NONNEGATIVE_UNITS))
+    return tuple(specs)
+
+
+def _pattern_problems(options: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for index, spec in enumerate(options.get("patterns") or ()):
+        if isinstance(spec, Mapping):
+            for key in spec:
+                if key not in PATTERN_KEYS:
+                    problems.append(f"patterns[{index}] has no key {key!r} (keys: {', '.join(PATTERN_KEYS)})")
+            if spec.get("kind", "performance") not in KINDS:
+                problems.append(f"patterns[{index}] kind must be one of {', '.join(KINDS)}, got {spec.get('kind')!r}")
+        try:
+            _patterns({"patterns": [spec]}, "<options>")
+        except ParseError as error:
+            problems.append(error.reason.replace("patterns[0]", f"patterns[{index}]"))
+    if not problems:
+        try:
+            _patterns(options, "<options>")
+        except ParseError as error:
+            problems.append(error.reason)
+    return problems
+
+
+CATALOG = Catalog(
+    NAME,
+    "Regular expressions declared in the scenario: each named group becomes a metric.",
+    options=(OptionSpec("patterns", "list", "a list of {regex, unit, better, reduce, kind, description}; each named group is a metric"),),
+    dynamic=_declared,
+    dynamic_note="one metric per named group of the `patterns` option, with the unit, better direction and kind the pattern declares",
+    check_options=_pattern_problems,
+)
+
+
+@parser(NAME, CATALOG)
 def parse_regex(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
     patterns = _patterns(options, source)
     for line in lines:

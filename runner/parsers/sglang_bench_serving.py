@@ -6,6 +6,7 @@ import math
 import re
 from typing import Any, Iterator, Mapping
 
+from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, parser
 from ._common import as_number, metric_map, sniff_first_char
@@ -36,6 +37,29 @@ LATENCIES = {"E2E Latency": "e2e", "TTFT": "ttft", "TPOT": "tpot", "ITL": "itl"}
 JSONL_LATENCY_KEYS = {"e2e": "e2e_latency"}  # "mean_e2e_latency_ms", but "mean_ttft_ms"
 STATISTICS = {"Mean": "mean", "Median": "median", "Std": "std", "P90": "p90", "P95": "p95", "P99": "p99", "Max": "max"}
 INFO_KEYS = ("backend", "dataset_name", "tag")
+
+# metrics that are neither a speed nor a latency: what was asked for, or the outcome that must hold
+_KINDS = {"completed": "correctness", "duration_s": "info", "concurrency": "info", "max_concurrency": "info", "request_rate": "info",
+          "max_concurrent_requests": "info", **{name: "info" for name in SCALARS if name.startswith("total_") and "tok_s" not in name}}
+_LATENCY_NAMES = {"e2e": "end-to-end latency", "ttft": "time to first token", "tpot": "time per output token",
+                  "itl": "inter-token latency"}
+
+
+def _catalog_metrics() -> tuple[MetricSpec, ...]:
+    scalars = [MetricSpec(name, unit, better, _KINDS.get(name, "performance"), f"'{label}' of the result block ({key} in the JSONL).",
+                          type="integer" if unit == "count" else "number")
+               for name, (unit, better, label, key) in SCALARS.items()]
+    latencies = [MetricSpec(f"{latency}_ms_{statistic}", "ms", "lower", "performance", f"{label} of the {_LATENCY_NAMES[latency]}.")
+                 for latency in LATENCIES.values() for label, statistic in STATISTICS.items()]
+    return (*scalars, *latencies)
+
+
+CATALOG = Catalog(
+    NAME,
+    "sglang bench_serving: the printed 'Serving Benchmark Result' block, or the JSONL of --output-file.",
+    metrics=_catalog_metrics(),
+    options=(OptionSpec("tag", "string", "in a JSONL of several runs, read the last one with this tag"),),
+)
 
 _BANNER = "Serving Benchmark Result"
 _LABELED = re.compile(r"^([^:]+):\s+(.+?)\s*$")
@@ -162,7 +186,7 @@ def _printed_rate(rate: Any) -> str:
     return "inf" if rate == math.inf else str(rate)
 
 
-@parser(NAME)
+@parser(NAME, CATALOG)
 def parse_sglang_bench_serving(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
     first, lines = sniff_first_char(lines)
     if not first:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator, Mapping
 
+from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, Series, parser
 from ._common import int_option, metric_map, summary
@@ -19,6 +20,26 @@ _SEPARATE = re.compile(r"\[rank (\d+)\] Dispatch bandwidth: ([\d.]+) GB/s, avg_t
 BOTH_COLUMNS = ("dispatch_combine_gbps", "dispatch_combine_avg_us", "dispatch_combine_min_us", "dispatch_combine_max_us")
 SEPARATE_COLUMNS = ("dispatch_gbps", "dispatch_avg_us", "combine_gbps", "combine_avg_us")
 COLUMNS = ("rank", *BOTH_COLUMNS, *SEPARATE_COLUMNS)
+def _bandwidth_specs(prefix: str, what: str) -> tuple[MetricSpec, ...]:
+    return tuple(MetricSpec(f"{prefix}_{stat}", "GB/s", "higher", "performance", f"{label} over ranks of the {what} bandwidth.")
+                 for stat, label in (("min", "Lowest"), ("mean", "Mean"), ("max", "Highest")))
+
+
+CATALOG = Catalog(
+    NAME,
+    "UCCL-EP bench/test_low_latency.py: correctness lines and per-rank dispatch/combine bandwidth.",
+    metrics=(
+        MetricSpec("passed_ranks", "count", "higher", "correctness", f"Lines '{PASSED}' (one per rank that passed).", type="integer"),
+        MetricSpec("ranks", "count", "", "info", "Ranks that printed bandwidth lines.", type="integer"),
+        *_bandwidth_specs("dispatch_combine_gbps", "dispatch + combine"),
+        *_bandwidth_specs("dispatch_gbps", "dispatch"),
+        *_bandwidth_specs("combine_gbps", "combine"),
+        MetricSpec("dispatch_combine_us_mean", "us", "lower", "performance", "Mean over ranks of the dispatch + combine avg_t."),
+        MetricSpec("dispatch_us_mean", "us", "lower", "performance", "Mean over ranks of the dispatch avg_t."),
+        MetricSpec("combine_us_mean", "us", "lower", "performance", "Mean over ranks of the combine avg_t."),
+    ),
+    options=(OptionSpec("expected_ranks", "integer", "fail unless exactly ranks 0..N-1 printed their lines"),),
+)
 UNITS = ("", "GB/s", "us", "us", "us", "GB/s", "us", "GB/s", "us")
 
 
@@ -63,7 +84,7 @@ def _stat_metrics(prefix: str, unit: str, better: str, values: list[float], whic
     return [Metric(f"{prefix}_{name}", figures[name], unit, better) for name in which]
 
 
-@parser(NAME)
+@parser(NAME, CATALOG)
 def parse_uccl_ep(lines: Iterator[str], source: str, options: Mapping[str, Any]) -> ParseResult:
     expected = int_option(NAME, source, options, "expected_ranks")
     passed, both, separate = _scan(lines)

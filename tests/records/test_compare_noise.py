@@ -1,0 +1,78 @@
+"""compare gates only on performance metrics, in the catalog's direction, and with repeats only beyond noise."""
+from __future__ import annotations
+
+import pytest
+
+from runner.compare import _flatten, change_of
+from runner.stats import median, p_greater, quantile, smallest_p, statistic
+
+A = [0.150, 0.162, 0.141, 0.171, 0.155]
+
+
+def entry(samples, better="higher", kind="performance"):
+    return {"value": median(samples), "samples": list(samples), "unit": "GB/s", "better": better, "kind": kind}
+
+
+def test_exact_mann_whitney_extremes():
+    assert p_greater([5, 6, 7, 8, 9], [1, 2, 3, 4, 4.5]) == pytest.approx(1 / 252)
+    assert p_greater([4, 5, 6], [1, 2, 3]) == pytest.approx(1 / 20)
+    assert p_greater([1, 2, 3], [4, 5, 6]) == 1.0
+    assert smallest_p(1, 1) == 0.5 and smallest_p(5, 5) == pytest.approx(1 / 252)
+
+
+def test_exact_mann_whitney_matches_the_published_table():
+    # Mann & Whitney (1947) Table I, n=m=4: P(U <= 1) = 0.029 (2 of the 70 arrangements); U=1 is one pair out of order
+    assert p_greater([10, 11, 12, 14], [1, 2, 3, 10.5]) == pytest.approx(2 / 70)
+
+
+def test_statistics():
+    assert statistic([3, 1, 2], "median") == 2 and statistic([3, 1, 2], "min") == 1 and statistic([3, 1, 2], "max") == 3
+    assert quantile([1, 2, 3, 4, 5], 0.9) == pytest.approx(4.6) and statistic([1, 2, 3, 4, 5], "p90") == pytest.approx(4.6)
+
+
+def test_same_settings_noise_is_not_a_regression():
+    b = [0.139, 0.146, 0.166, 0.145, 0.158]  # median 6% lower, ranges overlap
+    change = change_of("initiator.throughput_gbps", entry(A), entry(b), 5.0)
+    assert change.change_pct < -5 and change.verdict == "within noise" and not change.regression
+    assert change.p_value > 0.01
+
+
+def test_a_real_drop_with_repeats_is_a_regression():
+    b = [x / 10 for x in A]
+    change = change_of("initiator.throughput_gbps", entry(A), entry(b), 5.0)
+    assert change.verdict == "regression" and change.p_value == pytest.approx(1 / 252)
+
+
+def test_a_drop_within_tolerance_is_not_judged_on_noise():
+    b = [x * 0.97 for x in A]
+    assert change_of("m", entry(A), entry(b), 5.0).verdict == "within tolerance"
+
+
+def test_without_repeats_the_tolerance_decides_and_says_so():
+    change = change_of("m", entry([1.0]), entry([0.5]), 5.0)
+    assert change.verdict == "regression" and change.p_value is None and "noise not assessed" in change.note
+
+
+def test_three_against_three_cannot_reach_alpha_001_but_can_reach_005():
+    b = [x / 10 for x in A[:3]]
+    assert change_of("m", entry(A[:3]), entry(b), 5.0, alpha=0.01).note.startswith("noise not assessed")
+    assert change_of("m", entry(A[:3]), entry(b), 5.0, alpha=0.05).p_value == pytest.approx(1 / 20)
+
+
+def test_only_performance_metrics_gate():
+    batch_a = {"value": 1677, "unit": "count", "better": "", "kind": "correctness"}
+    batch_b = {"value": 1090, "unit": "count", "better": "", "kind": "correctness"}
+    assert change_of("initiator.batch_count", batch_a, batch_b, 5.0).verdict == "not judged"
+
+
+def test_old_records_take_direction_and_kind_from_the_catalog():
+    document = {"workloads": {
+        "initiator": {"parser": "mooncake-bench", "metrics": {
+            "batch_count": {"value": 1677, "unit": "count", "better": "higher"},
+            "throughput_gbps": {"value": 0.59, "unit": "GB/s", "better": "higher"}}},
+        "target": {"parser": "mooncake-bench", "metrics": {"rpc_address": {"value": "127.0.0.1:15123", "unit": ""}}},
+    }}
+    flat = _flatten(document)
+    assert flat["initiator.batch_count"]["better"] == "" and flat["initiator.batch_count"]["kind"] == "correctness"
+    assert flat["initiator.throughput_gbps"]["kind"] == "performance"
+    assert flat["target.rpc_address"]["kind"] == "info"
