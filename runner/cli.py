@@ -157,11 +157,10 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
     executor = get_executor(executor_name)
     plan = executor.plan(scenario, out_dir)
     if out_dir is not None:
-        for path in plan.get("files", []):
+        for path in plan.files:
             click.echo(str(path))
         return
-    documents = plan.get("objects") if "objects" in plan else [plan]
-    click.echo(yaml.safe_dump_all(documents, sort_keys=False, width=120), nl=False)
+    click.echo(yaml.safe_dump_all(list(plan.documents), sort_keys=False, width=120), nl=False)
 
 
 @cli.command("schema")
@@ -278,9 +277,7 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run,
                "fail_fast_s": _duration_option("--fail-fast", fail_fast)}
     executor = get_executor(executor_name)
-    check_environment = getattr(executor, "check_environment", None)
-    if check_environment is not None:
-        check_environment(options)
+    executor.check_environment(options)
     progress = _progress(no_progress)
     if with_baseline:
         for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, timeout_s=timeout_s,

@@ -8,23 +8,69 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from enum import Enum
 from typing import Any, Callable, Mapping, Protocol
 
 from .errors import ExecutionError
 from .model import Scenario, Workload
 
-# Workload states as executors report them.
-DONE = "done"          # a job ran to completion with exit code 0 (or a service ran until the run ended)
-FAILED = "failed"      # non-zero exit, crash, failed pod
-TIMEOUT = "timeout"    # hit its time limit and was stopped
-SKIPPED = "skipped"    # never started (a dependency failed, or the run stopped first)
-INTERRUPTED = "interrupted"
+class Vocabulary(str, Enum):
+    """A closed set of names that are stored in records as plain strings."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class WorkloadState(Vocabulary):
+    """How a workload ended."""
+
+    DONE = "done"                # a job ran to completion with exit code 0, or a service served until the run ended
+    FAILED = "failed"            # non-zero exit, crash, failed pod, a service that exited while it was needed
+    TIMEOUT = "timeout"          # hit its time limit (or its readiness limit) and was stopped
+    SKIPPED = "skipped"          # never started (a dependency failed, or the run stopped first)
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM arrived while it ran
+
+
+class RunState(Vocabulary):
+    """How the run as a whole ended."""
+
+    COMPLETED = "completed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+class Phase(Vocabulary):
+    """What an executor sees of a started workload at one moment."""
+
+    RUNNING = "running"          # started, neither finished nor (for a service) up yet
+    SUCCEEDED = "succeeded"      # every process exited 0 / the controller reports completion
+    FAILED = "failed"            # a process exited non-zero / the controller gave up
+    TIMED_OUT = "timed-out"      # the platform itself enforced a deadline (activeDeadlineSeconds)
+
+
+@dataclass(frozen=True)
+class Observation:
+    phase: Phase
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What an executor can say about a failed workload: a better one-line reason, and evidence lines."""
+
+    message: str = ""
+    lines: tuple[str, ...] = ()
+
+
+class StartFailed(ExecutionError):
+    """A workload could not be started (missing program, object refused); the run goes on without it."""
 
 
 @dataclass(frozen=True)
 class WorkloadOutcome:
     name: str
-    state: str
+    state: WorkloadState
     logs: tuple[Path, ...] = ()          # primary log first (rank 0 / launcher / leader): the one parsers read
     exit_code: int | None = None
     ranks: int = 1
@@ -45,7 +91,7 @@ class WorkloadOutcome:
 class RunOutput:
     executor: str
     outcomes: Mapping[str, WorkloadOutcome]
-    state: str                           # completed | error | timeout | interrupted
+    state: RunState
     message: str = ""
     facts: Mapping[str, Any] = field(default_factory=dict)  # cluster/node facts, tool paths, image refs
 
@@ -71,12 +117,73 @@ class RunContext:
         return path
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What an executor would do with a scenario, for reviewers: the Kubernetes objects, or the local process plan."""
+
+    executor: str
+    documents: tuple[Mapping[str, Any], ...]
+    files: tuple[Path, ...] = ()         # written when the plan was asked for with an output folder
+
+
 class Executor(Protocol):
+    """An executor plans and runs scenarios; the run loop itself is runner.schedule's, shared by all of them."""
+
     name: str
 
-    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> list[Path] | dict: ...
+    def check_environment(self, options: Mapping[str, Any]) -> None:
+        """Raise a RunnerError before any run record exists when this executor cannot run here."""
+
+    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan: ...
 
     def run(self, context: RunContext) -> RunOutput: ...
+
+
+class Backend(Protocol):
+    """The primitives an executor gives the scheduler, for one run.
+
+    A handle is whatever the backend needs to find a started workload again (processes, objects).
+    The scheduler owns order, readiness by log, deadlines, finish rules and settling; a backend only
+    starts, observes, probes, stops and tells where logs are.
+    """
+
+    name: str
+    facts: dict[str, Any]
+
+    def open(self) -> None:
+        """Before the first workload: connect, preflight, create what every workload shares."""
+
+    def start(self, workload: Workload, ready: Mapping[str, Mapping[str, str]]) -> Any:
+        """Launch the workload (`ready`: what readiness regexes captured so far); returns its handle.
+
+        StartFailed fails this workload; any other RunnerError stops the run."""
+
+    def observe(self, handle: Any, now: float) -> Observation: ...
+
+    def probe(self, handle: Any) -> bool:
+        """The workload's own readiness (port, HTTP, pods Ready) holds now; log readiness is the scheduler's."""
+
+    def primary_log(self, handle: Any) -> Path | None:
+        """The log that readiness regexes and parsers read first (rank 0, launcher, leader)."""
+
+    def diagnose(self, handle: Any, state: WorkloadState, message: str) -> Diagnosis: ...
+
+    def stop(self, handle: Any) -> None: ...
+
+    def logs(self, handle: Any) -> tuple[Path, ...]:
+        """Every log of the workload, primary first."""
+
+    def ranks(self, handle: Any) -> int: ...
+
+    def exit_code(self, handle: Any, state: WorkloadState) -> int | None: ...
+
+    def wait(self, seconds: float) -> None:
+        """Sleep until something may have changed, at most `seconds`."""
+
+    def tick_text(self) -> str: ...
+
+    def close(self, state: RunState, message: str) -> tuple[RunState, str]:
+        """After the last workload: end or delete everything the run started, and verify it; may turn the run into an error."""
 
 
 def start_order(scenario: Scenario) -> list[Workload]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
-from .execute import DONE, FAILED, INTERRUPTED, SKIPPED, TIMEOUT, RunOutput, WorkloadOutcome
+from .execute import RunOutput, WorkloadOutcome, WorkloadState
 from .model import Check, Scenario
 from .parse import Metric, ParseResult
 
@@ -80,7 +80,7 @@ BaselineLookup = Callable[[str, str, str], BaselineValue]  # (scenario, metric, 
 
 def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadMetrics],
           baseline: BaselineLookup | None = None) -> Verdict:
-    results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (DONE, SKIPPED)]
+    results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (WorkloadState.DONE, WorkloadState.SKIPPED)]
     for check in scenario.checks:
         results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
     status = overall(results, output.state)
@@ -111,7 +111,7 @@ def _summary(status: str, results: list[CheckResult], output: RunOutput) -> str:
 
 
 def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
-    status = {TIMEOUT: STATUS_TIMEOUT, FAILED: ERROR, INTERRUPTED: INTERRUPTED_STATUS}.get(outcome.state, ERROR)
+    status = {WorkloadState.TIMEOUT: STATUS_TIMEOUT, WorkloadState.FAILED: ERROR, WorkloadState.INTERRUPTED: INTERRUPTED_STATUS}.get(outcome.state, ERROR)
     detail = outcome.message
     if outcome.diagnostics:
         detail += "\n" + "\n".join(outcome.diagnostics)
@@ -121,10 +121,10 @@ def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
 def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadMetrics | None,
                 baseline: BaselineLookup | None = None) -> CheckResult:
     base = dict(name=check.name, kind=check.kind, workload=check.workload, metric=check.metric_name)
-    if outcome is None or outcome.state == SKIPPED:
+    if outcome is None or outcome.state == WorkloadState.SKIPPED:
         reason = outcome.message if outcome else "the workload did not run"
         return CheckResult(status=SKIP, message=reason, **base)
-    if outcome.state == INTERRUPTED:
+    if outcome.state == WorkloadState.INTERRUPTED:
         return CheckResult(status=INTERRUPTED_STATUS, message=outcome.message, **base)
     if check.log:
         return _judge_log(check, outcome, base)
@@ -135,8 +135,8 @@ def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetric
                   base: dict) -> CheckResult:
     if parsed is None or parsed.result is None:
         reason = parsed.error if parsed else f"workload {check.workload} has no parser"
-        status = STATUS_TIMEOUT if outcome.state == TIMEOUT else ERROR
-        if outcome.state in (FAILED, TIMEOUT):
+        status = STATUS_TIMEOUT if outcome.state == WorkloadState.TIMEOUT else ERROR
+        if outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
             reason = f"{outcome.name} {outcome.state}: {outcome.message}; {reason}"
         return CheckResult(status=status, message=reason, **base)
     metric = parsed.result.metrics.get(check.metric_name)
@@ -212,7 +212,7 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
         message = "" if holds else f"{found} line(s) match {evidence!r}, needed {needed}" + \
             (" (one per rank)" if check.count == "every-rank" else "") + f" in {', '.join(p.name for p in outcome.logs)}"
         op, threshold = ">=", needed
-    if not holds and outcome.state in (FAILED, TIMEOUT):
+    if not holds and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"
     return CheckResult(status=PASS if holds else FAIL, measured=found, unit="lines", op=op, threshold=threshold,
                        message=message, **{**base, "metric": f"log: {evidence}"})

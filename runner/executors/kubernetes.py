@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ExecutionError
-from ..execute import RunContext, RunOutput
+from ..execute import Plan, RunContext, RunOutput
 from ..model import Scenario
 from ..render import render_kubernetes, write_objects
+from ..schedule import run_with
 from . import executor
 
 CHECK_TIMEOUT_S = 10.0
@@ -22,11 +23,10 @@ CHECK_TIMEOUT_S = 10.0
 class KubernetesExecutor:
     name = "kubernetes"
 
-    def plan(self, scenario: Scenario, out_dir: Path | None = None):
+    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan:
         objects = render_kubernetes(scenario)
-        if out_dir is None:
-            return {"objects": [o.body for o in objects]}
-        return {"files": write_objects(objects, out_dir)}
+        files = tuple(write_objects(objects, out_dir)) if out_dir is not None else ()
+        return Plan(self.name, tuple(o.body for o in objects), files)
 
     @staticmethod
     def check_environment(options: Mapping[str, Any]) -> None:
@@ -39,14 +39,18 @@ class KubernetesExecutor:
         try:
             client.ping(CHECK_TIMEOUT_S)
         except KubeApiError as error:
-            raise ExecutionError(f"{error.message} ({client.source.describe()})", hint=error.hint) from None
+            raise ExecutionError(f"{error.message} ({client.source.describe()})", hint=error.hint) from error
         finally:
             client.close()
 
     def run(self, context: RunContext) -> RunOutput:
-        from ..kube.session import Session
+        from ..kube.session import TICK_S, Session
 
-        return Session(context).execute()
+        session = Session(context)
+        dry_run = context.options.get("dry_run")
+        if dry_run:
+            return session.dry_run(dry_run)
+        return run_with(context, session, TICK_S)
 
 
 def cleanup(options: Mapping[str, Any], run_id: str | None = None, all_runs: bool = False) -> list[str]:

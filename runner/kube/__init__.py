@@ -10,7 +10,7 @@
     preflight   CRDs, node capacity and permissions checked before anything is created
     facts       cluster version, nodes, images for the run record
     cleanup     delete by run label, then verify that nothing is left
-    session     one run: preflight -> apply in dependency order -> wait -> collect -> cleanup
+    session     the scheduler's backend for one run: preflight, apply, observe, diagnose, clean up
 
 The official `kubernetes` client is imported inside functions only, so `scenario validate`
 never pays for it.

@@ -106,13 +106,18 @@ class LogCollector:
             self.instances[key] = instance
             self.followers[key] = Follower(self.client, self.namespace, name, container, path, marker).start()
 
-    def wait_opened(self, timeout_s: float = 5.0) -> None:
-        """Before pods are deleted: let every follower open its stream, so the log so far is not lost."""
+    def wait_opened(self, timeout_s: float = 5.0) -> list[str]:
+        """Before pods are deleted: let every follower open its stream, so the log so far is not lost.
+
+        Returns the containers whose stream did not open in time (their logs are incomplete or missing)."""
         import time
 
         deadline = time.monotonic() + timeout_s
+        late = []
         for follower in self.followers.values():
-            follower.opened.wait(max(0.0, deadline - time.monotonic()))
+            if not follower.opened.wait(max(0.0, deadline - time.monotonic())):
+                late.append(f"{follower.pod}/{follower.container}: the log stream did not open within {timeout_s:g}s")
+        return late
 
     def finish(self, timeout_s: float = 10.0) -> None:
         """Let streams of ended containers drain, then close what still runs (pods kept with --keep)."""

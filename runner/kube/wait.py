@@ -13,18 +13,26 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from ..execute import Vocabulary
 from .client import KubeApiError, KubeClient
 from .kinds import DEPLOYMENT, DSET, JOB, LWS, MPIJOB, STATEFULSET, Kind
 
 WATCH_TIMEOUT_S = 60
 RETRIES = 4
 
-# Workload phases, as the session sees them.
-WAITING = "waiting"    # created, not ready / not finished yet
-RUNNING = "running"    # a job whose pods run
-READY = "ready"        # a service that serves (dependents may start)
-DONE = "done"          # a job that completed
-FAILED = "failed"      # the controller gave up (Job Failed, MPIJob Failed, Deployment past its progress deadline)
+
+
+class ObjectPhase(Vocabulary):
+    """What a workload's objects say, as the session reads their status."""
+
+    WAITING = "waiting"    # created, not ready / not finished yet
+    RUNNING = "running"    # a job whose pods run
+    READY = "ready"        # a service that serves (dependents may start)
+    DONE = "done"          # a job that completed
+    FAILED = "failed"      # the controller gave up (Job Failed, MPIJob Failed, Deployment past its progress deadline)
+
+
+WAITING, RUNNING, READY, DONE, FAILED = ObjectPhase
 
 
 class Cache:
@@ -173,7 +181,7 @@ def wait_until_empty(client: KubeClient, kind: Kind, namespace: str | None, sele
 
 @dataclass(frozen=True)
 class Status:
-    phase: str
+    phase: ObjectPhase
     message: str = ""
 
 

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.execute import DONE, FAILED, SKIPPED, TIMEOUT, RunOutput, WorkloadOutcome
+from runner.execute import RunOutput, WorkloadOutcome, WorkloadState
+
+DONE, FAILED, SKIPPED, TIMEOUT = WorkloadState.DONE, WorkloadState.FAILED, WorkloadState.SKIPPED, WorkloadState.TIMEOUT
 from runner.judge import (ERROR, FAIL, PASS, SKIP, STATUS_TIMEOUT, BaselineValue, WorkloadMetrics, judge, judge_check,
                           overall)
 from runner.model import Baseline, Check

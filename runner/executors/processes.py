@@ -1,0 +1,105 @@
+"""Supervised processes: start one in its own process group with its output in a log file, end groups for sure.
+
+Each process leads a new session (and so a new process group). Ending a group sends TERM,
+waits up to a grace period, then KILLs what is left; a group counts as gone when no live
+(non-zombie) process is left in it.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+GRACE_S = 5.0
+
+
+@dataclass
+class Process:
+    rank: int
+    popen: subprocess.Popen
+    log: Path
+    handle: IO[bytes]
+
+    @property
+    def exited(self) -> bool:
+        return self.popen.poll() is not None
+
+
+def spawn(rank: int, argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> Process:
+    """Start argv with its stdout and stderr appended to log; the command line goes to log.cmd. Raises OSError."""
+    handle = log.open("ab", buffering=0)
+    try:
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                 cwd=str(cwd), start_new_session=True)
+    except OSError:
+        handle.close()
+        raise
+    log.with_suffix(".cmd").write_text(shlex.join(argv) + "\n")
+    return Process(rank, popen, log, handle)
+
+
+def terminate(popens: list[subprocess.Popen], grace_s: float = GRACE_S) -> None:
+    groups = [p.pid for p in popens if group_alive(p.pid)]
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(group_alive(g) for g in groups):
+        for popen in popens:
+            popen.poll()
+        time.sleep(0.05)
+    for pgid in groups:
+        if group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+    for popen in popens:
+        try:
+            popen.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def signal_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f" (killed by {signal.Signals(-code).name})"
+        except ValueError:
+            return ""
+    return ""
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still counts as a group until it is reaped; treat reaped-or-zombie-only as gone.
+    return _has_live_member(pgid)
+
+
+def _has_live_member(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
