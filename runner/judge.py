@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from . import saferegex
 from .errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
 from .execute import RunOutput, WorkloadOutcome, WorkloadState
 from .model import Check, Scenario
@@ -199,7 +199,10 @@ def _failure_text(check: Check, value: Any, threshold: Any, unit: str) -> str:
 def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResult:
     if not outcome.logs:
         return CheckResult(status=ERROR, message=f"{outcome.name} left no log", **base)
-    pattern = re.compile(check.regex) if check.regex else re.compile(re.escape(check.contains))
+    try:
+        pattern = saferegex.compile(check.regex) if check.regex else saferegex.literal(check.contains)
+    except saferegex.RegexError as error:
+        return CheckResult(status=ERROR, message=f"invalid regular expression {check.regex!r}: {error}", **base)
     found = sum(count_in_file(path, pattern) for path in outcome.logs)
     needed = outcome.ranks if check.count == "every-rank" else int(check.count)
     evidence = check.regex or check.contains
@@ -218,13 +221,5 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
                        message=message, **{**base, "metric": f"log: {evidence}"})
 
 
-def count_in_file(path: Path, pattern: re.Pattern) -> int:
-    count = 0
-    try:
-        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if pattern.search(line):
-                    count += 1
-    except OSError:
-        return 0
-    return count
+def count_in_file(path: Path, pattern: saferegex.SafePattern) -> int:
+    return saferegex.count_matching_lines(path, pattern)

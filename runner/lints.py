@@ -419,18 +419,20 @@ def ready_port_unknown(scenario, known):
 
 @lint("regex-invalid")
 def regex_invalid(scenario, known):
+    from .saferegex import RE2_HINT, RegexError, compile as compile_regex
+
     for i, check in enumerate(scenario.checks):
         if check.regex:
             try:
-                re.compile(check.regex)
-            except re.error as error:
-                yield Problem(f"invalid regular expression: {error}", _at(scenario, "checks", i, "regex"))
+                compile_regex(check.regex)
+            except RegexError as error:
+                yield Problem(f"invalid regular expression: {error}", _at(scenario, "checks", i, "regex"), RE2_HINT)
     for i, workload in enumerate(scenario.workloads):
         if workload.ready and workload.ready.log:
             try:
-                re.compile(workload.ready.log)
-            except re.error as error:
-                yield Problem(f"invalid regular expression: {error}", _at(scenario, "workloads", i, "ready", "log"))
+                compile_regex(workload.ready.log, multiline=True)
+            except RegexError as error:
+                yield Problem(f"invalid regular expression: {error}", _at(scenario, "workloads", i, "ready", "log"), RE2_HINT)
 
 
 @lint("baseline-self")

@@ -5,6 +5,7 @@ stages (schema, lints, templates) can name file:line:col for any problem.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import Location, Problem, ScenarioError
+from .limits import MAX_DEPTH, MAX_INT_DIGITS, LIMITS_HINT, check_shape, check_text_size, read_scenario_bytes
 
 JsonPath = tuple  # of str | int
 
@@ -111,6 +113,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: JsonPath = ()) -> Any:
         self.sources[path] = _location(self.file, node)
+        if len(path) > MAX_DEPTH:  # reached through aliases; plain nesting is refused before building
+            raise ScenarioError(Problem(f"maps and lists are nested more than {MAX_DEPTH} levels deep", _location(self.file, node),
+                                        LIMITS_HINT))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
             self.problems.append(Problem(f"unsupported YAML tag {node.tag!r}", _location(self.file, node),
                                          "a scenario is plain data: remove the tag"))
@@ -120,14 +125,28 @@ class _Builder:
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         if node.tag == _STR:
             return node.value
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _INT and len(node.value) > MAX_INT_DIGITS:
+            self.problems.append(Problem(f"the number has {len(node.value):,} characters; at most {MAX_INT_DIGITS} are allowed",
+                                         _location(self.file, node), "quote it if it is meant as text"))
+            return 0
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError, TypeError) as error:
+            self.problems.append(Problem(f"cannot read the value: {error}", _location(self.file, node), "quote it if it is meant as text"))
+            return None
+        if isinstance(value, float) and math.isinf(value) and "inf" not in node.value.lower():
+            self.problems.append(Problem(f"the number {node.value[:40]} is too large for a float", _location(self.file, node)))
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict:
         self.loader.flatten_mapping(node)
         result: dict = {}
         for key_node, value_node in node.value:
             key = key_node.value if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode) else \
-                self.loader.construct_object(key_node, deep=True)
+                self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 self.problems.append(Problem("mapping keys must be plain scalars", _location(self.file, key_node)))
                 continue
@@ -159,27 +178,60 @@ def _syntax_problem(file: str, error: yaml.YAMLError) -> Problem:
     return Problem(message, location, hint)
 
 
+def _reader_problem(file: str, text: str, error: yaml.reader.ReaderError) -> Problem:
+    before = text[: error.position]
+    where = Location(file, before.count("\n") + 1, error.position - before.rfind("\n"))
+    character = error.character if isinstance(error.character, str) else chr(error.character or 0)
+    hint = "remove the control character" if character != "\0" else "NUL characters: is the file UTF-16? save it as UTF-8"
+    return Problem(f"the file holds a character YAML does not allow ({character!r}, U+{ord(character):04X})", where, hint)
+
+
 def _compose(text: str, file: str) -> yaml.Node | None:
-    loader = _FastLoader(text)
+    loader = None
     try:
+        loader = _FastLoader(text)
         return loader.get_single_node()
     except yaml.YAMLError:
         pass  # the pure-Python parser words syntax errors better: parse again with it
     finally:
-        loader.dispose()
-    loader = _Loader(text)
+        if loader is not None:
+            loader.dispose()
+    loader = None
     try:
+        loader = _Loader(text)  # its reader checks every character at construction
         return loader.get_single_node()
+    except yaml.reader.ReaderError as error:
+        raise ScenarioError(_reader_problem(file, text, error)) from None
     except yaml.YAMLError as error:
         raise ScenarioError(_syntax_problem(file, error)) from None
+    except RecursionError:
+        raise ScenarioError(Problem(f"maps and lists are nested more than {MAX_DEPTH} levels deep", Location(file, 1, 1),
+                                    LIMITS_HINT)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_text(text: str, file: str) -> Document:
-    node = _compose(text, file)
+    node = _bounded_node(text, file)
     if node is None or isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         raise ScenarioError(Problem("the file is empty", Location(file, 1, 1), "a scenario starts with `apiVersion: scenarios/v1`"))
+    return _document(node, file)
+
+
+def load_value(text: str, where: str) -> Any:
+    """One YAML value given on the command line (`--set`, `--matrix`), under the same bounds as a file."""
+    node = _bounded_node(text, where)
+    return None if node is None else _document(node, where).data
+
+
+def _bounded_node(text: str, file: str) -> yaml.Node | None:
+    check_text_size(text, file)
+    check_shape(text, file)
+    return _compose(text, file)
+
+
+def _document(node: yaml.Node, file: str) -> Document:
     builder = _Builder(file, _Loader(""))
     try:
         data = builder.build(node)
@@ -231,15 +283,12 @@ def _plain(node: yaml.Node, construct) -> Any:
 
 def load_file(path: str | Path) -> Document:
     path = Path(path)
+    data = read_scenario_bytes(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"no such scenario file: {path}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         before = error.object[: error.start]
         where = Location(str(path), before.count(b"\n") + 1, error.start - before.rfind(b"\n"))
         raise ScenarioError(Problem(f"the file is not UTF-8 text ({error.reason} at byte {error.start})", where,
                                     "save the file as UTF-8")) from None
-    except OSError as error:
-        raise ScenarioError(Problem(f"cannot read the file: {error.strerror}", Location(str(path)))) from None
     return load_text(text, str(path))

@@ -20,12 +20,13 @@ from typing import Any, Iterable, Mapping
 
 import jinja2
 import yaml
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import saferegex
 from .errors import Location, Problem, RenderError
 from .load import load_documents
 from .model import Scenario, Workload, thaw
 from .platforms import INSTANCE_TYPES
+from .sandbox import BoundedSandbox, render_bounded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "templates" / "kubernetes"
@@ -85,8 +86,8 @@ def _to_json(value: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def environment(search_path: str = str(TEMPLATE_DIR)) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+def environment(search_path: str = str(TEMPLATE_DIR)) -> BoundedSandbox:
+    env = BoundedSandbox(
         loader=jinja2.FileSystemLoader(search_path),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -131,8 +132,8 @@ def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
 
 
 @lru_cache(maxsize=None)
-def _string_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+def _string_environment() -> BoundedSandbox:
+    env = BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
     env.filters.update(shell=_quote_shell, to_json=_to_json)
     return env
 
@@ -200,14 +201,29 @@ def render_string(text: str, variables: Mapping[str, Any], location: Location) -
     if quick is not None:
         return quick
     try:
-        return _compile(text).render(**variables)
+        return render_bounded(_compile(text), variables)
     except jinja2.UndefinedError as error:
         raise RenderError(Problem(f"undefined template variable: {_undefined_text(error.message or '', text)}", location,
                                   _variables_hint(variables))) from None
     except jinja2.TemplateSyntaxError as error:
         raise RenderError(Problem(f"template syntax error: {error.message}", location)) from None
-    except jinja2.exceptions.SecurityError as error:
-        raise RenderError(Problem(f"template not allowed: {error}", location)) from None
+    except Exception as error:  # noqa: BLE001  (a template is untrusted input: whatever it raises is its problem)
+        raise RenderError(template_failure(error, location)) from None
+
+
+def template_failure(error: BaseException, location: Location) -> Problem:
+    """A template that raised (1/0, a recursive macro, a bound of the sandbox): said plainly, at its location."""
+    if isinstance(error, jinja2.exceptions.SecurityError):
+        return Problem(f"template not allowed: {error}", location, "templates are sandboxed and bounded (runner/sandbox.py)")
+    if isinstance(error, RecursionError):
+        return Problem("the template recurses too deeply (a macro calling itself?)", location)
+    if isinstance(error, MemoryError):
+        return Problem("the template ran out of memory", location)
+    if "no loader" in str(error):
+        return Problem("scenario templates cannot include or import files", location, "write the text into the scenario")
+    if isinstance(error, jinja2.TemplateError):
+        return Problem(f"template error: {error.message or type(error).__name__}", location)
+    return Problem(f"the template failed: {type(error).__name__}: {error}", location)
 
 
 def _undefined_text(message: str, text: str) -> str:
@@ -276,8 +292,8 @@ def placeholder_ready(scenario: Scenario) -> dict[str, dict[str, str]]:
         groups: dict[str, str] = {}
         if workload.ready and workload.ready.log:
             try:
-                groups = {name: f"<{workload.name}.{name}>" for name in re.compile(workload.ready.log).groupindex}
-            except re.error:
+                groups = {name: f"<{workload.name}.{name}>" for name in saferegex.compile(workload.ready.log, multiline=True).groupindex}
+            except saferegex.RegexError:
                 groups = {}
         ready[workload.name] = groups
     return ready
@@ -433,7 +449,7 @@ def render_kubernetes(scenario: Scenario, run_id: str = "render", *, validate: b
 def _render_template(env, template: str, variables: Mapping[str, Any], workload: str, location: Location | None = None) -> list[RenderedObject]:
     filename = f"{template}{TEMPLATE_SUFFIX}"
     try:
-        text = env.get_template(filename).render(**variables)
+        text = render_bounded(env.get_template(filename), variables)
     except jinja2.TemplateNotFound:
         raise RenderError(Problem(f"no template {filename} under {TEMPLATE_DIR}", location or Location(),
                                   f"templates: {', '.join(template_names())}")) from None
@@ -442,6 +458,8 @@ def _render_template(env, template: str, variables: Mapping[str, Any], workload:
                                   f"rendering workload {workload or '(namespace)'}; variables: {', '.join(sorted(variables))}")) from None
     except jinja2.TemplateSyntaxError as error:
         raise RenderError(Problem(f"template syntax error: {error.message}", Location(str(TEMPLATE_DIR / filename), error.lineno or 0, 1))) from None
+    except Exception as error:  # noqa: BLE001  (values from the scenario reach the template)
+        raise RenderError(template_failure(error, _template_location(error, filename))) from None
     try:
         documents = [d for d in load_documents(text) if d]
     except yaml.YAMLError as error:

@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import Location, Problem, ScenarioError
-from .load import Document, SourceMap, _Loader, load_file, load_text
+from .limits import LIMITS_HINT, MAX_EXTENDS, check_counts, check_variants
+from .load import Document, SourceMap, load_file, load_text, load_value
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MERGE_KEY = "name"
@@ -24,6 +25,11 @@ MERGE_KEY = "name"
 
 def scenarios_dir() -> Path:
     return Path(os.environ.get("SCENARIO_DIR", REPO_ROOT / "scenarios"))
+
+
+def extends_roots() -> list[Path]:
+    """Directories outside the library whose files `extends:` may name by path: $SCENARIO_EXTENDS_PATH, colon-separated."""
+    return [Path(p) for p in os.environ.get("SCENARIO_EXTENDS_PATH", "").split(os.pathsep) if p]
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,21 @@ class Library:
         close = difflib.get_close_matches(name_or_path, self.names(), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "`scenario list` shows the scenarios"
         raise ScenarioError(Problem(f"no scenario named {name_or_path!r} under {self.root}", Location(), hint))
+
+    def find_parent(self, name: str, child: Path) -> Path:
+        """The file an `extends:` names: a scenario of the library by name, or a path (relative to the child's
+        folder) to a regular file inside the library or a directory of $SCENARIO_EXTENDS_PATH. Never a device, a
+        FIFO or a file elsewhere."""
+        looks_like_path = name.endswith((".yaml", ".yml")) or os.sep in name
+        path = self.find(str(Path(child).parent / name) if looks_like_path and not os.path.isabs(name) else name)
+        resolved = path.resolve()
+        roots = [self.root.resolve()] + [root.resolve() for root in extends_roots()]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise ScenarioError(Problem(f"`extends: {name}` is outside the scenario library ({self.root})", Location(),
+                                        "extend a scenario by name; other directories are allowed with SCENARIO_EXTENDS_PATH"))
+        if not resolved.is_file():
+            raise ScenarioError(Problem(f"`extends: {name}` is not a regular file", Location(), "extend a scenario by name"))
+        return path
 
     def document(self, path: Path) -> Document:
         path = Path(path)
@@ -149,6 +170,7 @@ def resolve(name_or_path: str, library: Library | None = None, overrides: Iterab
     path = library.find(name_or_path)
     data, sources, files = _resolve_chain(library, path, ())
     data, sources = apply_overrides(data, sources, overrides)
+    check_counts(data, sources.with_path)
     name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
     return Resolved(str(name or path.stem), data, sources, files)
 
@@ -164,11 +186,14 @@ def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tupl
     if not isinstance(parent_name, str):
         raise ScenarioError(Problem("`extends` must be the name of a scenario", location))
     try:
-        parent_path = library.find(parent_name)
+        parent_path = library.find_parent(parent_name, path)
     except ScenarioError as error:
-        hint = error.problems[0].hint
-        raise ScenarioError(Problem(f"`extends: {parent_name}`: no such scenario", location, hint)) from None
+        first = error.problems[0]
+        message = first.message if first.message.startswith("`extends") else f"`extends: {parent_name}`: no such scenario"
+        raise ScenarioError(Problem(message, location, first.hint)) from None
     chain = seen + (path,)
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(Problem(f"the `extends` chain is longer than {MAX_EXTENDS} files", location, LIMITS_HINT))
     if parent_path.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(p.stem for p in chain + (parent_path,))
         raise ScenarioError(Problem(f"`extends` makes a cycle: {cycle}", location, "a scenario cannot extend itself, directly or through others"))
@@ -185,16 +210,25 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     if "=" not in text:
         raise ScenarioError(Problem(f"--set {text!r}: expected dotted.path=value", Location("--set"), "for example --set parameters.threads=8"))
     path_text, value_text = text.split("=", 1)
-    try:  # typed like the scenario files: numbers and true/false, but `on`/`yes` stay strings
-        value = yaml.load(value_text, Loader=_Loader) if value_text.strip() else ""
-    except yaml.YAMLError:
-        value = value_text
+    value = _override_value(text, value_text)
     path: list[str | int] = []
     for part in path_text.strip().split("."):
         if not part:
             raise ScenarioError(Problem(f"--set {text!r}: empty path segment", Location("--set")))
         path.append(int(part) if part.isdigit() else part)
     return path, value
+
+
+def _override_value(text: str, value_text: str) -> Any:
+    """Typed like the scenario files (numbers and true/false, but `on`/`yes` stay strings), with their bounds."""
+    if not value_text.strip():
+        return ""
+    try:
+        return load_value(value_text, f"--set {text}")
+    except ScenarioError as error:
+        if all("syntax error" in p.message for p in error.problems):
+            return value_text  # not YAML: the text as it is
+        raise
 
 
 def apply_overrides(data: dict, sources: SourceMap, overrides: Iterable[str]) -> tuple[dict, SourceMap]:
@@ -222,7 +256,9 @@ def _set_path(data: Any, path: list, value: Any, text: str) -> tuple:
     last = path[-1]
     if isinstance(node, list):
         last = _list_index(node, last, text)
-    elif not isinstance(node, dict):
+    elif isinstance(node, dict):
+        last = str(last)  # mapping keys are strings: `workloads.0.0=x` sets key "0", which the schema then names
+    else:
         raise ScenarioError(Problem(f"--set {text!r}: {path[-2] if len(path) > 1 else '$'!r} is not a mapping", Location("--set")))
     node[last] = value
     return tuple(concrete) + (last,)
@@ -233,6 +269,7 @@ def _step(node: Any, part: Any, nxt: Any, text: str) -> Any:
         return node[_list_index(node, part, text)]
     if not isinstance(node, dict):
         raise ScenarioError(Problem(f"--set {text!r}: {part!r} is not inside a mapping", Location("--set")))
+    part = str(part)
     if part not in node or node[part] is None:
         node[part] = [] if isinstance(nxt, int) else {}
     return node[part]
@@ -256,6 +293,7 @@ def matrix_variants(matrix: dict[str, list], extra: dict[str, list] | None = Non
     axes.update(extra or {})
     if not axes:
         return []
+    check_variants(axes.values(), Location("matrix"))
     keys = list(axes)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
 

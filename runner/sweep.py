@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import yaml
 from tabulate import tabulate
 
 from .errors import EXIT_INTERRUPTED, Location, Problem, RunnerError, ScenarioError
@@ -23,6 +22,7 @@ from .judge import EXIT_CODES, SEVERITY
 from .model import Check, Scenario
 from .record import atomic_write, default_results_dir, new_run_id, to_jsonable, write_json
 from .report import format_value
+from .load import load_value
 from .resolve import Library, matrix_variants, variant_suffix
 
 SWEEP_FORMAT = "scenario-runner/sweep/v1"
@@ -38,10 +38,7 @@ def parse_matrix_options(texts: Iterable[str]) -> dict[str, list]:
             raise ScenarioError(Problem(f"--matrix {text!r}: expected dotted.path=v1,v2,...", Location("--matrix"),
                                         "for example --matrix parameters.threads=2,4,8"))
         if values.strip().startswith("["):
-            try:
-                parsed = yaml.safe_load(values)
-            except yaml.YAMLError as error:
-                raise ScenarioError(Problem(f"--matrix {text!r}: {error}", Location("--matrix"))) from None
+            parsed = load_value(values, f"--matrix {text}")
             items = parsed if isinstance(parsed, list) else [parsed]
         else:
             items = [_yaml_value(v.strip()) for v in values.split(",")]
@@ -51,9 +48,11 @@ def parse_matrix_options(texts: Iterable[str]) -> dict[str, list]:
 
 def _yaml_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text) if text else ""
-    except yaml.YAMLError:
-        return text
+        return load_value(text, f"--matrix {text}") if text else ""
+    except ScenarioError as error:
+        if all("syntax error" in p.message for p in error.problems):
+            return text
+        raise
 
 
 def variant_overrides(variant: Mapping[str, Any]) -> list[str]:

@@ -100,8 +100,11 @@ def inline_refs(node: Any, lookup, memo: dict | None = None, seen: tuple = ()) -
 
 
 def validate_scenario(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
+    from .sandbox import bounded_rendering
+
     library = library or Library()
-    return validate_resolved(resolve(name_or_path, library, overrides), library)
+    with bounded_rendering():  # one time budget for every template of the file
+        return validate_resolved(resolve(name_or_path, library, overrides), library)
 
 
 def validate_resolved(resolved: Resolved, library: Library | None = None) -> Scenario:
@@ -624,11 +627,14 @@ __all__ = ["validate_scenario", "validate_resolved", "schema", "format_path", "b
 def validate_files(targets: list[str], library: Library, *, render: bool = True) -> tuple[list, list]:
     """Validate many scenarios; returns ([(target, Scenario)], [(target, [Problem])])."""
     ok, invalid = [], []
+    from .sandbox import bounded_rendering
+
     for target in targets:
         try:
-            scenario = validate_scenario(target, library)
-            if render:
-                render_check(scenario)
+            with bounded_rendering():
+                scenario = validate_scenario(target, library)
+                if render:
+                    render_check(scenario)
             ok.append((target, scenario))
         except ScenarioError as error:
             invalid.append((target, error.problems))

@@ -7,10 +7,10 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from .. import saferegex
 from ..catalog import KINDS, NONNEGATIVE_UNITS, Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
 from ..parse import Metric, ParseResult, parser
@@ -55,7 +55,7 @@ class Tally:
 
 @dataclass
 class Pattern:
-    regex: re.Pattern
+    regex: saferegex.SafePattern
     unit: str
     better: str
     reduce: str
@@ -78,9 +78,9 @@ def _compile(index: int, spec: Any, source: str) -> Pattern:
     if not isinstance(spec, Mapping) or not isinstance(spec.get("regex"), str):
         raise ParseError(NAME, source, f"{where} must be a mapping with a 'regex' string, got {spec!r}")
     try:
-        regex = re.compile(spec["regex"])
-    except re.error as error:
-        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} is invalid: {error}") from None
+        regex = saferegex.compile(spec["regex"])
+    except saferegex.RegexError as error:
+        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} is invalid: {error}", hint=saferegex.RE2_HINT) from None
     if not regex.groupindex:
         raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} has no named group", hint="name what to keep: (?P<busbw_gbps>[0-9.]+)")
     reduce, better = spec.get("reduce", "last"), spec.get("better", "")

@@ -47,7 +47,7 @@ def test_pattern_that_never_matches(parse_text):
 
 
 def test_invalid_regex(parse_text):
-    with pytest.raises(ParseError, match=r"patterns\[0\] regex 'tput \(\?P<x>\[0-9' is invalid: unterminated character set"):
+    with pytest.raises(ParseError, match=r"patterns\[0\] regex 'tput \(\?P<x>\[0-9' is invalid: missing \]"):
         parse_text(P, LOG, **pattern(r"tput (?P<x>[0-9"))
 
 
