@@ -93,7 +93,7 @@ def count_matching_lines(path: Path, pattern: SafePattern) -> int:
     try:
         with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
             for line in bounded_lines(handle):
-                if pattern.search(line):
+                if pattern.search(line.rstrip("\r\n")):  # RE2's `$` is the end of the text, not before a final newline
                     count += 1
     except OSError:
         return 0

@@ -63,7 +63,7 @@ class Pattern:
     tallies: dict[str, Tally] = field(default_factory=dict)
 
     def feed(self, line: str) -> None:
-        match = self.regex.search(line)
+        match = self.regex.search(line.rstrip("\r\n"))
         if not match:
             return
         self.matches += 1
@@ -135,10 +135,17 @@ def _declared(options: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
         unit = "count" if reduce == "count" else str(spec.get("unit", ""))
         # first/last keep text as well as numbers; a direction makes sense only for numbers
         value_type = "integer" if reduce == "count" else "number" if reduce in NUMERIC_REDUCERS else "any"
-        for name in re.compile(spec["regex"]).groupindex:
+        for name in _group_names(spec.get("regex")):
             description = str(spec.get("description") or f"group {name!r} of {spec['regex']!r}, reduce {reduce}")
             specs.append(MetricSpec(name, unit, better, _kind(spec), description, type=value_type, signed=unit not in NONNEGATIVE_UNITS))
     return tuple(specs)
+
+
+def _group_names(pattern: Any) -> tuple[str, ...]:
+    try:
+        return tuple(saferegex.compile(pattern).groupindex) if isinstance(pattern, str) else ()
+    except saferegex.RegexError:
+        return ()  # reported where the pattern is compiled for matching
 
 
 def _pattern_problems(options: Mapping[str, Any]) -> list[str]:
