@@ -121,6 +121,8 @@ def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
 def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadMetrics | None,
                 baseline: BaselineLookup | None = None) -> CheckResult:
     base = dict(name=check.name, kind=check.kind, workload=check.workload, metric=check.metric_name)
+    if check.skip:
+        return CheckResult(status=SKIP, message=check.skip, **base)
     if outcome is None or outcome.state == WorkloadState.SKIPPED:
         reason = outcome.message if outcome else "the workload did not run"
         return CheckResult(status=SKIP, message=reason, **base)

@@ -151,6 +151,7 @@ class Check:
     count: int | str = 1
     absent: bool = False
     description: str = ""
+    skip: str = ""  # the reason this check is reported SKIP instead of judged (hardware the executor lacks)
 
     @property
     def workload(self) -> str:

@@ -574,6 +574,7 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
         count=raw.get("count", 1),
         absent=bool(raw.get("absent", False)),
         description=raw.get("description", ""),
+        skip=raw.get("skip", ""),
     )
 
 
