@@ -48,7 +48,9 @@ def test_file_header_metadata_and_images(name):
     assert scenario.layer and scenario.description and scenario.proves
     assert scenario.run_timeout_s
     expected_executor = "local" if path.parent.name == "local" else "kubernetes"
-    assert scenario.executors == (expected_executor,)
+    assert scenario.executors[0] == expected_executor
+    if expected_executor == "kubernetes" and "local" in scenario.executors:  # a cluster scenario rehearsed locally
+        assert scenario.data["local"]["description"], "its local: block says what differs from the cluster"
     assert set(scenario.images) <= IMAGE_KEYS
     for key, ref in scenario.images.items():
         assert re.fullmatch(r"\{\{ registry \}\}/" + re.escape(key) + r":v[0-9.]+", ref), ref
