@@ -152,8 +152,11 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
 
     scenario = validate_scenario(name, _library(), overrides)
     executor_name = executor_name or scenario.default_executor
-    if executor_name not in scenario.executors:
+    from .delta import for_executor, runs_on
+
+    if not runs_on(scenario, executor_name):
         raise ScenarioError(f"scenario {scenario.name} does not run on {executor_name!r}; it declares {', '.join(scenario.executors)}")
+    scenario = for_executor(scenario, executor_name, overrides)
     executor = get_executor(executor_name)
     plan = executor.plan(scenario, out_dir)
     if out_dir is not None:
@@ -320,10 +323,18 @@ def _progress(no_progress: bool):
 @click.option("--context", "kube_context", help="Kubernetes: kubeconfig context to use.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file.")
 @click.option("--namespace", "-n", help="Kubernetes: namespace to clean (default: every namespace).")
-def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None) -> None:
+@click.option("--local", "local", is_flag=True, help="Remove the emulated nodes (namespaces, links, hosts files, processes) of dead local runs.")
+def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None,
+            local: bool) -> None:
     """Delete Kubernetes objects left by runs (after --keep, or a killed runner), by label, and verify nothing is left."""
+    if local:
+        from .executors.nodes import cleanup_stale
+
+        report = cleanup_stale()
+        click.echo("\n".join(report) if report else "nothing left")
+        sys.exit(3 if any(line.startswith("could not") for line in report) else 0)
     if bool(run_id) == bool(all_runs):
-        raise ScenarioError(Problem("say which objects to delete: --run ID or --all", hint="`scenario cleanup --run 20261127-101500-ab12`"))
+        raise ScenarioError(Problem("say which objects to delete: --run ID, --all or --local", hint="`scenario cleanup --run 20261127-101500-ab12`"))
     from .executors import kubernetes as kube_executor
 
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace}

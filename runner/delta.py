@@ -36,7 +36,35 @@ def for_executor(scenario: Scenario, executor: str, overrides: Iterable[str] = (
     return validate_resolved(Resolved(scenario.name, merged, sources, scenario.files), Library())
 
 
+def runs_on(scenario: Scenario, executor: str) -> bool:
+    """The scenario declares the executor, or (local) has a `local:` block: a plan to read, or a refusal that says why."""
+    return executor in scenario.executors or (executor == "local" and bool(scenario.data and scenario.data.get("local")))
+
+
+def check_runnable(scenario: Scenario, executor: str) -> None:
+    """Raise the scenario's `local.refuse` reason (what this machine lacks) before anything starts."""
+    from .errors import Location, Problem, ScenarioError
+
+    if executor != "local" or not refusal(scenario):
+        return
+    where = scenario.sources.with_path(("local", "refuse")) if scenario.sources else Location()
+    raise ScenarioError(Problem(f"scenario {scenario.name} cannot run on the local executor: {refusal(scenario)} "
+                                f"(this machine: {_here()})", where,
+                                f"`scenario render {scenario.name} --executor local` shows the local plan; run it on a cluster "
+                                f"with --executor kubernetes"))
+
+
 def refusal(scenario: Scenario) -> str:
     """Why the scenario cannot run locally ("" when it can)."""
     block = scenario.data.get("local") if scenario.data else None
     return str(block.get("refuse") or "") if block else ""
+
+
+def _here() -> str:
+    """What this machine has of what the refusals name: GPUs the driver shows, SGLang."""
+    import glob
+    import importlib.util
+
+    gpus = len(glob.glob("/dev/nvidia[0-9]*"))
+    sglang = "SGLang installed" if importlib.util.find_spec("sglang") else "no SGLang"
+    return f"{gpus} GPU{'s' if gpus != 1 else ''}, {sglang}"

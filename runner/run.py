@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .delta import check_runnable, for_executor, runs_on
 from .errors import RunnerError, ScenarioError
 from .execute import RunContext, RunOutput, WorkloadOutcome
 from .executors import get_executor
@@ -71,8 +72,10 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
                  overrides: list[str] | None = None, variant: Mapping[str, Any] | None = None, parent: str = "",
                  stop: StopFlag | None = None) -> RunResult:
     executor_name = executor_name or scenario.default_executor
-    if executor_name not in scenario.executors:
+    if not runs_on(scenario, executor_name):
         raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
+    scenario = for_executor(scenario, executor_name, overrides or ())
+    check_runnable(scenario, executor_name)
     executor = get_executor(executor_name)
     results_dir = Path(results_dir or default_results_dir())
     run_id = new_run_id()

@@ -647,10 +647,12 @@ def render_check(scenario: Scenario) -> None:
     from .executors import get_executor
     from .errors import RunnerError
 
+    from .delta import for_executor, runs_on
+
     problems: list[Problem] = []
-    for name in scenario.executors:
+    for name in dict.fromkeys(scenario.executors + (("local",) if runs_on(scenario, "local") else ())):
         try:
-            get_executor(name).plan(scenario, None)
+            get_executor(name).plan(for_executor(scenario, name), None)
         except ScenarioError as error:
             problems.extend(error.problems)
         except RunnerError as error:
