@@ -12,7 +12,7 @@ from typing import Iterable
 
 from .model import Scenario, thaw
 
-OVERLAY_KEYS = ("parameters", "env", "timeouts", "workloads", "checks")
+OVERLAY_KEYS = ("parameters", "env", "timeouts", "workloads", "checks", "lints")
 
 
 def for_executor(scenario: Scenario, executor: str, overrides: Iterable[str] = ()) -> Scenario:
