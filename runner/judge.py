@@ -93,7 +93,7 @@ def overall(results: list[CheckResult], run_state: str) -> str:
         return INTERRUPTED_STATUS
     if not results:
         return ERROR if run_state == "error" else PASS
-    worst = max(results, key=lambda r: SEVERITY[r.status]).status
+    worst = max(results, key=lambda r: (SEVERITY[r.status], r.status == PASS)).status  # checks that ran and held outrank skipped ones
     if run_state == "timeout" and SEVERITY[worst] < SEVERITY[STATUS_TIMEOUT]:
         return STATUS_TIMEOUT
     if run_state == "error" and SEVERITY[worst] < SEVERITY[ERROR]:

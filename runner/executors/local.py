@@ -27,9 +27,12 @@ from ..model import Scenario, Workload
 from ..render import command_variables, placeholder_ready, render_command, render_env
 from ..schedule import ready_text, run_with
 from . import executor, processes
+from .emulated import Loopback, expand_kube_vars, layer_for
+from .placement import nodes_config, place
 from .processes import Process
 
 POLL_S = 0.05
+NODES_TICK_S = 0.25  # how often the links of emulated nodes are looked at (and timed link faults applied)
 MPI_OUTPUT_DIR = "ranks"
 TOOL_PACKAGES = ("mooncake-transfer-engine-non-cuda", "mooncake-transfer-engine", "torch", "sglang", "scenario-runner")
 
@@ -115,11 +118,17 @@ class LocalExecutor:
         """The process plan a reviewer reads: commands, environment, ports, start order (placeholders for run-time values)."""
         ports = {w.name: {p: f"<free port {w.name}.{p}>" for p in w.ports} for w in scenario.workloads}
         ready = {name: {k: f"<from {name}'s log: {k}>" for k in groups} for name, groups in placeholder_ready(scenario).items()}
+        config = nodes_config(scenario)
+        placement = place(scenario, config, start_order(scenario)) if config and config.mode == "nodes" else None
+        hosts = None
+        if placement:
+            ports = {w.name: dict(w.ports) for w in scenario.workloads}
+            hosts = {w.name: placement.service_host(w.name) for w in scenario.workloads}
         steps = []
         for workload in start_order(scenario):
             index = scenario.workloads.index(workload)
             local = workload.for_executor("local")
-            variables = self._variables(scenario, local, ports, ready)
+            variables = self._variables(scenario, local, ports, ready, hosts)
             command = render_command(scenario, local, index, variables)
             steps.append({
                 "workload": local.name,
@@ -127,7 +136,9 @@ class LocalExecutor:
                 "type": "service (runs until the run ends)" if local.is_service else "job (runs to completion)",
                 "after": list(local.after),
                 "ranks": local.ranks,
-                "launcher": "mpirun on localhost when found, else one process per rank" if local.kind == "mpi" else "one process per rank",
+                "launcher": self._launcher_text(local, placement),
+                **({"nodes": [{"pod": p.hostname, "node": p.node, "ranks": list(p.ranks)} for p in placement.pods_of(local.name)]}
+                   if placement else {}),
                 "command": command if isinstance(command, str) else list(command),
                 "shell": local.shell,
                 "fallback": None if not local.fallback else {
@@ -144,6 +155,9 @@ class LocalExecutor:
                 "parser": local.parser.name if local.parser else None,
             })
         plan = {"executor": "local", "scenario": scenario.name, "start_order": [s["workload"] for s in steps], "steps": steps}
+        if placement:
+            plan["nodes"] = {name: {"link": link.describe(), "workloads": placement.workloads_on(name)}
+                             for name, link in placement.nodes.items()}
         if out_dir is None:
             return Plan("local", (plan,))
         import yaml
@@ -167,8 +181,16 @@ class LocalExecutor:
         return names
 
     @staticmethod
-    def _variables(scenario: Scenario, workload: Workload, ports: dict, ready: dict) -> dict:
-        hosts = {w.name: "127.0.0.1" for w in scenario.workloads}
+    def _launcher_text(workload: Workload, placement) -> str:
+        if not placement:
+            return "mpirun on localhost when found, else one process per rank" if workload.kind == "mpi" else "one process per rank"
+        if workload.kind == "mpi":
+            return "mpirun in the hub namespace, ranks on the worker nodes through an rsh agent that enters each node's namespace"
+        return "one process per rank inside its pod's node namespace"
+
+    @staticmethod
+    def _variables(scenario: Scenario, workload: Workload, ports: dict, ready: dict, hosts: Mapping[str, str] | None = None) -> dict:
+        hosts = hosts or {w.name: "127.0.0.1" for w in scenario.workloads}
         return command_variables(scenario, workload, ports=ports[workload.name], hosts=hosts, peer_ports=ports, ready=ready,
                                  namespace="local", run_id="")
 
@@ -200,20 +222,34 @@ class LocalBackend:
         self.context = context
         self.scenario = context.scenario
         self.path = _tool_path()
-        self.ports = {w.name: {p: free_port() for p in w.ports} for w in self.scenario.workloads}
+        self.layer: Any = Loopback(self.scenario)
+        self.ports = self.layer.ports
         self.launches: list[Launch] = []
+        self.node_failures: dict[str, str] = {}
+        self.next_nodes_tick = 0.0
         self.facts: dict[str, Any] = {"host": socket.gethostname(), "python": sys.version.split()[0], "programs": {},
                                       "packages": installed_versions(TOOL_PACKAGES)}
 
     def open(self) -> None:
-        return None
+        """Emulated nodes when the scenario asks for them (local.nodes): created here, before the first workload."""
+        if nodes_config(self.scenario) is None:
+            return
+        self.layer = layer_for(self.scenario, self.context.run_id, start_order(self.scenario))
+        self.ports = self.layer.ports
+        self.facts["nodes"] = self.layer.describe()
+        if self.layer.notice:
+            print(f"notice: {self.layer.notice}", file=sys.stderr)
+            return
+        for name, node in self.facts["nodes"]["nodes"].items():
+            detail = f"{node['address']}, {node['link_text']}: {', '.join(node['workloads']) or 'idle'}"
+            self.context.progress.workload(name, "node", detail)
 
     # --- starting ---------------------------------------------------------------------------
 
     def start(self, raw: Workload, ready: Mapping[str, Mapping[str, str]]) -> Launch:
         workload = raw.for_executor("local")
         index = self.scenario.workloads.index(raw)
-        variables = LocalExecutor._variables(self.scenario, workload, self.ports, ready)
+        variables = LocalExecutor._variables(self.scenario, workload, self.ports, ready, self.layer.hosts())
         command = render_command(self.scenario, workload, index, variables)
         ranks = workload.ranks
         if not self._found(command, workload.shell) and workload.fallback:
@@ -224,8 +260,12 @@ class LocalBackend:
         launch = Launch(replace(workload, ranks=ranks), self.context.log_dir(workload.name))
         self.launches.append(launch)
         self.context.progress.workload(workload.name, "starting", f"{ranks} rank{'s' if ranks > 1 else ''}")
+        env = render_env(self.scenario, workload, index, variables)
+        if workload.kind != "mpi":  # Kubernetes' downward-API POD_IP; MPI ranks sit on several nodes and are not given one
+            env.setdefault("POD_IP", self.layer.pod_ip(workload.name))
+        command = expand_kube_vars(command, env) if isinstance(command, str) else [expand_kube_vars(a, env) for a in command]
         try:
-            self._spawn(launch, command, render_env(self.scenario, workload, index, variables))
+            self._spawn(launch, command, env)
         except ExecutionError as error:
             self.stop(launch)
             raise StartFailed(error.message, hint=error.hint) from error
@@ -243,13 +283,16 @@ class LocalBackend:
         if workload.kind == "mpi" and not workload.shell and resolve_program("mpirun", self.path) is not None:
             argv = self._argv(command, workload)
             program = resolve_program(argv[0], self.path) or argv[0]
-            rank_env = self._rank_env(workload, 0, master_port)
+            rank_env = self._rank_env(workload, 0, master_port, self.layer.master_addr(workload.name))
             full_env = {**env, "MASTER_ADDR": rank_env["MASTER_ADDR"], "MASTER_PORT": rank_env["MASTER_PORT"]}
-            self._popen(launch, 0, self._mpirun(workload, launch.log_dir, env) + [program] + argv[1:], full_env, "mpirun.log")
+            mpirun = self._mpirun(workload, launch.log_dir, env) + [program] + argv[1:]
+            self._popen(launch, 0, getattr(self.layer, "wrap_launcher", lambda a: a)(mpirun), full_env, "mpirun.log")
             self.facts["programs"][workload.name] = {"launcher": "mpirun", "program": program}
             return
         for rank in range(workload.ranks):
-            rank_env = {**env, **self._rank_env(workload, rank, master_port)}
+            rank_env = {**env, **self._rank_env(workload, rank, master_port, self.layer.master_addr(workload.name))}
+            if workload.kind != "mpi" and "POD_IP" not in workload.env and "POD_IP" not in self.scenario.env:
+                rank_env["POD_IP"] = self.layer.pod_ip(workload.name, rank)
             if workload.shell:
                 argv = ["/bin/sh", "-c", command if isinstance(command, str) else shlex.join(command)]
             else:
@@ -259,13 +302,12 @@ class LocalBackend:
                     raise ExecutionError(missing_program_message(argv[0], workload.name))
                 argv = [program] + argv[1:]
                 self.facts["programs"][workload.name] = {"launcher": "processes", "program": program}
-            self._popen(launch, rank, argv, rank_env)
+            self._popen(launch, rank, self.layer.wrap(workload.name, rank, argv), rank_env)
 
     def _mpirun(self, workload: Workload, log_dir: Path, env: Mapping[str, str]) -> list[str]:
         # Per-rank files (rank.<r>/stdout) keep ranks from interleaving inside lines; mpirun's own output goes to mpirun.log.
-        argv = [resolve_program("mpirun", self.path), "--oversubscribe", "-np", str(workload.ranks), "--host",
-                f"localhost:{workload.ranks}", "--bind-to", "none", "--output-filename", str(log_dir / MPI_OUTPUT_DIR),
-                "--merge-stderr-to-stdout"]
+        argv = [resolve_program("mpirun", self.path), "--oversubscribe", "-np", str(workload.ranks), *self.layer.mpirun_placement(workload),
+                "--bind-to", "none", "--output-filename", str(log_dir / MPI_OUTPUT_DIR), "--merge-stderr-to-stdout"]
         if os.geteuid() == 0:
             argv.append("--allow-run-as-root")
         inherited = {"PATH", "PYTHONPATH"} & set(os.environ)
@@ -280,13 +322,13 @@ class LocalBackend:
         return list(command)
 
     @staticmethod
-    def _rank_env(workload: Workload, rank: int, master_port: int) -> dict[str, str]:
+    def _rank_env(workload: Workload, rank: int, master_port: int, master_addr: str = "127.0.0.1") -> dict[str, str]:
         env = {
             "RANK": str(rank), "WORLD_SIZE": str(workload.ranks), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(workload.ranks),
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port), "PYTHONUNBUFFERED": "1",
+            "MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "PYTHONUNBUFFERED": "1",
         }
         if workload.kind == "group":
-            env.update({"LWS_LEADER_ADDRESS": "127.0.0.1", "LWS_GROUP_SIZE": str(workload.ranks), "LWS_WORKER_INDEX": str(rank)})
+            env.update({"LWS_LEADER_ADDRESS": master_addr, "LWS_GROUP_SIZE": str(workload.ranks), "LWS_WORKER_INDEX": str(rank)})
         return env
 
     def _popen(self, launch: Launch, rank: int, argv: list[str], env: dict[str, str], log_name: str = "") -> None:
@@ -302,6 +344,9 @@ class LocalBackend:
     # --- watching ---------------------------------------------------------------------------
 
     def observe(self, launch: Launch, now: float) -> Observation:
+        lost = self.node_failures.get(launch.workload.name)
+        if lost:
+            return Observation(Phase.FAILED, lost)
         exited = [p for p in launch.processes if p.exited]
         failed = [p for p in exited if p.popen.returncode != 0]
         if failed:
@@ -315,9 +360,9 @@ class LocalBackend:
     def probe(self, launch: Launch) -> bool:
         ready = launch.workload.ready
         if ready and ready.port:
-            return _port_open(self.ports[launch.workload.name][ready.port])
+            return self.layer.port_open(launch.workload.name, self.ports[launch.workload.name][ready.port])
         if ready and ready.http_port:
-            return _http_ok(self.ports[launch.workload.name][ready.http_port], ready.http_path)
+            return self.layer.http_ok(launch.workload.name, self.ports[launch.workload.name][ready.http_port], ready.http_path)
         return True
 
     def primary_log(self, launch: Launch) -> Path | None:
@@ -351,6 +396,10 @@ class LocalBackend:
 
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)
+        now = time.monotonic()
+        if self.layer.mode == "nodes" and now >= self.next_nodes_tick:
+            self.next_nodes_tick = now + NODES_TICK_S
+            self.node_failures.update(self.layer.tick())
 
     def tick_text(self) -> str:
         return ""
@@ -365,25 +414,10 @@ class LocalBackend:
             for process in launch.processes:
                 process.handle.close()
         survivors = [f"pid {p.pid}" for p in popens if processes.group_alive(p.pid)]
+        if self.layer.mode == "nodes":
+            self.facts["nodes"] = self.layer.describe()
+            survivors += self.layer.teardown()
         if survivors:
             return RunState.ERROR, f"{message}; processes left alive after cleanup: {survivors}".strip("; ")
         return state, message
 
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _http_ok(port: int, path: str) -> bool:
-    import urllib.error
-    import urllib.request  # only runs need it; keeps `scenario validate` fast
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=0.5) as response:
-            return response.status == 200
-    except (OSError, urllib.error.URLError, ValueError):
-        return False

@@ -226,7 +226,7 @@ case "$host" in
 {cases}
   *) echo "scenario-runner: no emulated node for host $host" >&2; exit 255 ;;
 esac
-exec ip netns exec "$ns" unshare --uts -- /bin/sh -c 'hostname "$1" && eval "exec $0"' "$*" "$host"
+exec ip netns exec "$ns" unshare --uts -- /bin/sh -c 'hostname "$1" && eval "$0"' "$*" "$host"
 """
         path = self.state_dir / "rsh-agent"
         path.write_text(script)
