@@ -346,6 +346,7 @@ def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeco
 
 
 from .cli_records import register; register(cli)  # noqa: E402,E702  (history, compare, report)
+from .cli_judge import register as register_judge; register_judge(cli)  # noqa: E402,E702  (judge logs)
 
 
 # --- entry point -----------------------------------------------------------------------------

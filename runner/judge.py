@@ -199,13 +199,15 @@ def _failure_text(check: Check, value: Any, threshold: Any, unit: str) -> str:
 
 
 def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResult:
-    if not outcome.logs:
-        return CheckResult(status=ERROR, message=f"{outcome.name} left no log", **base)
+    logs = logs_of_role(outcome.logs, check.role)
+    if not logs:
+        where = f" for role {check.role!r} (no log file named *-{check.role}-*)" if check.role and outcome.logs else ""
+        return CheckResult(status=ERROR, message=f"{outcome.name} left no log{where}", **base)
     try:
         pattern = saferegex.compile(check.regex) if check.regex else saferegex.literal(check.contains)
     except saferegex.RegexError as error:
         return CheckResult(status=ERROR, message=f"invalid regular expression {check.regex!r}: {error}", **base)
-    found = sum(count_in_file(path, pattern) for path in outcome.logs)
+    found = count_evidence(logs, pattern)
     needed = outcome.ranks if check.count == "every-rank" else int(check.count)
     evidence = check.regex or check.contains
     if check.absent:
@@ -215,12 +217,36 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
     else:
         holds = found >= needed
         message = "" if holds else f"{found} line(s) match {evidence!r}, needed {needed}" + \
-            (" (one per rank)" if check.count == "every-rank" else "") + f" in {', '.join(p.name for p in outcome.logs)}"
+            (" (distinct ranks)" if "rank" in pattern.groupindex else "") + f" in {', '.join(p.name for p in logs)}"
         op, threshold = ">=", needed
     if not holds and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"
     return CheckResult(status=PASS if holds else FAIL, measured=found, unit="lines", op=op, threshold=threshold,
                        message=message, **{**base, "metric": f"log: {evidence}"})
+
+
+def logs_of_role(logs: tuple[Path, ...], role: str) -> tuple[Path, ...]:
+    """A DisaggregatedSet names a role's pods <name>-<revision>-<role>-<group>: the role is a dash-delimited part."""
+    if not role:
+        return tuple(logs)
+    return tuple(path for path in logs if f"-{role}-" in f"-{Path(path).stem}-")
+
+
+def count_evidence(logs: tuple[Path, ...], pattern: saferegex.SafePattern) -> int:
+    """Matching lines; with a `(?P<rank>...)` group, the number of distinct ranks that printed one."""
+    if "rank" not in pattern.groupindex:
+        return sum(count_in_file(path, pattern) for path in logs)
+    ranks: set[str] = set()
+    for path in logs:
+        try:
+            with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
+                for line in saferegex.bounded_lines(handle):
+                    rank = (pattern.groups_of(line.rstrip("\r\n")) or {}).get("rank")
+                    if rank is not None:
+                        ranks.add(rank)
+        except OSError:
+            continue
+    return len(ranks)
 
 
 def count_in_file(path: Path, pattern: saferegex.SafePattern) -> int:

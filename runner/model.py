@@ -152,6 +152,7 @@ class Check:
     absent: bool = False
     description: str = ""
     skip: str = ""  # the reason this check is reported SKIP instead of judged (hardware the executor lacks)
+    role: str = ""  # log checks: only the logs of this role's pods (a DisaggregatedSet role)
 
     @property
     def workload(self) -> str:

@@ -575,6 +575,7 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
         absent=bool(raw.get("absent", False)),
         description=raw.get("description", ""),
         skip=raw.get("skip", ""),
+        role=raw.get("role", ""),
     )
 
 

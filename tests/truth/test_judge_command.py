@@ -1,0 +1,72 @@
+"""`scenario judge NAME --logs DIR` through the real CLI, on corpus logs laid out as a record's logs/."""
+from __future__ import annotations
+
+import json
+
+from runner.cli import main
+from runner.resolve import Library
+from runner.validate import validate_scenario
+
+from .corpus import ROOT, Case, materialize
+
+
+def _case(rel: str) -> Case:
+    from .corpus import cases
+
+    return next(c for c in cases() if c.id == rel)
+
+
+def _judge(capsys, name: str, logs) -> tuple[int, dict]:
+    code = main(["judge", name, "--logs", str(logs), "-o", "json", "--results", str(logs.parent / "results")])
+    out = capsys.readouterr().out
+    return code, {r["name"]: r for r in json.loads(out)["results"]}
+
+
+def _logs(tmp_path, name, rel):
+    return materialize(validate_scenario(name, Library()), _case(rel), tmp_path / "logs")
+
+
+def test_healthy_pd_logs_pass_every_log_check(tmp_path, capsys):
+    code, results = _judge(capsys, "sglang-1p1d", _logs(tmp_path, "sglang-1p1d", "sglang/0.5.10.post1/pd-healthy"))
+    logs = {n: r for n, r in results.items() if r["metric"].startswith("log:")}
+    assert logs and all(r["status"] == "PASS" for r in logs.values()), logs
+    assert results["completed"]["status"] == "PASS" and results["completed"]["measured"] == 128
+    assert results["ttft"]["status"] == "ERROR"  # no sglang-baseline-tp8 record to compare with
+    assert code == 3
+
+
+def test_decode_on_mooncake_tcp_fails_kv_over_efa(tmp_path, capsys):
+    code, results = _judge(capsys, "sglang-1p1d", _logs(tmp_path, "sglang-1p1d", "sglang/0.5.10.post1/pd-decode-tcp"))
+    assert results["kv-over-efa"]["status"] == "FAIL" and results["kv-not-over-tcp"]["status"] == "FAIL"
+    assert results["kv-over-efa-prefill"]["status"] == "PASS"
+    assert code != 0
+
+
+def test_disaggregatedset_decode_role_on_tcp_fails_although_prefill_role_used_efa(tmp_path, capsys):
+    logs = _logs(tmp_path, "sglang-1p1d-disaggregatedset", "sglang/0.5.10.post1/pd-decode-tcp")
+    assert {p.name for p in (logs / "pd").iterdir()} == {"pd-6d4f8b9c7-prefill-0.log", "pd-6d4f8b9c7-decode-0.log"}
+    code, results = _judge(capsys, "sglang-1p1d-disaggregatedset", logs)
+    assert results["kv-over-efa"]["status"] == "FAIL", results["kv-over-efa"]
+    assert results["kv-over-efa-prefill"]["status"] == "PASS"
+    healthy = _logs(tmp_path / "h", "sglang-1p1d-disaggregatedset", "sglang/0.5.10.post1/pd-healthy")
+    _, results = _judge(capsys, "sglang-1p1d-disaggregatedset", healthy)
+    assert results["kv-over-efa"]["status"] == "PASS"
+
+
+def test_judge_an_existing_record_again(tmp_path, capsys):
+    record = tmp_path / "results" / "mooncake-tcp-loopback" / "20261201-201134-abcd"
+    materialize(validate_scenario("mooncake-tcp-loopback", Library()), _case("mooncake/v0.3.10.post2/tcp-p2p"), record / "logs")
+    (record / "run.json").write_text(json.dumps({"scenario": "mooncake-tcp-loopback", "run_id": record.name, "status": "PASS"}))
+    code = main(["judge", "mooncake-tcp-loopback", "--record", str(record), "--results", str(tmp_path / "results"), "-o", "json"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert code == 0 and verdict["status"] == "PASS"
+    code = main(["judge", "mooncake-tcp-loopback", "--record", str(record), "--results", str(tmp_path / "results"),
+                 "--set", "parameters.min_throughput_gbps=5", "-o", "json"])
+    assert code == 1, "a raised threshold re-judges the same logs to FAIL (0.83 GB/s < 5)"
+
+
+def test_logs_folder_that_fits_no_workload_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "elsewhere" / "nope").mkdir(parents=True)
+    code = main(["judge", "sglang-1p1d", "--logs", str(tmp_path / "elsewhere")])
+    assert code == 2 and "no folder for any workload" in capsys.readouterr().err
+    assert ROOT.is_dir()
