@@ -18,6 +18,7 @@ from tests.fakekube import GPU_TAINT, FakeKube, node
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "k8s"
+TRUTH = REPO / "tests" / "truth"  # the tool-truth corpus: what the pinned tools print (tests/truth/README.md)
 SCENARIO_BIN = Path(sys.executable).parent / "scenario"
 REGISTRY = "registry=registry.example/efa-validation"
 RUN_LABEL = "scenario-runner.dev/run-id"
@@ -111,7 +112,7 @@ def log_of(name: str) -> dict:
     (handler.py `_logs`: `lines = run.emitted(...)` then `sent = len(run.emitted(...))`), so lines
     emitted between the two reads are never sent; logs whose every line matters are emitted at once.
     """
-    return {"log": FIXTURES / name, "log_every": 0.0}
+    return {"log": TRUTH / name if "/" in name else FIXTURES / name, "log_every": 0.0}
 
 
 def gpu_nodes(count: int = 2, **kwargs) -> list[dict]:

@@ -9,7 +9,7 @@ from tests.fakekube import Behavior, Match
 
 def test_nccl_allreduce_passes_from_the_launcher_log_and_leaves_nothing(cluster):
     cluster.kube.script(Match(kind="MPIJob", name="nccl-tests", role="launcher"),
-                        Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log")))
+                        Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log")))
     progress = Recorder()
     result = cluster.run("nccl-allreduce", progress=progress)
 
@@ -48,7 +48,7 @@ def test_nccl_allreduce_passes_from_the_launcher_log_and_leaves_nothing(cluster)
 def test_no_hot_polling_while_waiting(cluster):
     """A run whose launcher takes a while: the runner waits on watches, it does not poll."""
     cluster.kube.script(Match(kind="MPIJob", role="launcher"),
-                        Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log"), after=150.0))  # 1.5 s real
+                        Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log"), after=150.0))  # 1.5 s real
     result = cluster.run("nccl-allreduce")
     assert result.verdict.status == "PASS"
     kube = cluster.kube
@@ -64,28 +64,28 @@ def test_no_hot_polling_while_waiting(cluster):
 def test_sglang_1p1d_after_its_baseline(cluster):
     kube = cluster.kube
     kube.script(Match(kind="LeaderWorkerSet", name="server", role="leader"),
-                Behavior.serves(**log_of("sglang-baseline-server.log")))
-    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang-bench-baseline-tp8.log")))
+                Behavior.serves(**log_of("sglang/0.5.10.post1/baseline-healthy/server.log")))
+    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang/0.5.10.post1/baseline-healthy/bench.log")))
     baseline = cluster.run("sglang-baseline-tp8")
     assert baseline.verdict.status == "PASS", baseline.verdict.summary
-    assert baseline.metrics["bench"].result.metrics["ttft_ms_mean"].value == 430.0
+    assert baseline.metrics["bench"].result.metrics["ttft_ms_mean"].value == 330.0
     assert (baseline.record / "verdict.json").exists()
     assert cluster.left(baseline.run_id) == []
 
     kube.scripts.clear()
-    kube.script(Match(kind="LeaderWorkerSet", name="prefill", role="leader"), Behavior.serves(**log_of("sglang-prefill.log")))
-    kube.script(Match(kind="LeaderWorkerSet", name="decode", role="leader"), Behavior.serves(**log_of("sglang-decode.log")))
-    kube.script(Match(kind="Deployment", name="router"), Behavior.serves(log="router listening on 0.0.0.0:8000\n"))
-    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang-bench-1p1d.log")))
+    kube.script(Match(kind="LeaderWorkerSet", name="prefill", role="leader"), Behavior.serves(**log_of("sglang/0.5.10.post1/pd-healthy/prefill.log")))
+    kube.script(Match(kind="LeaderWorkerSet", name="decode", role="leader"), Behavior.serves(**log_of("sglang/0.5.10.post1/pd-healthy/decode.log")))
+    kube.script(Match(kind="Deployment", name="router"), Behavior.serves())
+    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang/0.5.10.post1/pd-healthy/bench.log")))
     progress = Recorder()
     result = cluster.run("sglang-1p1d", progress=progress)
 
     assert result.verdict.status == "PASS", result.verdict.summary + "\n" + "\n".join(
         f"{r.name} {r.status} {r.message}" for r in result.verdict.results)
     checks = {r.name: r for r in result.verdict.results}
-    assert checks["ttft"].status == "PASS" and abs(checks["ttft"].threshold - 430 * 1.3) < 1e-6
+    assert checks["ttft"].status == "PASS" and abs(checks["ttft"].threshold - 330 * 1.3) < 1e-6
     assert checks["tpot"].status == "PASS"
-    for name in ("prefill-served", "decode-received-kv", "kv-over-efa", "no-kv-errors", "completed"):
+    for name in ("prefill-served", "decode-received-kv", "kv-over-efa", "kv-over-efa-prefill", "kv-not-over-tcp", "no-kv-errors", "completed"):
         assert checks[name].status == "PASS", checks[name]
     # Order: the router starts only when both pools are ready; the bench only when router and pools are.
     ready = {name: progress.index(name, "ready") for name in ("prefill", "decode", "router")}
@@ -106,14 +106,14 @@ def test_sglang_1p1d_after_its_baseline(cluster):
 
 def test_sglang_1p1d_as_one_disaggregatedset(cluster):
     kube = cluster.kube
-    kube.script(Match(kind="LeaderWorkerSet", name="server", role="leader"), Behavior.serves(**log_of("sglang-baseline-server.log")))
-    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang-bench-baseline-tp8.log")))
+    kube.script(Match(kind="LeaderWorkerSet", name="server", role="leader"), Behavior.serves(**log_of("sglang/0.5.10.post1/baseline-healthy/server.log")))
+    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang/0.5.10.post1/baseline-healthy/bench.log")))
     assert cluster.run("sglang-baseline-tp8").verdict.status == "PASS"
 
     kube.scripts.clear()
-    kube.script(Match(kind="DisaggregatedSet", role="prefill"), Behavior.serves(**log_of("sglang-prefill.log")))
-    kube.script(Match(kind="DisaggregatedSet", role="decode"), Behavior.serves(**log_of("sglang-decode.log")))
-    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang-bench-1p1d.log")))
+    kube.script(Match(kind="DisaggregatedSet", role="prefill"), Behavior.serves(**log_of("sglang/0.5.10.post1/pd-healthy/prefill.log")))
+    kube.script(Match(kind="DisaggregatedSet", role="decode"), Behavior.serves(**log_of("sglang/0.5.10.post1/pd-healthy/decode.log")))
+    kube.script(Match(kind="Job", name="bench"), Behavior.succeeds(**log_of("sglang/0.5.10.post1/pd-healthy/bench.log")))
     progress = Recorder()
     result = cluster.run("sglang-1p1d-disaggregatedset", progress=progress)
     assert result.verdict.status == "PASS", [(r.name, r.status, r.message) for r in result.verdict.results]
