@@ -217,7 +217,8 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
     else:
         holds = found >= needed
         message = "" if holds else f"{found} line(s) match {evidence!r}, needed {needed}" + \
-            (" (distinct ranks)" if "rank" in pattern.groupindex else "") + f" in {', '.join(p.name for p in logs)}"
+            (" (one per rank)" if check.count == "every-rank" else "") + \
+            (" distinct ranks" if "rank" in pattern.groupindex else "") + f" in {', '.join(p.name for p in logs)}"
         op, threshold = ">=", needed
     if not holds and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"

@@ -129,3 +129,28 @@ def test_failed_workload_adds_an_error_row_even_when_checks_pass(tmp_path):
     verdict = judge(Fake(), output, {})
     assert verdict.status == ERROR and verdict.exit_code == 3
     assert [r.status for r in verdict.results] == [ERROR, PASS]
+
+
+def test_every_rank_with_a_rank_group_counts_distinct_ranks_not_lines(tmp_path):
+    line = "[1,0]<stdout>:node-0:200:200 [0] NCCL INFO NET/OFI Selected provider is efa, fabric is efa (found 32 nics)\n"
+    logs = write_logs(tmp_path, line * 16)  # one rank printing 16 times does not stand in for 16 ranks
+    every = check(log="w", regex=r"(?P<rank>[\w.-]+:\d+):\d+ \[\d+\] NCCL INFO NET/OFI Selected provider is efa", count="every-rank")
+    result = judge_check(every, outcome(logs=logs, ranks=16), None)
+    assert result.status == FAIL and result.measured == 1 and "distinct ranks" in result.message
+    many = "".join(line.replace(":200:200", f":{200 + r}:{200 + r}") for r in range(16))
+    (tmp_path / "m").mkdir()
+    assert judge_check(every, outcome(logs=write_logs(tmp_path / "m", many), ranks=16), None).status == PASS
+
+
+def test_role_reads_only_that_roles_pod_logs(tmp_path):
+    paths = []
+    for name, text in (("pd-abc12-prefill-0.log", "EfaTransport: Initialized EFA device rdmap16s0\n"),
+                       ("pd-abc12-decode-0.log", "TcpTransport: listen on port 15911\n")):
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    efa = dict(log="w", regex="EfaTransport: Initialized EFA device")
+    assert judge_check(check(**efa), outcome(logs=paths), None).status == PASS
+    assert judge_check(check(**efa, role="decode"), outcome(logs=paths), None).status == FAIL
+    assert judge_check(check(**efa, role="prefill"), outcome(logs=paths), None).status == PASS
+    missing = judge_check(check(**efa, role="router"), outcome(logs=paths), None)
+    assert missing.status == "ERROR" and "role 'router'" in missing.message
