@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import Problem, ScenarioError
-from .execute import DONE, FAILED, SKIPPED, RunOutput, WorkloadOutcome
+from .execute import RunOutput, RunState, WorkloadOutcome, WorkloadState
 from .history import baseline_lookup
 from .judge import Verdict, WorkloadMetrics, judge
 from .model import Scenario
@@ -43,7 +43,7 @@ def judge_logs(scenario: Scenario, logs_dir: Path, results_dir: Path | None = No
     _refuse_foreign_folders(scenario, logs_dir)
     recorded = _recorded_outcomes(logs_dir)
     outcomes = {w.name: _outcome(scenario, w.name, w.ranks, logs_dir / w.name, recorded.get(w.name)) for w in scenario.workloads}
-    output = RunOutput("logs", outcomes, "completed", f"judged from {logs_dir}")
+    output = RunOutput("logs", outcomes, RunState.COMPLETED, f"judged from {logs_dir}")
     metrics = collect_metrics(scenario, output)
     lookup = baseline_lookup(Path(results_dir or default_results_dir()))
     return Rejudged(judge(scenario, output, metrics, lookup), metrics, output)
@@ -77,13 +77,20 @@ def _needs_logs(scenario: Scenario, name: str) -> bool:
 def _outcome(scenario: Scenario, name: str, ranks: int, folder: Path, recorded: dict | None) -> WorkloadOutcome:
     logs = primary_first(sorted(folder.glob("*.log"))) if folder.is_dir() else ()
     if recorded:
-        return WorkloadOutcome(name, recorded.get("state") or DONE, logs, recorded.get("exit_code"),
+        return WorkloadOutcome(name, _state(recorded.get("state")), logs, recorded.get("exit_code"),
                                int(recorded.get("ranks") or ranks), message=recorded.get("message") or "")
     if logs:
-        return WorkloadOutcome(name, DONE, logs, 0, ranks)
+        return WorkloadOutcome(name, WorkloadState.DONE, logs, 0, ranks)
     if _needs_logs(scenario, name):
-        return WorkloadOutcome(name, FAILED, (), None, ranks, message=f"no *.log under {folder}")
-    return WorkloadOutcome(name, SKIPPED, (), None, ranks, message="no logs given (nothing judged reads them)")
+        return WorkloadOutcome(name, WorkloadState.FAILED, (), None, ranks, message=f"no *.log under {folder}")
+    return WorkloadOutcome(name, WorkloadState.SKIPPED, (), None, ranks, message="no logs given (nothing judged reads them)")
+
+
+def _state(text) -> WorkloadState:
+    try:
+        return WorkloadState(text or "done")
+    except ValueError:  # a record written by another version: its logs still count
+        return WorkloadState.DONE
 
 
 def primary_first(paths: list[Path]) -> tuple[Path, ...]:
