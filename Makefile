@@ -7,7 +7,7 @@ S ?= mooncake-tcp-loopback
 OUT ?= out/rendered/$(S)
 # torch for the collectives probe; on CPU-only machines pin a CPU build. Set TORCH_SPEC= to skip.
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := libibverbs1 libnuma1 openmpi-bin
+APT_PACKAGES := libibverbs1 libnuma1 openmpi-bin iproute2
 APT_TEST_PACKAGES := chromium
 
 .PHONY: setup system-packages test validate render scenario list docs clean help
