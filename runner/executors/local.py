@@ -239,6 +239,7 @@ class LocalBackend:
         self.facts["nodes"] = self.layer.describe()
         if self.layer.notice:
             print(f"notice: {self.layer.notice}", file=sys.stderr)
+        if self.layer.mode != "nodes":
             return
         for name, node in self.facts["nodes"]["nodes"].items():
             detail = f"{node['address']}, {node['link_text']}: {', '.join(node['workloads']) or 'idle'}"

@@ -92,8 +92,8 @@ def environment(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     add("scenarios commit", run.get("scenarios_commit"))
     add("executor", run.get("executor"))
     for key, value in facts.items():
-        if key in ("outcomes", "run_state", "run_message", "programs"):
-            continue
+        if key in ("outcomes", "run_state", "run_message", "programs") or (key == "nodes" and isinstance(value, Mapping)):
+            continue  # emulated nodes have a table of their own
         add(key.replace("_", " "), value)
     for key, value in (run.get("tool_versions") or {}).items():
         add(f"tool {key}", value)

@@ -25,10 +25,31 @@ def markdown_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], me
     key = key_metrics(verdict, metrics)
     if key:
         lines += ["", "**Key metrics**", ""] + table(["metric", "value"], key)
+    lines += emulated_nodes((run.get("facts") or {}).get("nodes"))
     env = environment(run)
     if env:
         lines += ["", "<details><summary>Environment</summary>", ""] + table(["", ""], env) + ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def emulated_nodes(view: Any) -> list[str]:
+    """Which pod ran on which emulated node, each node's link, and the link changes during the run (local executor)."""
+    if not isinstance(view, Mapping) or view.get("mode") != "nodes":
+        return ["", f"Emulated nodes: none ({view['notice']})"] if isinstance(view, Mapping) and view.get("notice") else []
+    pods: dict[str, list[str]] = {}
+    for workload, placed in (view.get("workloads") or {}).items():
+        for pod in placed:
+            ranks = pod.get("ranks") or []
+            where = f"{pod['pod']} ({workload}{', ranks ' + ','.join(map(str, ranks)) if len(ranks) > 1 else ''})"
+            pods.setdefault(pod["node"], []).append(where)
+    rows = [(name, node.get("address", ""), node.get("link_text", "") + (f"; failed: {node['failed']}" if node.get("failed") else ""),
+             ", ".join(pods.get(name, [])) or "idle") for name, node in (view.get("nodes") or {}).items()]
+    lines = ["", f"**Emulated nodes** ({view.get('subnet', '')}, set up in {view.get('setup_s', 0):.2f} s)", ""]
+    lines += table(["node", "address", "link", "pods"], rows)
+    events = view.get("events") or []
+    if events:
+        lines += [""] + [f"- {e['at_s']:.1f} s: {e['node']} {e['change']}" for e in events]
+    return lines
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:

@@ -57,6 +57,9 @@ def test_a_link_taken_down_mid_run_is_an_error_naming_the_node(lab):
     view = lab.run_json(result.record)["facts"]["nodes"]
     assert view["nodes"]["node-1"]["failed"] == "link down"
     assert any(e["node"] == "node-1" and "link down" in e["change"] for e in view["events"])
+    summary = (result.record / "summary.md").read_text()
+    assert "**Emulated nodes**" in summary and "| node-1 | 198.18.0.11 | down after 3s; failed: link down | initiator-0 (initiator) |" in summary
+    assert "node-1 link down (link settings: down after 3s)" in summary
 
 
 def test_sigint_leaves_no_namespace_link_or_process(lab):
@@ -105,3 +108,10 @@ def test_the_local_plan_shows_the_placement(lab):
     assert "--metadata_server=http://metadata.scenario-runner.svc:8080/metadata" in step["command"]
     assert step["nodes"] == [{"pod": "initiator-0", "node": "node-2", "ranks": [0]}]
     assert json.dumps(plan).count("--protocol=tcp") == 2
+
+
+def test_mode_loopback_runs_the_same_scenario_on_loopback(lab):
+    lab.mooncake_pair("asked-loopback", duration=2)
+    result = lab.run("asked-loopback", ["local.nodes.mode=loopback"])
+    assert result.verdict.status == "PASS", result.verdict.summary
+    assert lab.run_json(result.record)["facts"]["nodes"] == {"mode": "loopback"}
