@@ -115,3 +115,14 @@ def test_mode_loopback_runs_the_same_scenario_on_loopback(lab):
     result = lab.run("asked-loopback", ["local.nodes.mode=loopback"])
     assert result.verdict.status == "PASS", result.verdict.summary
     assert lab.run_json(result.record)["facts"]["nodes"] == {"mode": "loopback"}
+
+
+def test_a_run_that_times_out_leaves_no_namespace_or_process(lab):
+    marker = f"--v=-{random.randint(1000, 9999)}"
+    lab.mooncake_pair("too-long", duration=120, marker=marker)
+    result = lab.run("too-long", timeout_s=6)
+    assert result.verdict.status == "TIMEOUT"
+    view = lab.run_json(result.record)["facts"]["nodes"]
+    namespaces = [view["hub"]] + [n["netns"] for n in view["nodes"].values()]
+    assert not set(namespaces) & set(ip_netns())
+    assert processes_with(marker) == [] and nodes.pids_in(namespaces) == []
