@@ -24,7 +24,7 @@ setup: system-packages $(VENV)/.installed
 
 system-packages:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-		missing=$$(for p in $(APT_PACKAGES) $(APT_EXTRA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		missing=$$(for p in $(APT_PACKAGES) $(APT_TEST_PACKAGES) $(APT_EXTRA); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "installing Debian packages: $$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -35,6 +35,7 @@ system-packages:
 			echo "NOTE: the local executor needs these system packages:$$missing"; \
 			echo "      run as root, or: sudo apt-get install -y$$missing"; \
 		fi; \
+		for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo "NOTE: the report test skips without $$p (sudo apt-get install -y $$p)"; done; \
 	fi
 
 $(VENV)/.installed: pyproject.toml

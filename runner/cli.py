@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
+from .cli_options import current_library, library_option
 from .errors import EXIT_INVALID, Problem, RunnerError, ScenarioError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 def _library():
-    from .resolve import Library
-
-    return Library()
+    return current_library()
 
 
 def _complete_scenarios(ctx, param, incomplete):
@@ -31,6 +30,7 @@ def _complete_parsers(ctx, param, incomplete):
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="scenario-runner", prog_name="scenario")
+@library_option
 def cli() -> None:
     """Declarative scenarios that prove, layer by layer, that a GPU cluster is ready for disaggregated LLM inference.
 
@@ -39,6 +39,8 @@ def cli() -> None:
       scenario list                         what scenarios exist
       scenario validate                     check every scenario (schema, lints, templates)
       scenario run mooncake-tcp-loopback    run one and print its verdict
+
+    The scenario library is --library DIR, else $SCENARIO_PATH, else ./scenarios.
     """
 
 
@@ -46,6 +48,7 @@ def cli() -> None:
 
 
 @cli.command("list")
+@library_option
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(output: str) -> None:
     """List the scenarios: name, layer, executor(s), description."""
@@ -70,6 +73,7 @@ def list_command(output: str) -> None:
 
 
 @cli.command()
+@library_option
 @click.argument("paths", nargs=-1, type=click.Path(), shell_complete=_complete_scenarios)
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
 @click.option("--no-render", is_flag=True, help="Skip rendering templates (faster; schema and lints only).")
@@ -117,6 +121,7 @@ def _expand_targets(paths: tuple[str, ...], library) -> list[str]:
 
 
 @cli.command()
+@library_option
 @click.argument("name", shell_complete=_complete_scenarios)
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")
 @click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
@@ -138,6 +143,7 @@ def show(name: str, overrides: tuple[str, ...], output: str) -> None:
 
 
 @cli.command()
+@library_option
 @click.argument("name", shell_complete=_complete_scenarios)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=False,
               help="Directory to write one file per object (default: print to stdout).")
@@ -169,9 +175,9 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
 @cli.command("schema")
 def schema_command() -> None:
     """Print the scenario JSON Schema (point your editor's YAML language server at it)."""
-    from .validate import SCHEMA_DIR
+    from .validate import schema_text
 
-    click.echo((SCHEMA_DIR / "scenario.v1.json").read_text(), nl=False)
+    click.echo(schema_text(), nl=False)
 
 
 # --- parsing and running ---------------------------------------------------------------------
@@ -243,6 +249,7 @@ def _catalog_text(parser_name: str | None, as_json: bool) -> str:
 
 
 @cli.command()
+@library_option
 @click.argument("name", shell_complete=_complete_scenarios)
 @click.option("--executor", "executor_name", help="Executor to run on (default: the scenario's first).")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import library_option
+
 RESULTS_OPTION = click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
                               help="Where run records are (default: results/, or $SCENARIO_RESULTS).")
 OUTPUT_OPTION = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -30,6 +32,7 @@ def _find(results_dir: Path, ref: str, param: str):
 
 @click.command()
 @click.argument("name")
+@library_option
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="Show the last N runs.")
 @OUTPUT_OPTION
 @RESULTS_OPTION
@@ -71,10 +74,11 @@ def history(name: str, limit: int, output: str, results_dir: Path | None) -> Non
 
 def _scenario_metrics(name: str) -> list[str]:
     """The metrics the scenario's checks use today (None when the scenario file is gone or broken)."""
-    from .resolve import Library, resolve
+    from .cli_options import current_library
+    from .resolve import resolve
 
     try:
-        checks = resolve(name, Library()).data.get("checks") or []
+        checks = resolve(name, current_library()).data.get("checks") or []
     except Exception:  # an old or broken scenario: fall back to what the records say
         return []
     return _union([[c["metric"] for c in checks if isinstance(c, dict) and isinstance(c.get("metric"), str)]])

@@ -25,13 +25,13 @@ from .model import thaw
 METRICS_FORMAT = "scenario-runner/metrics/v1"
 VERDICT_FORMAT = "scenario-runner/verdict/v1"
 RUN_FORMAT = "scenario-runner/run/v1"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH)", re.IGNORECASE)
 REDACTED = "<redacted>"
 
 
 def default_results_dir() -> Path:
-    return Path(os.environ.get("SCENARIO_RESULTS", REPO_ROOT / "results"))
+    """$SCENARIO_RESULTS, else ./results."""
+    return Path(os.environ.get("SCENARIO_RESULTS") or "results").absolute()
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -236,10 +236,15 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def git_commit(path: Path = REPO_ROOT) -> str:
+def git_commit(files: list[str]) -> str:
+    """The commit of the checkout that holds the scenario files, `-dirty` when one of them has changes."""
+    if not files:
+        return ""
+    folder = str(Path(files[0]).absolute().parent)
     try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--", "scenarios"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--", *(str(Path(f).absolute()) for f in files)],
+                               capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     if out.returncode != 0:  # not a git checkout (a copied tree): say nothing rather than something wrong
@@ -298,7 +303,7 @@ def run_metadata(*, scenario: str, run_id: str, executor: str, started: float, e
         "run_id": run_id,
         "status": status,
         "runner_version": __version__,
-        "scenarios_commit": git_commit(),
+        "scenarios_commit": git_commit(files),
         "executor": executor,
         "started": _iso(started),
         "ended": _iso(ended),

@@ -26,11 +26,11 @@ from .errors import Location, Problem, RenderError
 from .load import load_documents
 from .model import Scenario, Workload, thaw
 from .platforms import INSTANCE_TYPES
+from .resources import schema_dir, template_dir
 from .sandbox import BoundedSandbox, render_bounded
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = REPO_ROOT / "templates" / "kubernetes"
-CRD_SCHEMA_DIR = REPO_ROOT / "schema" / "crds"
+TEMPLATE_DIR = template_dir()
+CRD_SCHEMA_DIR = schema_dir() / "crds"
 TEMPLATE_SUFFIX = ".yaml.j2"
 DEFAULT_TEMPLATES = {
     "mpi": "mpijob", "group": "leaderworkerset", "job": "job", "service": "deployment", "disaggregated": "disaggregatedset",

@@ -56,8 +56,16 @@ def table(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mappin
     headers = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
     body = tabulate(verdict_rows(verdict), headers=headers, tablefmt="simple") if verdict.results else "(no checks)"
     details = _details(verdict)
-    record = f"\nrecord: {meta['record']}" if meta.get("record") else ""
+    record = f"\nrecord: {shown_path(meta['record'])}" if meta.get("record") else ""
     return f"{body}\n{details}{verdict.scenario}: {verdict.summary}{record}"
+
+
+def shown_path(path: str) -> str:
+    """A path below the current folder as a relative path (what the user would type), others as they are."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _details(verdict: Verdict) -> str:

@@ -19,12 +19,15 @@ from .errors import Location, Problem, ScenarioError
 from .limits import LIMITS_HINT, MAX_EXTENDS, check_counts, check_variants
 from .load import Document, SourceMap, load_file, load_text, load_value
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MERGE_KEY = "name"
+LIBRARY_HINT = "point at the scenario library with --library DIR or $SCENARIO_PATH, or run from the folder that holds scenarios/"
 
 
-def scenarios_dir() -> Path:
-    return Path(os.environ.get("SCENARIO_DIR", REPO_ROOT / "scenarios"))
+def scenarios_dir(library: str | Path | None = None) -> Path:
+    """Where the scenario library is: `--library DIR`, else $SCENARIO_PATH, else ./scenarios.
+    ($SCENARIO_DIR, the older name, is still read after $SCENARIO_PATH.)"""
+    chosen = library or os.environ.get("SCENARIO_PATH") or os.environ.get("SCENARIO_DIR") or "scenarios"
+    return Path(chosen)
 
 
 def extends_roots() -> list[Path]:
@@ -72,6 +75,8 @@ class Library:
             return self.paths[name_or_path]
         close = difflib.get_close_matches(name_or_path, self.names(), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "`scenario list` shows the scenarios"
+        if not self.root.is_dir():
+            hint = f"{self.root} is not a folder: {LIBRARY_HINT}"
         raise ScenarioError(Problem(f"no scenario named {name_or_path!r} under {self.root}", Location(), hint))
 
     def find_parent(self, name: str, child: Path) -> Path:

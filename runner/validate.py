@@ -22,14 +22,20 @@ from .resolve import Library, Resolved, resolve
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 KNOWN_VERSIONS = ("scenarios/v1",)
 DEFAULT_CLEANUP_S = 300.0
 
 
 @lru_cache(maxsize=None)
 def schema() -> dict:
-    return json.loads((SCHEMA_DIR / "scenario.v1.json").read_text())
+    return json.loads(schema_text())
+
+
+def schema_text() -> str:
+    """The published scenario schema, as shipped in the package."""
+    from .resources import schema_dir
+
+    return (schema_dir() / "scenario.v1.json").read_text()
 
 
 @lru_cache(maxsize=None)
@@ -96,7 +102,9 @@ def inline_refs(node: Any, lookup, memo: dict | None = None, seen: tuple = ()) -
     if canonical not in memo:
         memo[canonical] = inline_refs(target, lookup, memo, seen + (canonical,))
     rest = {key: inline_refs(value, lookup, memo, seen) for key, value in node.items() if key != "$ref" and key not in _ANNOTATIONS}
-    return {**rest, "allOf": [memo[canonical]]} if rest else memo[canonical]
+    if not rest:
+        return memo[canonical]
+    return {**rest, "allOf": [memo[canonical], *rest.get("allOf", ())]}
 
 
 def validate_scenario(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
@@ -110,7 +118,8 @@ def validate_scenario(name_or_path: str, library: Library | None = None, overrid
 def validate_resolved(resolved: Resolved, library: Library | None = None) -> Scenario:
     data, sources = resolved.data, resolved.sources
     _check_version(data, sources)
-    problems = schema_problems(data, sources)
+    # the merged document is complete: checked as a scenario without `extends` (an overlay file may be partial)
+    problems = schema_problems({key: value for key, value in data.items() if key != "extends"}, sources)
     if problems:
         raise ScenarioError(problems)
     scenario = build(resolved)
@@ -292,6 +301,12 @@ def _keyword(keyword: str, value: Any, schema: dict, memo: dict):
         if keyword == "anyOf":
             return lambda x: any(sub(x) for sub in subs)
         return lambda x: sum(1 for sub in subs if sub(x)) == 1
+    if keyword == "if":
+        condition, then = _lazy(value, memo), _lazy(schema.get("then", True), memo)
+        otherwise = _lazy(schema.get("else", True), memo)
+        return lambda x: then(x) if condition(x) else otherwise(x)
+    if keyword in ("then", "else"):
+        return None  # checked with "if"; without one they mean nothing
     if keyword == "not":
         sub = _lazy(value, memo)
         return lambda x: not sub(x)

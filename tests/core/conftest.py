@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from runner.resolve import Library
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = REPO / "tests" / "broken"
 SCENARIOS = REPO / "scenarios"
-SCENARIO_BIN = REPO / ".venv" / "bin" / "scenario"
+# the `scenario` command of the interpreter running the tests, with runner imported the way the tests import it
+SCENARIO = [sys.executable, "-m", "runner"]
 
 _HEAD = """\
 apiVersion: scenarios/v1

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from runner.cli import main
 
-from .conftest import BROKEN, REPO, SCENARIO_BIN
+from .conftest import BROKEN, REPO, SCENARIO
 
 CASES = sorted(BROKEN.glob("*.yaml"))
 EXPECT = re.compile(r"^# expect(?::|-file: (?P<file>\S+)) line (?P<line>\d+): (?P<text>.+)$")
@@ -81,7 +81,7 @@ def test_broken_file_in_process(path, monkeypatch):
     target = str(path.relative_to(REPO))
     monkeypatch.chdir(REPO)
     runner = CliRunner()
-    with runner.isolation(env={"SCENARIO_DIR": str(BROKEN)}) as (out, err, _):
+    with runner.isolation(env={"SCENARIO_PATH": str(BROKEN)}) as (out, err, _):
         code = main(["validate", target])
     stderr = err.getvalue().decode()
     assert code == 2, stderr
@@ -92,8 +92,8 @@ def test_broken_file_in_process(path, monkeypatch):
 def all_at_once():
     """One real `scenario validate` over the whole corpus: every file must be reported, with exit 2."""
     targets = [str(p.relative_to(REPO)) for p in CASES]
-    result = subprocess.run([str(SCENARIO_BIN), "validate", *targets], cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "SCENARIO_DIR": str(BROKEN)}, timeout=120)
+    result = subprocess.run([*SCENARIO, "validate", *targets], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "SCENARIO_PATH": str(BROKEN)}, timeout=120)
     return result
 
 
@@ -109,8 +109,8 @@ def test_whole_corpus_in_one_run(all_at_once):
 def test_broken_file_subprocess(name):
     path = BROKEN / f"{name}.yaml"
     target = str(path.relative_to(REPO))
-    result = subprocess.run([str(SCENARIO_BIN), "validate", target], cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "SCENARIO_DIR": str(BROKEN)}, timeout=60)
+    result = subprocess.run([*SCENARIO, "validate", target], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "SCENARIO_PATH": str(BROKEN)}, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert_reported(path, result.stderr, target)

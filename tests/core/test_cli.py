@@ -26,6 +26,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str
 @pytest.fixture(autouse=True)
 def library_of_the_repo(monkeypatch):
     monkeypatch.chdir(REPO)
+    monkeypatch.delenv("SCENARIO_PATH", raising=False)
     monkeypatch.delenv("SCENARIO_DIR", raising=False)
 
 
@@ -49,7 +50,7 @@ def test_validate_passes_on_the_whole_library():
 def test_validate_reports_every_invalid_file_and_exits_2(tmp_path):
     (tmp_path / "good.yaml").write_text(scenario_text("good", "workloads:\n  - {name: w, command: [echo]}\n"))
     (tmp_path / "bad.yaml").write_text(scenario_text("bad", "workloads:\n  - {name: w, comand: [echo]}\n"))
-    code, out, err = invoke(["validate", str(tmp_path)], env={"SCENARIO_DIR": str(tmp_path)})
+    code, out, err = invoke(["validate", str(tmp_path)], env={"SCENARIO_PATH": str(tmp_path)})
     assert code == 2
     assert f"ok       {tmp_path / 'good.yaml'}" in out
     assert f"{tmp_path / 'bad.yaml'}:7:15  $.workloads[0].comand: unknown key 'comand'" in err
@@ -60,7 +61,7 @@ def test_validate_refuses_duplicate_names(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "same.yaml").write_text(scenario_text("same"))
-    code, _, err = invoke(["validate"], env={"SCENARIO_DIR": str(tmp_path)})
+    code, _, err = invoke(["validate"], env={"SCENARIO_PATH": str(tmp_path)})
     assert code == 2 and "scenario name 'same' is used twice" in err
 
 

@@ -126,6 +126,10 @@ KEYWORD_CASES = [
     ({"not": {"type": "string"}}, ["a", 1]),
     ({"allOf": [{"type": "object"}, {"required": ["k"]}]}, [{"k": 1}, {}, 1]),
     (True, [1, None]),
+    ({"if": {"required": ["extends"]}, "then": {"required": ["a"]}, "else": {"required": ["b"]}},
+     [{"extends": "p", "a": 1}, {"extends": "p", "b": 1}, {"b": 1}, {"a": 1}, 1]),
+    ({"if": {"type": "string"}, "then": {"minLength": 2}}, ["ab", "a", 1]),
+    ({"then": {"type": "string"}, "else": {"type": "string"}}, [1, "a"]),
     ({"properties": {"a": False}}, [{"a": 1}, {"b": 1}]),
 ]
 
@@ -139,7 +143,7 @@ def test_keywords_agree_with_jsonschema(schema, instances, draft):
         assert quick(instance) == draft(schema).is_valid(instance), (schema, instance)
 
 
-@pytest.mark.parametrize("schema", [{"$ref": "#/x"}, {"patternProperties": {"a": {}}}, {"if": {}}, {"items": [{}]},
+@pytest.mark.parametrize("schema", [{"$ref": "#/x"}, {"patternProperties": {"a": {}}}, {"contains": {}}, {"items": [{}]},
                                     {"type": "objekt"}, {"dependentRequired": {}}])
 def test_unsupported_schemas_are_left_to_jsonschema(schema):
     assert compile_check(schema) is None

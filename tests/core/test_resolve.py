@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import ScenarioError
-from runner.resolve import Library, apply_overrides, matrix_variants, merge, parse_override, resolve, variant_suffix
+from runner.resolve import Library, apply_overrides, matrix_variants, merge, parse_override, resolve, scenarios_dir, variant_suffix
 
 from .conftest import scenario_text
 
@@ -156,10 +156,26 @@ def test_library_reports_duplicate_names_across_directories(tmp_path):
     assert len(library.duplicates) == 1 and "used twice" in library.duplicates[0].message
 
 
-def test_scenario_dir_environment_variable(monkeypatch, tmp_path):
-    (tmp_path / "one.yaml").write_text(scenario_text("one"))
-    monkeypatch.setenv("SCENARIO_DIR", str(tmp_path))
-    assert Library().names() == ["one"]
+def test_the_library_is_the_option_then_scenario_path_then_the_scenarios_folder(monkeypatch, tmp_path):
+    for name in ("option", "env", "legacy", "cwd"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.yaml").write_text(scenario_text(name))
+    (tmp_path / "cwd").rename(tmp_path / "scenarios")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCENARIO_PATH", raising=False)
+    monkeypatch.delenv("SCENARIO_DIR", raising=False)
+    assert Library(scenarios_dir()).names() == ["cwd"]
+    monkeypatch.setenv("SCENARIO_DIR", str(tmp_path / "legacy"))
+    assert Library(scenarios_dir()).names() == ["legacy"]
+    monkeypatch.setenv("SCENARIO_PATH", str(tmp_path / "env"))
+    assert Library(scenarios_dir()).names() == ["env"]
+    assert Library(scenarios_dir(tmp_path / "option")).names() == ["option"]
+
+
+def test_a_missing_library_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(ScenarioError) as error:
+        Library(tmp_path / "nowhere").find("mooncake-tcp-loopback")
+    assert "is not a folder: point at the scenario library with --library DIR or $SCENARIO_PATH" in str(error.value)
 
 
 # --- --set --------------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from runner.docs import generate
-from runner.render import REPO_ROOT
-from runner.resolve import Library, scenarios_dir
+from runner.resolve import Library
 from runner.validate import validate_scenario
 
-LIBRARY = Library()
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = Library(REPO_ROOT / "scenarios")
 EXPECTED = {
     "fabric": {"nccl-allreduce", "nccl-alltoall", "nccl-allreduce-intranode", "nccl-allreduce-p5en", "nccl-allreduce-p6-b200"},
     "expert-parallel": {"uccl-ep-low-latency"},
@@ -34,7 +34,7 @@ def test_validates(name):
 
 @pytest.mark.parametrize("layer", sorted(EXPECTED))
 def test_layer_directories_hold_the_named_scenarios(layer):
-    files = {path.stem for path in (scenarios_dir() / layer).glob("*.yaml")}
+    files = {path.stem for path in (REPO_ROOT / "scenarios" / layer).glob("*.yaml")}
     assert files == EXPECTED[layer]
     for name in files:
         assert validate_scenario(name, LIBRARY).layer == layer

@@ -8,11 +8,12 @@ from typing import Any, Iterator
 import yaml
 
 from runner.model import thaw
-from runner.render import REPO_ROOT, render_kubernetes
+from runner.render import render_kubernetes
 from runner.resolve import Library
 from runner.validate import validate_scenario
 
 RUN_ID = "test-run"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_CRDS = REPO_ROOT.parent / "shared" / "crds"
 RUN_LABELS = ("app.kubernetes.io/managed-by", "scenario-runner.dev/run-id", "scenario-runner.dev/scenario")
 

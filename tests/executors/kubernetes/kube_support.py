@@ -19,7 +19,7 @@ from tests.fakekube import GPU_TAINT, FakeKube, node
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "k8s"
 TRUTH = REPO / "tests" / "truth"  # the tool-truth corpus: what the pinned tools print (tests/truth/README.md)
-SCENARIO_BIN = Path(sys.executable).parent / "scenario"
+SCENARIO = [sys.executable, "-m", "runner"]  # the `scenario` command, runner imported as the tests import it
 REGISTRY = "registry=registry.example/efa-validation"
 RUN_LABEL = "scenario-runner.dev/run-id"
 
@@ -97,12 +97,12 @@ class Cluster:
 def cli_env(root: Path) -> dict:
     """The environment of a `scenario` subprocess: no cluster configured unless an option names one."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    env.update({"HOME": str(root / "home"), "CI": "true", "SCENARIO_DIR": str(REPO / "scenarios")})
+    env.update({"HOME": str(root / "home"), "CI": "true", "SCENARIO_PATH": str(REPO / "scenarios")})
     return env
 
 
 def run_cli(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCENARIO_BIN), *args], capture_output=True, text=True, env=cli_env(root), timeout=120, cwd=str(REPO))
+    return subprocess.run([*SCENARIO, *args], capture_output=True, text=True, env=cli_env(root), timeout=120, cwd=str(REPO))
 
 
 def log_of(name: str) -> dict:

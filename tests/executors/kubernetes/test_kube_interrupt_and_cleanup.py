@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from kube_support import REGISTRY, RUN_LABEL, SCENARIO_BIN, in_thread, log_of
+from kube_support import REGISTRY, RUN_LABEL, SCENARIO, in_thread, log_of
 from runner.executors.kubernetes import cleanup
 from runner.run import StopFlag
 from tests.fakekube import Behavior, Match
@@ -43,7 +43,7 @@ def test_sigint_to_the_cli_leaves_no_object_and_exits_130(cluster):
     kube = cluster.kube
     kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs())
     results = cluster.root / "cli-results"
-    process = subprocess.Popen([str(SCENARIO_BIN), "run", "nccl-allreduce", "--set", REGISTRY, "--kubeconfig", str(cluster.kubeconfig),
+    process = subprocess.Popen([*SCENARIO, "run", "nccl-allreduce", "--set", REGISTRY, "--kubeconfig", str(cluster.kubeconfig),
                                 "--results", str(results), "--no-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env())
     try:

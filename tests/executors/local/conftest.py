@@ -16,6 +16,7 @@ from runner.run import run_scenario
 from runner.validate import validate_scenario
 
 REPO = Path(__file__).resolve().parents[3]
+SCENARIO = [sys.executable, "-m", "runner"]  # the `scenario` command, runner imported as the tests import it
 SCENARIO_BIN = Path(sys.executable).parent / "scenario"
 
 HEADER = """\
@@ -45,8 +46,8 @@ class Lab:
         return run_scenario(scenario, results_dir=self.results, progress=QuietProgress(), **kwargs)
 
     def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        env = {**os.environ, "SCENARIO_DIR": str(self.scenarios), "CI": "true"}
-        return subprocess.run([str(SCENARIO_BIN), *args], capture_output=True, text=True, env=env, timeout=120, **kwargs)
+        env = {**os.environ, "SCENARIO_PATH": str(self.scenarios), "CI": "true"}
+        return subprocess.run([*SCENARIO, *args], capture_output=True, text=True, env=env, timeout=120, **kwargs)
 
     scenario_bin = SCENARIO_BIN
 

@@ -1,0 +1,4 @@
+"""`python -m runner` is the `scenario` command."""
+from .cli import entry
+
+entry()
