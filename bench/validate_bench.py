@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from runner.render import DEFAULT_TEMPLATES, template_names  # noqa: E402
 from runner.resolve import Library, resolve  # noqa: E402
-from runner.validate import validate_files  # noqa: E402
+from runner.check import validate_files  # noqa: E402
 
 SCENARIO = Path(os.environ.get("SCENARIO_BIN", REPO / ".venv" / "bin" / "scenario"))
 COLD_TARGET_S = 0.5
@@ -228,7 +228,8 @@ OBJECTS = [
 
 
 def object_validation(repeat: int = 30) -> list[list]:
-    from runner.render import RenderedObject, validate_object
+    from runner.kube.objects import object_problems
+    from runner.render import RenderedObject
 
     rows = []
     try:
@@ -241,10 +242,10 @@ def object_validation(repeat: int = 30) -> list[list]:
             kubernetes_validate.validate(body, "1.33", strict=True)
         direct = (time.perf_counter() - start) / repeat
         obj = RenderedObject(0, "bench", "bench", body)
-        validate_object(obj)  # first call builds the cached validator
+        object_problems(obj.body, obj.template)  # first call builds the cached validator
         start = time.perf_counter()
         for _ in range(repeat):
-            assert validate_object(obj) == [], validate_object(obj)
+            assert object_problems(obj.body, obj.template) == [], object_problems(obj.body, obj.template)
         cached = (time.perf_counter() - start) / repeat
         rows.append([body["kind"], f"{direct * 1000:.2f}", f"{cached * 1000:.2f}"])
     return rows
@@ -302,7 +303,7 @@ def main() -> int:
     objects = object_validation()
     if objects:
         print("\n(c) Kubernetes built-in object validation, ms per object")
-        print(tabulate(objects, headers=["kind", "kubernetes_validate.validate", "runner.render.validate_object"]))
+        print(tabulate(objects, headers=["kind", "kubernetes_validate.validate", "runner.kube.objects.object_problems"]))
     return 1 if over else 0
 
 

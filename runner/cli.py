@@ -82,7 +82,7 @@ def validate(paths: tuple[str, ...], quiet: bool, no_render: bool) -> None:
 
     PATHS may be scenario files, directories or scenario names. Exit 2 when any is invalid.
     """
-    from .validate import validate_files
+    from .check import validate_files
 
     library = _library()
     targets = _expand_targets(paths, library)
@@ -175,7 +175,7 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
 @cli.command("schema")
 def schema_command() -> None:
     """Print the scenario JSON Schema (point your editor's YAML language server at it)."""
-    from .validate import schema_text
+    from .schemas import schema_text
 
     click.echo(schema_text(), nl=False)
 

@@ -26,18 +26,16 @@ from .errors import Location, Problem, RenderError
 from .load import load_documents
 from .model import Scenario, Workload, thaw
 from .platforms import INSTANCE_TYPES
-from .resources import schema_dir, template_dir
+from .kube.labels import LABEL_PREFIX, RUNNER_LABEL, dns_name, run_labels  # noqa: F401  (LABEL_PREFIX, RUNNER_LABEL: for kube.session)
+from .kube.objects import object_problems
+from .resources import template_dir
 from .sandbox import BoundedSandbox, render_bounded
 
 TEMPLATE_DIR = template_dir()
-CRD_SCHEMA_DIR = schema_dir() / "crds"
 TEMPLATE_SUFFIX = ".yaml.j2"
 DEFAULT_TEMPLATES = {
     "mpi": "mpijob", "group": "leaderworkerset", "job": "job", "service": "deployment", "disaggregated": "disaggregatedset",
 }
-RUNNER_LABEL = "app.kubernetes.io/managed-by"
-LABEL_PREFIX = "scenario-runner.dev"
-K8S_VERSION = "1.33"
 
 
 def _quote_shell(value: Any) -> str:
@@ -149,11 +147,6 @@ def template_names() -> list[str]:
 @lru_cache(maxsize=8)
 def _template_names(directory: Path, stamp: int) -> tuple[str, ...]:
     return tuple(sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in directory.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_")))
-
-
-def dns_name(text: str, limit: int = 63) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")
-    return name[:limit].rstrip("-") or "x"
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -354,17 +347,6 @@ class RenderedObject:
 KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2, "Secret": 2, "Service": 3}
 
 
-def run_labels(scenario: Scenario, run_id: str, workload: str = "") -> dict[str, str]:
-    labels = {
-        RUNNER_LABEL: "scenario-runner",
-        f"{LABEL_PREFIX}/run-id": run_id,
-        f"{LABEL_PREFIX}/scenario": dns_name(scenario.name),
-    }
-    if workload:
-        labels[f"{LABEL_PREFIX}/workload"] = dns_name(workload)
-    return labels
-
-
 def object_name(scenario: Scenario, workload: str) -> str:
     return dns_name(workload, 50)
 
@@ -440,7 +422,7 @@ def render_kubernetes(scenario: Scenario, run_id: str = "render", *, validate: b
     ordered = sorted(objects, key=lambda o: (KIND_ORDER.get(o.kind, 5), o.order))
     numbered = [RenderedObject(i, o.workload, o.template, o.body) for i, o in enumerate(ordered)]
     if validate:
-        problems = [p for o in numbered for p in validate_object(o)]
+        problems = [p for o in numbered for p in object_problems(o.body, f"{o.template}{TEMPLATE_SUFFIX}")]
         if problems:
             raise RenderError(problems)
     return numbered
@@ -466,7 +448,7 @@ def _render_template(env, template: str, variables: Mapping[str, Any], workload:
         mark = getattr(error, "problem_mark", None)
         raise RenderError(Problem(f"template {filename} rendered invalid YAML: {getattr(error, 'problem', error)}",
                                   Location(f"{filename} (rendered)", mark.line + 1 if mark else 0, mark.column + 1 if mark else 0),
-                                  "`scenario render --raw` shows the rendered text")) from None
+                                  "values that may hold `:` or `#` need the `to_yaml` filter: {{ value | to_yaml }}")) from error
     return [RenderedObject(i, workload, template, d) for i, d in enumerate(documents)]
 
 
@@ -479,107 +461,6 @@ def _template_location(error: Exception, filename: str) -> Location:
             line, where = tb.tb_lineno, tb.tb_frame.f_code.co_filename
         tb = tb.tb_next
     return Location(where, line, 1)
-
-
-# --- object validation -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=None)
-def _crd_validators() -> dict[tuple[str, str], Any]:
-    from .validate import QuickValidator, jsonschema_validator
-
-    validators = {}
-    for path in CRD_SCHEMA_DIR.glob("*.json"):
-        group, version, kind = path.stem.split("_")
-        schema = json.loads(path.read_text())
-        validators[(f"{group}/{version}", kind)] = QuickValidator(schema, lambda schema=schema: jsonschema_validator("Draft7Validator", schema))
-    return validators
-
-
-def validate_object(obj: RenderedObject) -> list[Problem]:
-    body = thaw(obj.body)
-    api_version, kind = body.get("apiVersion", ""), body.get("kind", "")
-    where = Location(f"{obj.template}{TEMPLATE_SUFFIX} -> {kind}/{obj.name}")
-    validator = _crd_validators().get((api_version, kind))
-    if validator is not None:
-        return [Problem(f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}", where, f"checked against schema/crds ({api_version} {kind})")
-                for e in validator.iter_errors(body)]
-    return _validate_builtin(body, where)
-
-
-def _validate_builtin(body: dict, where: Location) -> list[Problem]:
-    try:
-        validator = _builtin_validator(str(body.get("apiVersion", "")), str(body.get("kind", "")))
-        if validator is None:
-            return [Problem(f"no schema for {body.get('apiVersion')} {body.get('kind')}", where,
-                            "add its CRD subset to schema/crds with schema/crds/extract.py")]
-        errors = list(validator.iter_errors(body))
-        if errors:
-            from jsonschema.exceptions import best_match
-
-            errors = [best_match([error]) for error in errors]
-    except ImportError:
-        return []
-    except Exception as error:  # unreadable schema files, unresolvable references
-        return [Problem(f"could not validate: {error}", where)]
-    hint = f"checked against the Kubernetes {K8S_VERSION} OpenAPI schema"
-    return [Problem(f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}", where, hint) for e in errors]
-
-
-@lru_cache(maxsize=None)
-def _builtin_validator(api_version: str, kind: str):
-    """One validator per (apiVersion, kind), built once from kubernetes-validate's strict schemas (its validate()
-    re-reads the 1.4 MB definitions file on every call, ~15 ms per object). None when there is no schema for the
-    kind; ImportError when kubernetes-validate is not installed."""
-    from .validate import QuickValidator, inline_refs, jsonschema_validator
-
-    directory = _builtin_schema_dir()
-    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # rbac.authorization.k8s.io/v1 -> rbac-v1
-    path = directory / f"{kind.lower()}-{group}.json"
-    if not kind or not path.is_file():
-        return None
-    schema = json.loads(path.read_text())
-    definitions = _builtin_definitions(directory)
-
-    def lookup(ref: str):  # "/api/_definitions.json#/$defs/X" from a kind, "#/$defs/X" inside the definitions
-        name = ref.rpartition("#/$defs/")[2] if "#/$defs/" in ref else None
-        return (f"/api/_definitions.json#/$defs/{name}", definitions["$defs"][name]) if name in definitions["$defs"] else None
-
-    inlined = inline_refs(schema, lookup)
-
-    def make():  # leftover (recursive) references resolve through the registry, as kubernetes-validate does it
-        from referencing import Registry, Resource
-
-        registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
-        return jsonschema_validator("Draft202012Validator", inlined, registry=registry)
-
-    return QuickValidator(inlined, make)
-
-
-@lru_cache(maxsize=None)
-def _builtin_schema_dir() -> Path:
-    """kubernetes-validate's strict schemas for K8S_VERSION (the newest version not above it), found without
-    importing the package (it imports jsonschema, ~60 ms)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("kubernetes-validate is not installed")
-    root = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
-    wanted = tuple(int(part) for part in K8S_VERSION.split("."))
-    versions = []
-    for candidate in root.iterdir():
-        match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local-strict", candidate.name)
-        if match and (int(match[1]), int(match[2])) <= wanted:
-            versions.append(((int(match[1]), int(match[2]), int(match[3])), candidate))
-    if not versions:
-        raise ImportError(f"kubernetes-validate has no schemas for Kubernetes {K8S_VERSION}")
-    return max(versions)[1]
-
-
-@lru_cache(maxsize=None)
-def _builtin_definitions(directory: Path) -> dict:
-    return json.loads((directory / "_definitions.json").read_text())
 
 
 class _ReadableDumper(yaml.SafeDumper):

@@ -142,6 +142,7 @@ def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:
     except RunnerError:
         raise
     except Exception as error:  # a plan is documentation: never let it stop a run
+        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "plan-error.txt").write_text(f"{type(error).__name__}: {error}\n")
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from ..model import Scenario, thaw
-from ..render import KIND_ORDER, RenderedObject, run_labels
+from ..render import KIND_ORDER, RenderedObject
+from .labels import run_labels
 from .client import KubeApiError, KubeClient
 from .kinds import NAMESPACE, Kind, kind_of
 

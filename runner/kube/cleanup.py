@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Mapping
 
-from ..render import LABEL_PREFIX, RUNNER_LABEL
+from .labels import LABEL_PREFIX, RUNNER_LABEL
 from .client import KubeApiError, KubeClient
 from .kinds import CLEANUP_ORDER, POD, WORKLOAD_KINDS, Kind
 from .wait import wait_until_empty

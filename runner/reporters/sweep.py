@@ -2,16 +2,53 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
+
+from tabulate import tabulate
 
 from ..report import format_value
 from . import plots
 from .html_report import Plot, badge, figure_html, page, table as html_table
 from .markdown import table as md_table
 
+if TYPE_CHECKING:
+    from ..sweep import SweepResult
+
+
+def _axis_label(path: str) -> str:
+    return path.split(".")[-1]
+
+
+def sweep_rows(result: SweepResult) -> tuple[list[str], list[list[str]]]:
+    headers = ["best", "#"] + [_axis_label(a) for a in result.axes] + list(result.key_metrics) + ["verdict", "run"]
+    rows = []
+    for run in result.variants:
+        rows.append(["*" if run.index == result.best else "", str(run.index + 1)]
+                    + [str(run.variant.get(a, "")) for a in result.axes]
+                    + [format_value(run.metrics.get(k), run.units.get(k, "")) for k in result.key_metrics]
+                    + [run.status, run.run_id or "-"])
+    return headers, rows
+
+
+def sweep_table(result: SweepResult) -> str:
+    headers, rows = sweep_rows(result)
+    lines = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
+    if result.best is not None:
+        best = result.variants[result.best]
+        value = format_value(best.metrics.get(result.best_metric), best.units.get(result.best_metric, ""))
+        lines.append(f"best: variant {best.index + 1} ({best.label}): {result.best_metric} {value} ({result.better} is better)")
+    elif result.best_metric:
+        lines.append(f"best: none (no passing variant with a value of {result.best_metric}{'' if result.better else ' or no direction'})")
+    counts: dict[str, int] = {}
+    for run in result.variants:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    lines.append(f"{result.scenario} sweep {result.sweep_id} ({result.state}): "
+                 + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+    lines.append(f"sweep record: {result.record}")
+    return "\n".join(lines)
+
 
 def _rows(result) -> tuple[list[str], list[list[str]]]:
-    from ..sweep import sweep_rows
-
     return sweep_rows(result)
 
 

@@ -9,9 +9,11 @@ from jsonschema import Draft7Validator, Draft202012Validator
 
 from runner.errors import ScenarioError
 from runner.model import thaw
-from runner.render import _builtin_validator, _crd_validators, render_kubernetes
+from runner.kube.objects import _builtin_validator, _crd_validators
+from runner.render import render_kubernetes
 from runner.resolve import Library, resolve
-from runner.validate import QuickValidator, _validator, compile_check, validate_scenario
+from runner.schemas import QuickValidator, compile_check, scenario_validator
+from runner.validate import validate_scenario
 
 from .conftest import BROKEN, SCENARIOS
 
@@ -72,11 +74,11 @@ def object_validator(body):
 
 
 def test_scenario_schema_is_compiled():
-    assert _validator().quick is not None
+    assert scenario_validator().quick is not None
 
 
 def test_agrees_on_the_library_and_the_broken_corpus():
-    validator = _validator()
+    validator = scenario_validator()
     documents = library_documents()
     for path in sorted(BROKEN.glob("*.yaml")):
         try:
@@ -89,7 +91,7 @@ def test_agrees_on_the_library_and_the_broken_corpus():
 
 def test_agrees_on_mutated_scenarios():
     rng = random.Random(20261127)
-    validator = _validator()
+    validator = scenario_validator()
     documents = library_documents()
     for _ in range(600):
         agree(validator, mutate(rng.choice(documents), rng))

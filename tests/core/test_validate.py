@@ -7,7 +7,8 @@ import pytest
 
 from runner.errors import ScenarioError
 from runner.resolve import Library, resolve_text
-from runner.validate import KNOWN_VERSIONS, schema, validate_resolved, validate_scenario
+from runner.schemas import schema
+from runner.validate import KNOWN_VERSIONS, validate_resolved, validate_scenario
 
 from .conftest import JOB, SCENARIOS, scenario_text
 

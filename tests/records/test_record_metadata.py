@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from datetime import datetime
 
 import pytest
@@ -22,13 +23,24 @@ def test_run_json_describes_the_run(mooncake_run):
     meta = read_json(mooncake_run.record / "run.json")
     assert meta["format"] == "scenario-runner/run/v1"
     assert meta["runner_version"]
-    assert len(meta["scenarios_commit"].removesuffix("-dirty")) == 40
+    assert meta["scenarios_commit"] == ""  # the test's library is a copy outside any git checkout: no commit to name
     assert meta["executor"] == "local"
     assert meta["facts"]["host"] and meta["facts"]["python"]
     started, ended = (datetime.fromisoformat(meta[k]) for k in ("started", "ended"))
     assert started <= ended and meta["duration_s"] > 0
     assert meta["overrides"] == ["parameters.duration=2"]
     assert meta["images"] == {} and meta["tool_versions"] == {} and meta["baselines"] == []
+
+
+def test_the_scenarios_commit_is_the_one_of_the_checkout_holding_the_files(tmp_path):
+    from runner.record import git_commit
+
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit([str(REPO / "scenarios" / "local" / "mooncake-tcp-loopback.yaml")])
+    assert commit.removesuffix("-dirty") == head and len(head) == 40
+    copy = tmp_path / "copy.yaml"
+    copy.write_text("x: 1\n")
+    assert git_commit([str(copy)]) == ""
 
 
 @needs_mooncake
