@@ -1,4 +1,5 @@
-"""`scenario run NAME --with-baseline`: run the baseline scenarios a scenario's checks need, when they have no passing run.
+"""`scenario run NAME --with-baseline`: run the baseline scenarios a scenario's checks need, when they have no passing run;
+and the baseline runs' metrics a report plots against.
 
 A `baseline:` check resolves (runner.history.BaselineLookup) to its pinned `run:` id, else to the latest
 passing run of the baseline scenario that ran as written (no --set overrides, not a sweep variant).
@@ -6,11 +7,12 @@ passing run of the baseline scenario that ran as written (no --set overrides, no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from .history import latest_passing
 from .model import Scenario
 from .record import default_results_dir
+from .reporters.base import BaselineMetrics
 from .resolve import Library
 
 
@@ -57,3 +59,33 @@ def ensure_baselines(scenario: Scenario, library: Library | None, results_dir: P
         results.append(run_fn(baseline, executor_name=executor, results_dir=results_dir, **run_options))
         seen = seen | {name}
     return results
+
+
+def serving_baselines(checks: Iterable[Mapping[str, Any]], used: Iterable[Mapping[str, Any]], results_dir: Path | None
+                      ) -> dict[str, BaselineMetrics]:
+    """For each workload a `baseline:` check compares, the baseline run's metrics of the baseline workload, for the
+    report's plots: the run the judge used (`used`, run.json "baselines"), else the check's pinned run, else the
+    latest passing run of the baseline scenario. `checks` are the scenario's checks as written (plain mappings)."""
+    from .history import find_run
+
+    found: dict[str, BaselineMetrics] = {}
+    if results_dir is None:
+        return found
+    used = [entry for entry in used if entry.get("run_id")]
+    for check in checks:
+        base = check.get("baseline") if isinstance(check, Mapping) else None
+        metric = str(check.get("metric", "")) if base else ""
+        workload = metric.partition(".")[0]
+        if not base or not workload or workload in found:
+            continue
+        base_metric = base.get("metric") or metric
+        same = [entry for entry in used if entry.get("scenario") == base["scenario"]]
+        run_id = next((e["run_id"] for e in same if e.get("metric") == base_metric), same[0]["run_id"] if same else base.get("run", ""))
+        run = find_run(results_dir, run_id, base["scenario"]) if run_id else latest_passing(results_dir, base["scenario"])[0]
+        if run is None:
+            continue
+        base_workload = base_metric.partition(".")[0] if "." in base_metric else workload
+        entry = (run.metrics().get("workloads") or {}).get(base_workload) or {}
+        if entry.get("metrics"):
+            found[workload] = BaselineMetrics(f"{base['scenario']} {run.run_id}", entry["metrics"])
+    return found

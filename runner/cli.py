@@ -9,9 +9,26 @@ from pathlib import Path
 import click
 
 from .cli_options import current_library, library_option
-from .errors import EXIT_INVALID, Problem, RunnerError, ScenarioError
+from .errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_PASS, Problem, RunnerError, ScenarioError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+class ReporterChoice(click.Choice):
+    """The registered reporters' names, looked up when first needed (importing the reporters costs a little)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property
+    def choices(self):
+        from .report import reporter_names
+
+        return reporter_names()
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass
 
 
 def _library():
@@ -157,11 +174,9 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
     from .validate import validate_scenario
 
     scenario = validate_scenario(name, _library(), overrides)
-    executor_name = executor_name or scenario.default_executor
-    from .delta import for_executor, runs_on
+    from .delta import for_executor
 
-    if not runs_on(scenario, executor_name):
-        raise ScenarioError(f"scenario {scenario.name} does not run on {executor_name!r}; it declares {', '.join(scenario.executors)}")
+    executor_name = _executor_name(scenario, executor_name)
     scenario = for_executor(scenario, executor_name, overrides)
     executor = get_executor(executor_name)
     plan = executor.plan(scenario, out_dir)
@@ -170,6 +185,17 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
             click.echo(str(path))
         return
     click.echo(yaml.safe_dump_all(list(plan.documents), sort_keys=False, width=120), nl=False)
+
+
+def _executor_name(scenario, asked: str | None) -> str:
+    """The executor a command uses: the one asked for, which the scenario must declare, else its first."""
+    from .delta import runs_on
+
+    name = asked or scenario.default_executor
+    if not runs_on(scenario, name):
+        raise ScenarioError(Problem(f"scenario {scenario.name} does not run on {name!r}; it declares {', '.join(scenario.executors)}",
+                                    scenario.sources.with_path(("executors",)), "pick one of those with --executor"))
+    return name
 
 
 @cli.command("schema")
@@ -255,7 +281,8 @@ def _catalog_text(parser_name: str | None, as_json: bool) -> str:
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")
 @click.option("--timeout", "timeout", metavar="DURATION", help="Limit for the whole run, e.g. 10m (default: the scenario's).")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), help="Where run records go (default: results/).")
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Verdict format on stdout.")
+@click.option("--output", "-o", type=ReporterChoice(), default="table", show_default=True,
+              help="Report on stdout, by reporter name.")
 @click.option("--no-progress", is_flag=True, help="No progress lines (also implied when stderr is not a terminal and CI is set).")
 @click.option("--context", "kube_context", help="Kubernetes: kubeconfig context to use.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
@@ -283,7 +310,7 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     library = _library()
     scenario = validate_scenario(name, library, overrides)
     timeout_s = _duration_option("--timeout", timeout)
-    executor_name = executor_name or scenario.default_executor
+    executor_name = _executor_name(scenario, executor_name)
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run,
                "fail_fast_s": _duration_option("--fail-fast", fail_fast)}
     executor = get_executor(executor_name)
@@ -292,8 +319,7 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     if with_baseline:
         for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, timeout_s=timeout_s,
                                          progress=progress, options=options, announce=lambda text: click.echo(text, err=True)):
-            click.echo(render_report("table", baseline.verdict, baseline.metrics,
-                                     {"run_id": baseline.run_id, "record": str(baseline.record)}), err=True)
+            click.echo(render_report("table", baseline.report), err=True)
     extra_matrix = parse_matrix_options(matrix)
     if scenario.matrix or extra_matrix:
         sweep = run_sweep(name, library, list(overrides), extra_matrix, run_scenario, progress, results_dir=results_dir,
@@ -302,7 +328,7 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
         sys.exit(sweep.exit_code)
     result = run_scenario(scenario, executor_name=executor_name, results_dir=results_dir, timeout_s=timeout_s,
                           progress=progress, overrides=list(overrides), options=options)
-    click.echo(render_report(output, result.verdict, result.metrics, {"run_id": result.run_id, "record": str(result.record)}))
+    click.echo(render_report(output, result.report))
     sys.exit(result.verdict.exit_code)
 
 
@@ -313,8 +339,8 @@ def _duration_option(flag: str, value: str | None) -> float | None:
         return None
     try:
         return seconds(value)
-    except ValueError:
-        raise ScenarioError(Problem(f"{flag} {value!r} is not a duration", hint="for example 90s, 20m or 1h")) from None
+    except ValueError as error:
+        raise ScenarioError(Problem(f"{flag} {value!r} is not a duration", hint="for example 90s, 20m or 1h")) from error
 
 
 def _progress(no_progress: bool):
@@ -347,8 +373,8 @@ def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeco
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace}
     remaining = kube_executor.cleanup(options, run_id=run_id, all_runs=all_runs)
     if remaining:
-        click.echo("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining), err=True)
-        sys.exit(3)
+        raise RunnerError("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining),
+                          hint="run `scenario cleanup` again; objects with finalizers can take a while to go")
     click.echo("nothing left")
 
 
@@ -360,30 +386,28 @@ from .cli_judge import register as register_judge; register_judge(cli)  # noqa: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit code of every outcome is decided here (the codes are in runner.errors)."""
     try:
         cli.main(args=argv, prog_name="scenario", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
-    except click.ClickException as error:
+    except click.ClickException as error:  # a bad option or argument: the invocation is invalid, nothing ran
         error.show()
-        return EXIT_INVALID if error.exit_code == 2 else error.exit_code
+        return EXIT_INVALID
     except RunnerError as error:
         click.echo(f"error: {error}" if not isinstance(error, ScenarioError) else str(error), err=True)
         return error.exit_code
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return 130
     except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 0
+        return exit_.code if isinstance(exit_.code, int) else EXIT_PASS
     except Exception as error:  # a bug in the runner: say so plainly, no traceback unless asked
         if os.environ.get("SCENARIO_DEBUG"):
             raise
         click.echo(f"internal error: {type(error).__name__}: {error}\n(set SCENARIO_DEBUG=1 for the traceback and please report it)", err=True)
-        return 3
-    return 0
+        return EXIT_INFRA
+    return EXIT_PASS
 
 
 def entry() -> None:

@@ -201,12 +201,12 @@ def _compose(text: str, file: str) -> yaml.Node | None:
         loader = _Loader(text)  # its reader checks every character at construction
         return loader.get_single_node()
     except yaml.reader.ReaderError as error:
-        raise ScenarioError(_reader_problem(file, text, error)) from None
+        raise ScenarioError(_reader_problem(file, text, error)) from error
     except yaml.YAMLError as error:
-        raise ScenarioError(_syntax_problem(file, error)) from None
-    except RecursionError:
+        raise ScenarioError(_syntax_problem(file, error)) from error
+    except RecursionError as error:
         raise ScenarioError(Problem(f"maps and lists are nested more than {MAX_DEPTH} levels deep", Location(file, 1, 1),
-                                    LIMITS_HINT)) from None
+                                    LIMITS_HINT)) from error
     finally:
         if loader is not None:
             loader.dispose()
@@ -236,7 +236,7 @@ def _document(node: yaml.Node, file: str) -> Document:
     try:
         data = builder.build(node)
     except yaml.YAMLError as error:
-        raise ScenarioError(_syntax_problem(file, error)) from None
+        raise ScenarioError(_syntax_problem(file, error)) from error
     if builder.problems:
         raise ScenarioError(builder.problems)
     return Document(Path(file), data, builder.sources)
@@ -290,5 +290,5 @@ def load_file(path: str | Path) -> Document:
         before = error.object[: error.start]
         where = Location(str(path), before.count(b"\n") + 1, error.start - before.rfind(b"\n"))
         raise ScenarioError(Problem(f"the file is not UTF-8 text ({error.reason} at byte {error.start})", where,
-                                    "save the file as UTF-8")) from None
+                                    "save the file as UTF-8")) from error
     return load_text(text, str(path))

@@ -197,11 +197,11 @@ def render_string(text: str, variables: Mapping[str, Any], location: Location) -
         return render_bounded(_compile(text), variables)
     except jinja2.UndefinedError as error:
         raise RenderError(Problem(f"undefined template variable: {_undefined_text(error.message or '', text)}", location,
-                                  _variables_hint(variables))) from None
+                                  _variables_hint(variables))) from error
     except jinja2.TemplateSyntaxError as error:
-        raise RenderError(Problem(f"template syntax error: {error.message}", location)) from None
+        raise RenderError(Problem(f"template syntax error: {error.message}", location)) from error
     except Exception as error:  # noqa: BLE001  (a template is untrusted input: whatever it raises is its problem)
-        raise RenderError(template_failure(error, location)) from None
+        raise RenderError(template_failure(error, location)) from error
 
 
 def template_failure(error: BaseException, location: Location) -> Problem:
@@ -434,14 +434,14 @@ def _render_template(env, template: str, variables: Mapping[str, Any], workload:
         text = render_bounded(env.get_template(filename), variables)
     except jinja2.TemplateNotFound:
         raise RenderError(Problem(f"no template {filename} under {TEMPLATE_DIR}", location or Location(),
-                                  f"templates: {', '.join(template_names())}")) from None
+                                  f"templates: {', '.join(template_names())}")) from error
     except jinja2.UndefinedError as error:
         raise RenderError(Problem(f"undefined variable in template: {error.message}", _template_location(error, filename),
-                                  f"rendering workload {workload or '(namespace)'}; variables: {', '.join(sorted(variables))}")) from None
+                                  f"rendering workload {workload or '(namespace)'}; variables: {', '.join(sorted(variables))}")) from error
     except jinja2.TemplateSyntaxError as error:
-        raise RenderError(Problem(f"template syntax error: {error.message}", Location(str(TEMPLATE_DIR / filename), error.lineno or 0, 1))) from None
+        raise RenderError(Problem(f"template syntax error: {error.message}", Location(str(TEMPLATE_DIR / filename), error.lineno or 0, 1))) from error
     except Exception as error:  # noqa: BLE001  (values from the scenario reach the template)
-        raise RenderError(template_failure(error, _template_location(error, filename))) from None
+        raise RenderError(template_failure(error, _template_location(error, filename))) from error
     try:
         documents = [d for d in load_documents(text) if d]
     except yaml.YAMLError as error:

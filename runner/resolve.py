@@ -195,7 +195,7 @@ def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tupl
     except ScenarioError as error:
         first = error.problems[0]
         message = first.message if first.message.startswith("`extends") else f"`extends: {parent_name}`: no such scenario"
-        raise ScenarioError(Problem(message, location, first.hint)) from None
+        raise ScenarioError(Problem(message, location, first.hint)) from error
     chain = seen + (path,)
     if len(chain) >= MAX_EXTENDS:
         raise ScenarioError(Problem(f"the `extends` chain is longer than {MAX_EXTENDS} files", location, LIMITS_HINT))

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .baseline import serving_baselines
 from .delta import check_runnable, for_executor, runs_on
-from .errors import RunnerError, ScenarioError
+from .errors import ParseError, RunnerError, ScenarioError
 from .execute import RunContext, RunOutput, WorkloadOutcome
 from .executors import get_executor
 from .history import baseline_lookup
@@ -19,11 +20,11 @@ from .judge import Verdict, WorkloadMetrics, judge
 from .model import Scenario, thaw
 from .parse import parse_file
 from .progress import QuietProgress
-from .record import (METRICS_FORMAT, RunRecord, default_results_dir, new_run_id, redact_record_files, redact_values_in_logs,
-                     run_metadata, secret_values, to_jsonable)
-from .report import REPORTERS, verdict_document
+from .record import (METRICS_FORMAT, RunRecord, atomic_write, default_results_dir, new_run_id, redact_record_files,
+                     redact_values_in_logs, run_metadata, secret_values, to_jsonable)
+from .report import REPORTERS, RunReport
+from .reporters.json_report import verdict_document
 from .reporters.plots import warm_up_in_background
-from .errors import ParseError
 
 DEFAULT_RUN_TIMEOUT_S = 3600.0
 
@@ -36,6 +37,7 @@ class RunResult:
     verdict: Verdict
     metrics: Mapping[str, WorkloadMetrics]
     output: RunOutput
+    report: RunReport  # what the reporters print, with the record's final path
 
 
 @dataclass
@@ -107,21 +109,23 @@ def _finish_record(scenario, record, output, stop, executor_name, started, resul
     metrics = collect_metrics(scenario, output)
     lookup = baseline_lookup(results_dir)
     verdict = judge(scenario, output, metrics, lookup)
-    meta = {"run_id": run_id, "record": str(record.final_dir)}
     record.write_json("metrics.json", record.relative(metrics_document(scenario.name, run_id, metrics)))
-    record.write_json("verdict.json", verdict_document(verdict, meta))
-    record.write_json("run.json", record.relative(run_metadata(
+    record.write_json("verdict.json", verdict_document(verdict, run_id))
+    run_document = record.relative(run_metadata(
         scenario=scenario.name, run_id=run_id, executor=executor_name, started=started, ended=time.time(), status=verdict.status,
         facts={**output.facts, "outcomes": {n: _outcome_summary(o) for n, o in output.outcomes.items()}, "run_state": output.state,
                "run_message": output.message},
         files=[str(p) for p in scenario.files], variant=variant, parent=parent, overrides=overrides,
-        tool_versions=_tool_versions(metrics), images=_image_refs(scenario), baselines=lookup.used)))
-    _write_extra_reports(record, verdict, metrics, meta)
+        tool_versions=_tool_versions(metrics), images=_image_refs(scenario), baselines=lookup.used))
+    record.write_json("run.json", run_document)
+    report = RunReport(verdict, metrics, run_id, str(record.final_dir), scenario.description, run_document,
+                       serving_baselines(thaw(scenario.data).get("checks") or [], lookup.used, results_dir))
+    _write_extra_reports(record, report)
     redact_record_files(record.dir)
     redact_values_in_logs(record.dir, secret_values(os.environ, scenario.env, *(w.env for w in scenario.workloads)))
     partial = record.dir
     final = record.finalize()
-    return RunResult(scenario, run_id, final, verdict, metrics, _moved(output, partial, final))
+    return RunResult(scenario, run_id, final, verdict, metrics, _moved(output, partial, final), report)
 
 
 def _moved(output: RunOutput, old: Path, new: Path) -> RunOutput:
@@ -146,21 +150,18 @@ def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:
         (out_dir / "plan-error.txt").write_text(f"{type(error).__name__}: {error}\n")
 
 
-def _write_extra_reports(record: RunRecord, verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> None:
+def _write_extra_reports(record: RunRecord, report: RunReport) -> None:
     """Reporters that produce record files (junit.xml, summary.md, report.html) register with a `record_file` attribute."""
     for name, reporter in REPORTERS.items():
         filename = getattr(reporter, "record_file", None)
         if not filename:
             continue
         try:
-            content = reporter(verdict, metrics, {**meta, "record_dir": str(record.dir)})
+            content = reporter(report)
         except Exception as error:  # a broken report must not lose the record
-            content = None
             (record.dir / f"{filename}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
-        if content is not None:
-            from .record import atomic_write
-
-            atomic_write(record.dir / filename, content)
+            continue
+        atomic_write(record.dir / filename, content)
 
 
 def _outcome_summary(outcome: WorkloadOutcome) -> dict:

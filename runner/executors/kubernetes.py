@@ -14,7 +14,7 @@ from ..execute import Plan, RunContext, RunOutput
 from ..model import Scenario
 from ..render import render_kubernetes, write_objects
 from ..schedule import run_with
-from . import executor
+from .base import executor
 
 CHECK_TIMEOUT_S = 10.0
 

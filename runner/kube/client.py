@@ -105,7 +105,7 @@ def _with_context(source: ConfigSource) -> ConfigSource:
     try:
         contexts, current = config.list_kube_config_contexts(config_file=source.path)
     except Exception as error:  # ConfigException, yaml errors: all mean "unreadable kubeconfig"
-        raise ExecutionError(f"cannot read kubeconfig {source.path}: {error}") from None
+        raise ExecutionError(f"cannot read kubeconfig {source.path}: {error}") from error
     names = [c.get("name", "") for c in contexts or []]
     if source.context and source.context not in names:
         raise ExecutionError(f"kubeconfig {source.path} has no context {source.context!r}",
@@ -132,7 +132,7 @@ def connect(options: Mapping[str, Any]) -> "KubeClient":
             config.load_kube_config(config_file=source.path, context=source.context or None,
                                     client_configuration=configuration, persist_config=False)
     except Exception as error:  # ConfigException and friends: a broken kubeconfig
-        raise ExecutionError(f"cannot load the cluster configuration from {source.describe()}: {error}") from None
+        raise ExecutionError(f"cannot load the cluster configuration from {source.describe()}: {error}") from error
     configuration.connection_pool_maxsize = POOL_SIZE
     return KubeClient(client.ApiClient(configuration), source)
 
@@ -167,10 +167,10 @@ class KubeClient:
                                                body=body, auth_settings=["BearerToken"])
             response = self.api.call_api(*request, _request_timeout=timeout)
         except ApiException as error:
-            raise self._error(error.status or 0, error.reason or "", error.body, method, path) from None
+            raise self._error(error.status or 0, error.reason or "", error.body, method, path) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise KubeApiError(f"cannot reach the Kubernetes API server at {self.host}: {_short(error)}",
-                               hint=f"check the cluster and the configuration ({self.source.describe()})") from None
+                               hint=f"check the cluster and the configuration ({self.source.describe()})") from error
         raw = response.response
         if not 200 <= raw.status <= 299:
             try:
@@ -310,7 +310,7 @@ class Stream:
         except (urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError) as error:
             # AttributeError/ValueError: urllib3 after a close() from another thread
             if not self.closed:
-                raise KubeApiError(f"stream from {self.host} broke: {_short(error)}") from None
+                raise KubeApiError(f"stream from {self.host} broke: {_short(error)}") from error
         if pending:
             yield pending
 
@@ -320,8 +320,8 @@ class Stream:
             if line:
                 try:
                     yield json.loads(line)
-                except ValueError:
-                    raise KubeApiError(f"the API server sent a watch event that is not JSON: {line[:200]!r}") from None
+                except ValueError as error:
+                    raise KubeApiError(f"the API server sent a watch event that is not JSON: {line[:200]!r}") from error
 
     def close(self) -> None:
         self.closed = True
@@ -341,8 +341,8 @@ def _json(response) -> dict:
         return {}
     try:
         return json.loads(data)
-    except ValueError:
-        raise KubeApiError(f"the API server answered with something that is not JSON: {data[:200]!r}") from None
+    except ValueError as error:
+        raise KubeApiError(f"the API server answered with something that is not JSON: {data[:200]!r}") from error
 
 
 def _read(response) -> bytes:
@@ -352,7 +352,7 @@ def _read(response) -> bytes:
     try:
         return response.data or b""
     except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise KubeApiError(f"the API server's answer broke off: {_short(error)}") from None
+        raise KubeApiError(f"the API server's answer broke off: {_short(error)}") from error
     finally:
         response.release_conn()
 

@@ -7,7 +7,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..errors import ParseError
-from ..parse import Metric
+from .base import Metric
 
 # mpirun --tag-output writes "[1,0]<stdout>:", srun -l writes "0: " (padded to the widest task id).
 _LAUNCHER_PREFIX = re.compile(r"^(?:\[\d+,\d+\]<std(?:out|err)>:|\s*\d+: )")

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Mapping
 
 from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
-from ..parse import Metric, ParseResult, parser
+from .base import Metric, ParseResult, parser
 from ._common import metric_map
 
 NAME = "mooncake-bench"

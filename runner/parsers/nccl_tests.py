@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
-from ..parse import Metric, ParseResult, Series, parser
+from .base import Metric, ParseResult, Series, parser
 from ._common import int_option, metric_map, sniff_first_char, strip_launcher_prefix
 
 NAME = "nccl-tests"
@@ -198,8 +198,8 @@ class _TextScanner:
             return
         try:
             self.current.rows.append(self._row(fields))
-        except (ValueError, IndexError):
-            raise ParseError(NAME, self.source, f"line {self.line_no} looks like a result row but could not be read: {line!r}") from None
+        except (ValueError, IndexError) as error:
+            raise ParseError(NAME, self.source, f"line {self.line_no} looks like a result row but could not be read: {line!r}") from error
 
     def _row(self, fields: list[str]) -> Row:
         root, oop, ip = self.columns.root, self.columns.oop, self.columns.ip
@@ -213,8 +213,8 @@ class _TextScanner:
         run, self.current = self.current, Run()
         try:
             run.avg_busbw = _bandwidth(avg_text)
-        except ValueError:
-            raise ParseError(NAME, self.source, f"line {self.line_no}: the average bus bandwidth {avg_text!r} is not a number") from None
+        except ValueError as error:
+            raise ParseError(NAME, self.source, f"line {self.line_no}: the average bus bandwidth {avg_text!r} is not a number") from error
         self.last_complete = run
         if self.wanted_run is not None and self.wanted_run >= 0:
             if self.complete == self.wanted_run:
@@ -273,11 +273,11 @@ def _parse_json(lines: Iterator[str], source: str) -> tuple[Run, dict[str, str]]
     try:
         document = json.loads("".join(lines))
     except json.JSONDecodeError as error:
-        raise ParseError(NAME, source, f"the JSON output is not valid JSON: {error}", hint="was the file cut short?") from None
+        raise ParseError(NAME, source, f"the JSON output is not valid JSON: {error}", hint="was the file cut short?") from error
     try:
         run = _json_run(document)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise ParseError(NAME, source, f"the JSON output does not have the nccl-tests -J layout ({type(error).__name__}: {error})") from None
+        raise ParseError(NAME, source, f"the JSON output does not have the nccl-tests -J layout ({type(error).__name__}: {error})") from error
     info = {"format": "json", "runs": "1", "run": "0"}
     if "nccl_version" in document:
         info["nccl-library"] = str(document["nccl_version"])

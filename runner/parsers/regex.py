@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 from .. import saferegex
 from ..catalog import KINDS, NONNEGATIVE_UNITS, Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
-from ..parse import Metric, ParseResult, parser
+from .base import Metric, ParseResult, parser
 from ._common import as_number
 
 NAME = "regex"
@@ -80,7 +80,7 @@ def _compile(index: int, spec: Any, source: str) -> Pattern:
     try:
         regex = saferegex.compile(spec["regex"])
     except saferegex.RegexError as error:
-        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} is invalid: {error}", hint=saferegex.RE2_HINT) from None
+        raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} is invalid: {error}", hint=saferegex.RE2_HINT) from error
     if not regex.groupindex:
         raise ParseError(NAME, source, f"{where} regex {spec['regex']!r} has no named group", hint="name what to keep: (?P<busbw_gbps>[0-9.]+)")
     reduce, better = spec.get("reduce", "last"), spec.get("better", "")

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Mapping
 
 from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
-from ..parse import Metric, ParseResult, parser
+from .base import Metric, ParseResult, parser
 from ._common import as_number, metric_map, sniff_first_char
 
 NAME = "sglang-bench-serving"
@@ -159,7 +159,7 @@ def _load(text: str, source: str, where: str) -> dict[str, Any]:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ParseError(NAME, source, f"{where} of the JSONL is not valid JSON: {error}") from None
+        raise ParseError(NAME, source, f"{where} of the JSONL is not valid JSON: {error}") from error
     if not isinstance(record, dict):
         raise ParseError(NAME, source, f"{where} of the JSONL is not a JSON object")
     return record

@@ -6,7 +6,7 @@ from typing import Any, Iterator, Mapping
 
 from ..catalog import Catalog, MetricSpec, OptionSpec
 from ..errors import ParseError
-from ..parse import Metric, ParseResult, Series, parser
+from .base import Metric, ParseResult, Series, parser
 from ._common import int_option, metric_map, summary
 
 NAME = "uccl-ep"

@@ -95,7 +95,7 @@ def _size_argument(text: str) -> int:
     try:
         return parse_size(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def build_argument_parser() -> argparse.ArgumentParser:
@@ -463,8 +463,8 @@ class RankEnvironment:
 def _integer_variable(environ: Mapping[str, str], name: str) -> int:
     try:
         return int(environ[name])
-    except ValueError:
-        raise ProbeError(f"{name}={environ[name]!r} is not an integer", EXIT_USAGE) from None
+    except ValueError as error:
+        raise ProbeError(f"{name}={environ[name]!r} is not an integer", EXIT_USAGE) from error
 
 
 def read_rank_environment(environ: Mapping[str, str]) -> RankEnvironment:
@@ -541,8 +541,8 @@ def import_torch() -> Any:
     try:
         import torch
         import torch.distributed  # noqa: F401
-    except ImportError:
-        raise ProbeError(TORCH_MISSING_MESSAGE, EXIT_USAGE) from None
+    except ImportError as error:
+        raise ProbeError(TORCH_MISSING_MESSAGE, EXIT_USAGE) from error
     if not torch.distributed.is_available():
         raise ProbeError("this torch build has no torch.distributed support", EXIT_USAGE)
     return torch
@@ -581,7 +581,7 @@ def start_process_group(torch: Any, backend: str, device: Any, env: RankEnvironm
         torch.distributed.init_process_group(**options)
     except Exception as error:  # torch raises several types (RuntimeError, DistNetworkError, TimeoutError)
         raise ProbeError(f"rank {env.rank} could not join the {backend} process group at "
-                         f"{env.master_addr}:{env.master_port} within {timeout_s:g}s: {first_line(error)}") from None
+                         f"{env.master_addr}:{env.master_port} within {timeout_s:g}s: {first_line(error)}") from error
 
 
 def accepts_keyword(function: Callable[..., Any], name: str) -> bool:

@@ -1,59 +1,18 @@
-"""What the record reporters share: reading the rest of the record (run.json, scenario.yaml) and picking key facts.
+"""What the record reporters share: key metrics, the environment rows of run.json, times, clean text.
 
-Reporters only format: these helpers read what the pipeline already wrote, they decide nothing.
+Reporters only format: these helpers pick from the RunReport, they decide nothing.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from ..judge import Verdict, WorkloadMetrics
-from ..report import format_value
+from ..model import thaw
+from .base import format_value
 
 STATUS_ICON = {"PASS": "✅", "FAIL": "❌", "ERROR": "⛔", "TIMEOUT": "⏱️", "INTERRUPTED": "⏹️", "SKIP": "⏭️"}
-
-
-@dataclass(frozen=True)
-class RecordInfo:
-    """The parts of a record reporters may show besides the verdict and metrics."""
-
-    run: Mapping[str, Any] = field(default_factory=dict)        # run.json
-    scenario: Mapping[str, Any] = field(default_factory=dict)   # scenario.yaml (resolved, redacted)
-    record_dir: Path | None = None
-
-    @property
-    def results_dir(self) -> Path | None:
-        """results/<scenario>/<run-id>[.partial] -> results/"""
-        return self.record_dir.parent.parent if self.record_dir else None
-
-
-def record_info(meta: Mapping[str, Any]) -> RecordInfo:
-    folder = meta.get("record_dir") or meta.get("record")
-    if not folder:
-        return RecordInfo()
-    folder = Path(folder)
-    return RecordInfo(_read_json(folder / "run.json"), _read_yaml(folder / "scenario.yaml"), folder)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def metric_checks(verdict: Verdict) -> list[tuple[str, str]]:
@@ -86,7 +45,7 @@ def environment(run: Mapping[str, Any]) -> list[tuple[str, str]]:
 
     def add(label: str, value: Any) -> None:
         if value not in (None, "", [], {}):
-            rows.append((label, value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)))
+            rows.append((label, value if isinstance(value, str) else json.dumps(thaw(value), sort_keys=True, default=str)))
 
     add("scenario runner", run.get("runner_version"))
     add("scenarios commit", run.get("scenarios_commit"))

@@ -13,9 +13,9 @@ from html import escape
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..judge import Verdict, WorkloadMetrics
-from ..report import format_value, reporter, verdict_rows
 from . import plots
-from ._common import RecordInfo, clean_text, environment, key_metrics, record_info, when
+from ._common import clean_text, environment, key_metrics, when
+from .base import RunReport, format_value, reporter, verdict_rows
 
 SERVING_METRICS = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"))
 STATUS_COLOURS = {"PASS": ("#e6f4ea", "#137333"), "FAIL": ("#fce8e6", "#c5221f"), "ERROR": ("#fde7d9", "#a50e0e"),
@@ -40,16 +40,16 @@ class Plot:
 
 
 @reporter("html")
-def html_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> str:
-    info = record_info(meta)
-    run_id = meta.get("run_id") or info.run.get("run_id", "")
-    body = [_header(verdict, info, run_id), _section("Verdict", _verdict_table(verdict))]
-    body.append(_section("Plots", _plots_html(verdict, metrics, info)))
+def html_report(report: RunReport) -> str:
+    verdict, metrics = report.verdict, report.metrics
+    run_id = report.run_id or report.run.get("run_id", "")
+    body = [_header(report, run_id), _section("Verdict", _verdict_table(verdict))]
+    body.append(_section("Plots", _plots_html(report)))
     key = key_metrics(verdict, metrics)
     if key:
         body.append(_section("Key metrics", table(["metric", "value"], key)))
     body.append(_section("All metrics", _all_metrics(metrics)))
-    body.append(_section("Run", table(["", ""], _run_rows(info, run_id) + environment(info.run))))
+    body.append(_section("Run", table(["", ""], _run_rows(report.run, run_id) + environment(report.run))))
     return page(f"{verdict.scenario} {verdict.status} {run_id}", body)
 
 
@@ -58,11 +58,11 @@ def page(title: str, body: Iterable[str]) -> str:
             f"<style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def _header(verdict: Verdict, info: RecordInfo, run_id: str) -> str:
-    description = (info.scenario.get("metadata") or {}).get("description", "")
+def _header(report: RunReport, run_id: str) -> str:
+    verdict, description, run = report.verdict, report.description, report.run
     lines = [f"<h1>{escape(verdict.scenario)} {badge(verdict.status)}</h1>",
              f'<p class="sub">{escape(clean_text(verdict.summary))}</p>',
-             f'<p class="sub">run <code>{escape(run_id)}</code> · {escape(str(info.run.get("executor", "")))} · {escape(when(info.run))}</p>']
+             f'<p class="sub">run <code>{escape(run_id)}</code> · {escape(str(run.get("executor", "")))} · {escape(when(run))}</p>']
     if description:
         lines.append(f'<p class="sub">{escape(clean_text(description))}</p>')
     return "\n".join(lines)
@@ -119,8 +119,7 @@ def _all_metrics(metrics: Mapping[str, WorkloadMetrics]) -> str:
     return f"<details><summary>{len(rows)} values</summary>{content}</details>" if len(rows) > 12 else content
 
 
-def _run_rows(info: RecordInfo, run_id: str) -> list[tuple[str, str]]:
-    run = info.run
+def _run_rows(run: Mapping[str, Any], run_id: str) -> list[tuple[str, str]]:
     rows = [("run id", run_id), ("status", run.get("status", "")), ("started", run.get("started", "")), ("ended", run.get("ended", "")),
             ("duration", f"{run['duration_s']} s" if "duration_s" in run else "")]
     facts = run.get("facts") or {}
@@ -139,7 +138,7 @@ def _run_rows(info: RecordInfo, run_id: str) -> list[tuple[str, str]]:
 # --- plots -----------------------------------------------------------------------------------
 
 
-def _plots_html(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: RecordInfo) -> str:
+def _plots_html(report: RunReport) -> str:
     reason = plots.missing()
     if reason:
         return f'<p class="note">No plots: {escape(reason)}. The numbers are in the tables below.</p>'
@@ -147,7 +146,7 @@ def _plots_html(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: 
     errors: list[str] = []
     for build in (_nccl_plot, _mooncake_plot, _serving_plot, _uccl_plot):
         try:
-            figures += build(verdict, metrics, info)
+            figures += build(report)
         except Exception as error:  # a plot that cannot be drawn must not cost the report
             errors.append(f"{build.__name__.strip('_')}: {type(error).__name__}: {error}")
     html = [figure_html(f) for f in figures]
@@ -185,7 +184,8 @@ def _thresholds(verdict: Verdict, workloads: Iterable[str], metric_prefix: str) 
     return out
 
 
-def _nccl_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: RecordInfo) -> list[Plot]:
+def _nccl_plot(report: RunReport) -> list[Plot]:
+    verdict, metrics = report.verdict, report.metrics
     curves = []
     for name, result in _by_parser(metrics, "nccl-tests"):
         series = result.series.get("rows")
@@ -201,7 +201,8 @@ def _nccl_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: R
                  "solid: out-of-place, dashed: in-place; one colour per workload")]
 
 
-def _mooncake_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: RecordInfo) -> list[Plot]:
+def _mooncake_plot(report: RunReport) -> list[Plot]:
+    verdict, metrics = report.verdict, report.metrics
     entries = [(name, r.metrics["throughput_gbps"]) for name, r in _by_parser(metrics, "mooncake-bench") if "throughput_gbps" in r.metrics]
     if not entries:
         return []
@@ -212,17 +213,18 @@ def _mooncake_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], inf
     return [Plot("Mooncake throughput", png)]
 
 
-def _serving_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: RecordInfo) -> list[Plot]:
+def _serving_plot(report: RunReport) -> list[Plot]:
+    verdict, metrics = report.verdict, report.metrics
     out = []
     for name, result in _by_parser(metrics, "sglang-bench-serving"):
         panels, series = [], [(f"this run ({name})", [])]
-        baseline = serving_baseline(name, info)
+        baseline = report.serving_baselines.get(name)
         if baseline:
-            series.append((f"baseline {baseline['label']}", []))
+            series.append((f"baseline {baseline.label}", []))
         for label, stem in SERVING_METRICS:
             for statistic in ("mean", "p99"):
                 metric = result.metrics.get(f"{stem}_{statistic}")
-                base_value = (baseline["metrics"].get(f"{stem}_{statistic}") or {}).get("value") if baseline else None
+                base_value = (baseline.metrics.get(f"{stem}_{statistic}") or {}).get("value") if baseline else None
                 if metric is None and base_value is None:
                     continue
                 panels.append(f"{label} {statistic}")
@@ -232,37 +234,13 @@ def _serving_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info
         if not panels:
             continue
         title = f"{name}: latency against the baseline" if baseline else f"{name}: latency (no baseline run found)"
-        caption = f"baseline: {baseline['label']}" if baseline else "no check of this scenario names a baseline run with these metrics"
+        caption = f"baseline: {baseline.label}" if baseline else "no check of this scenario names a baseline run with these metrics"
         out.append(Plot(title, plots.grouped_panels(title, panels, series, "ms"), caption))
     return out
 
 
-def serving_baseline(workload: str, info: RecordInfo) -> dict | None:
-    """The baseline run's metrics for a serving workload: the run the judge used (run.json "baselines"),
-    else the check's pinned run, else the latest passing run of the baseline scenario (runner.history)."""
-    from ..history import find_run, latest_passing
-
-    if info.results_dir is None:
-        return None
-    for check in info.scenario.get("checks") or []:
-        base = check.get("baseline") if isinstance(check, Mapping) else None
-        metric = str(check.get("metric", "")) if base else ""
-        if not base or metric.partition(".")[0] != workload:
-            continue
-        base_metric = base.get("metric") or metric
-        used = [b for b in info.run.get("baselines") or [] if b.get("scenario") == base["scenario"] and b.get("run_id")]
-        run_id = next((b["run_id"] for b in used if b.get("metric") == base_metric), used[0]["run_id"] if used else base.get("run", ""))
-        run = find_run(info.results_dir, run_id, base["scenario"]) if run_id else latest_passing(info.results_dir, base["scenario"])[0]
-        if run is None:
-            continue
-        base_workload = base_metric.partition(".")[0] if "." in base_metric else workload
-        entry = (run.metrics().get("workloads") or {}).get(base_workload) or {}
-        if entry.get("metrics"):
-            return {"label": f"{base['scenario']} {run.run_id}", "metrics": entry["metrics"], "run": run}
-    return None
-
-
-def _uccl_plot(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], info: RecordInfo) -> list[Plot]:
+def _uccl_plot(report: RunReport) -> list[Plot]:
+    verdict, metrics = report.verdict, report.metrics
     out = []
     for name, result in _by_parser(metrics, "uccl-ep"):
         series = result.series.get("ranks")

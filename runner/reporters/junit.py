@@ -9,16 +9,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any, Mapping
 
-from ..judge import SEVERITY, CheckResult, Verdict, WorkloadMetrics
-from ..report import format_margin, format_value, reporter
-from ._common import clean_text, record_info
+from ..judge import SEVERITY, CheckResult, Verdict
+from ._common import clean_text
+from .base import RunReport, format_margin, format_value, reporter
 
 FAILURE = {"FAIL": "failure", "ERROR": "error", "TIMEOUT": "error", "INTERRUPTED": "error", "SKIP": "skipped"}
 
 
 @reporter("junit")
-def junit_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> str:
-    run = record_info(meta).run
+def junit_report(report: RunReport) -> str:
+    verdict, run = report.verdict, report.run
     cases = [_case_fields(verdict.scenario, r) for r in verdict.results]
     worst = max((SEVERITY[r.status] for r in verdict.results), default=-1)
     if SEVERITY.get(verdict.status, 2) > worst or not cases:
@@ -30,7 +30,7 @@ def junit_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta:
     suite = ET.SubElement(suites, "testsuite", name=verdict.scenario, tests=str(len(cases)), failures=str(counts["failure"]),
                           errors=str(counts["error"]), skipped=str(counts["skipped"]), time=duration,
                           timestamp=str(run.get("started", ""))[:19], hostname=str((run.get("facts") or {}).get("host", "")))
-    _properties(suite, _suite_properties(verdict, meta, run))
+    _properties(suite, _suite_properties(verdict, report.run_id, run))
     for case in cases:
         _testcase(suite, case)
     ET.indent(suites)
@@ -56,8 +56,8 @@ def _run_case(verdict: Verdict) -> dict:
             "message": verdict.summary, "properties": {"status": verdict.status}}
 
 
-def _suite_properties(verdict: Verdict, meta: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
-    properties = {"run_id": meta.get("run_id") or run.get("run_id", ""), "status": verdict.status, "summary": verdict.summary,
+def _suite_properties(verdict: Verdict, run_id: str, run: Mapping[str, Any]) -> dict:
+    properties = {"run_id": run_id or run.get("run_id", ""), "status": verdict.status, "summary": verdict.summary,
                   "executor": run.get("executor", ""), "runner_version": run.get("runner_version", ""),
                   "scenarios_commit": run.get("scenarios_commit", ""), "started": run.get("started", ""), "ended": run.get("ended", "")}
     if run.get("overrides"):

@@ -1,26 +1,23 @@
 """summary.md: the verdict ready to paste into a PR: verdict line, verdict table, key metrics, environment. No links."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
-from ..judge import Verdict, WorkloadMetrics
-from ..report import reporter, verdict_rows
-from ._common import STATUS_ICON, clean_text, environment, key_metrics, record_info, when
+from ._common import STATUS_ICON, clean_text, environment, key_metrics, when
+from .base import RunReport, reporter, verdict_rows
 
 VERDICT_HEADERS = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
 
 
 @reporter("markdown")
-def markdown_report(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], meta: Mapping[str, Any]) -> str:
-    info = record_info(meta)
-    run = info.run
-    run_id = meta.get("run_id") or run.get("run_id", "")
+def markdown_report(report: RunReport) -> str:
+    verdict, metrics, run = report.verdict, report.metrics, report.run
+    run_id = report.run_id or run.get("run_id", "")
     lines = [f"### {STATUS_ICON.get(verdict.status, '')} {verdict.scenario}: {verdict.status}".replace("###  ", "### "), ""]
     facts = [f"`{clean_text(verdict.summary)}`", f"run `{run_id}`" if run_id else "", run.get("executor"), when(run)]
     lines += [" · ".join(str(f) for f in facts if f), ""]
-    description = (info.scenario.get("metadata") or {}).get("description")
-    if description:
-        lines += [f"> {cell(description)}", ""]
+    if report.description:
+        lines += [f"> {cell(report.description)}", ""]
     lines += table(VERDICT_HEADERS, verdict_rows(verdict)) if verdict.results else ["(no checks)"]
     key = key_metrics(verdict, metrics)
     if key:

@@ -1,31 +1,52 @@
-"""`scenario report RUN`: write a record's report files again from its metrics.json, verdict.json and run.json."""
+"""`scenario report RUN`: write a record's report files again from its metrics.json, verdict.json, run.json and
+scenario.yaml. This is the caller of the reporters here, as runner.run is after a run: it reads the record and
+builds the RunReport; the reporters read nothing."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from ..errors import RunnerError
 from ..history import _read_json, load_metrics, load_verdict
 from ..record import atomic_write
-from ..report import REPORTERS
+from .base import REPORTERS, RunReport
 
 
-def record_reporters() -> dict[str, str]:
-    """Reporter name -> the record file it writes."""
-    return {name: r.record_file for name, r in REPORTERS.items() if getattr(r, "record_file", None)}
+def load_run_report(record_dir: Path) -> RunReport:
+    from ..baseline import serving_baselines
 
-
-def regenerate_reports(record_dir: Path) -> list[Path]:
     record_dir = Path(record_dir)
     verdict_doc = _read_json(record_dir / "verdict.json")
     metrics_doc = _read_json(record_dir / "metrics.json")
     if not isinstance(verdict_doc, dict) or not isinstance(metrics_doc, dict):
         raise RunnerError(f"{record_dir} has no readable verdict.json and metrics.json: not a finished run record")
-    verdict, metrics = load_verdict(verdict_doc), load_metrics(metrics_doc)
-    meta = {"run_id": verdict_doc.get("run_id") or record_dir.name, "record": str(record_dir), "record_dir": str(record_dir)}
+    run = _read_json(record_dir / "run.json")
+    run = run if isinstance(run, dict) else {}
+    scenario = _read_yaml(record_dir / "scenario.yaml")
+    checks = scenario.get("checks") if isinstance(scenario.get("checks"), list) else []
+    return RunReport(load_verdict(verdict_doc), load_metrics(metrics_doc), verdict_doc.get("run_id") or record_dir.name,
+                     str(record_dir), str((scenario.get("metadata") or {}).get("description") or ""), run,
+                     serving_baselines(checks, run.get("baselines") or [], record_dir.parent.parent))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def regenerate_reports(record_dir: Path) -> list[Path]:
+    record_dir = Path(record_dir)
+    report = load_run_report(record_dir)
     written = []
-    for name, filename in record_reporters().items():
-        atomic_write(record_dir / filename, REPORTERS[name](verdict, metrics, meta))
-        written.append(record_dir / filename)
+    for reporter in REPORTERS.values():
+        filename = getattr(reporter, "record_file", None)
+        if filename:
+            atomic_write(record_dir / filename, reporter(report))
+            written.append(record_dir / filename)
     return written
 
 

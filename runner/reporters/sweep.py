@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..report import format_value
+from .base import format_value
 from . import plots
 from .html_report import Plot, badge, figure_html, page, table as html_table
 from .markdown import table as md_table

@@ -90,6 +90,11 @@ def test_show_with_set_is_typed_and_json():
     (["show", "mooncake-tcp-loopback", "--set", "workloads.nobody.kind=job"], "no item named 'nobody'"),
     (["show", "mooncake-tcp-loopback", "--set", "workloads.target.kind=jbo"], "did you mean 'job'?"),
     (["render", "mooncake-tcp-loopback", "--executor", "kubernetes"], "does not run on 'kubernetes'"),
+    (["render", "mooncake-tcp-loopback", "--executor", "bogus"], "does not run on 'bogus'; it declares local"),
+    (["run", "mooncake-tcp-loopback", "--executor", "bogus"], "does not run on 'bogus'; it declares local"),
+    (["run", "mooncake-tcp-loopback", "-o", "bogus"], "'bogus' is not one of 'html', 'json', 'junit', 'markdown', 'table'"),
+    (["run", "mooncake-tcp-loopback", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
+    (["history", "mooncake-tcp-loopback", "--limit", "0"], "Invalid value for '--limit'"),
     (["validate", "no/such/file.yaml"], "no such scenario file"),
 ])
 def test_errors_exit_2_without_traceback(args, message):

@@ -16,6 +16,7 @@ import yaml
 
 from runner.judge import CheckResult, Verdict, WorkloadMetrics
 from runner.parse import parse_file
+from runner.reporters.base import RunReport
 from records.conftest import HAS_MOONCAKE, Lab, bench_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +47,13 @@ def write_record(folder: Path, verdict: Verdict, run: dict, scenario: dict) -> P
     (folder / "run.json").write_text(json.dumps(run))
     (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario))
     return folder
+
+
+def report_of(verdict: Verdict, metrics=None, folder: Path | None = None, run_id: str = "") -> RunReport:
+    """The RunReport the pipeline would build for a record folder holding run.json and scenario.yaml."""
+    run = json.loads((folder / "run.json").read_text()) if folder else {}
+    scenario = yaml.safe_load((folder / "scenario.yaml").read_text()) if folder else {}
+    return RunReport(verdict, metrics or {}, run_id, str(folder or ""), (scenario.get("metadata") or {}).get("description", ""), run)
 
 
 def nccl_metrics() -> dict[str, WorkloadMetrics]:

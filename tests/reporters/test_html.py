@@ -8,7 +8,7 @@ import pytest
 
 from runner.reporters.html_report import html_report
 
-from .conftest import embedded_pngs, needs_chromium, png_size, rendered_image_sizes, screenshot_colours
+from .conftest import embedded_pngs, needs_chromium, png_size, rendered_image_sizes, report_of, screenshot_colours
 
 
 def assert_self_contained(html: str) -> None:
@@ -20,7 +20,7 @@ def assert_self_contained(html: str) -> None:
 
 def test_nccl_workloads_get_a_busbw_plot_and_the_page_is_self_contained(nccl_record):
     folder, verdict, metrics = nccl_record
-    html = html_report(verdict, metrics, {"run_id": "20260101-000000-aaaa", "record_dir": str(folder)})
+    html = html_report(report_of(verdict, metrics, folder, "20260101-000000-aaaa"))
     assert_self_contained(html)
     assert "Bus bandwidth against message size" in html
     [png] = embedded_pngs(html)
@@ -51,7 +51,7 @@ def test_without_matplotlib_the_report_says_so(nccl_record, monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    html = html_report(verdict, metrics, {"record_dir": str(folder)})
+    html = html_report(report_of(verdict, metrics, folder))
     assert "No plots: matplotlib is not installed" in html and "scenario-runner[reports]" in html
     assert embedded_pngs(html) == [] and "all-gather" in html
 
@@ -61,7 +61,7 @@ def test_a_plot_that_fails_leaves_a_note_not_a_broken_report(nccl_record, monkey
 
     folder, verdict, metrics = nccl_record
     monkeypatch.setattr(plots, "busbw_vs_size", lambda *a, **k: 1 / 0)
-    html = html_report(verdict, metrics, {"record_dir": str(folder)})
+    html = html_report(report_of(verdict, metrics, folder))
     assert "nccl_plot: ZeroDivisionError" in html and "<h2>Verdict</h2>" in html
 
 

@@ -7,7 +7,7 @@ from runner.judge import Verdict
 from runner.report import REPORTERS
 from runner.reporters.junit import junit_report
 
-from .conftest import every_status_verdict, write_record
+from .conftest import every_status_verdict, report_of, write_record
 
 
 def parse(xml: str) -> ET.Element:
@@ -23,7 +23,7 @@ def test_counts_and_elements_per_status(tmp_path):
     verdict = every_status_verdict()
     record = write_record(tmp_path / "r", verdict, {"duration_s": 12.25, "started": "2026-01-01T00:00:00+00:00",
                                                     "facts": {"host": "node-a"}, "variant": {"parameters.threads": 4}}, {})
-    root = parse(junit_report(verdict, {}, {"run_id": "20260101-000000-aaaa", "record_dir": str(record)}))
+    root = parse(junit_report(report_of(verdict, {}, record, "20260101-000000-aaaa")))
     suite = root.find("testsuite")
     assert root.tag == "testsuites" and suite.get("name") == "every-status"
     assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped", "time", "hostname")} == {
@@ -45,14 +45,14 @@ def test_counts_and_elements_per_status(tmp_path):
 
 def test_a_run_that_broke_before_any_check_is_not_green():
     verdict = Verdict("broken", "ERROR", (), "ERROR: no checks — the executor could not reach the cluster")
-    suite = parse(junit_report(verdict, {}, {})).find("testsuite")
+    suite = parse(junit_report(report_of(verdict))).find("testsuite")
     assert suite.get("tests") == "1" and suite.get("errors") == "1"
     assert "could not reach the cluster" in suite.find("testcase/error").get("message")
 
 
 def test_a_run_timeout_worse_than_its_passing_checks_adds_a_case(tmp_path):
     verdict = Verdict("slow", "TIMEOUT", every_status_verdict().results[:1], "TIMEOUT: 1 pass — the run hit its 5m limit")
-    suite = parse(junit_report(verdict, {}, {})).find("testsuite")
+    suite = parse(junit_report(report_of(verdict))).find("testsuite")
     assert suite.get("tests") == "2" and suite.get("errors") == "1"
 
 

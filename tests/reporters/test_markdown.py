@@ -5,12 +5,12 @@ import re
 
 from runner.reporters.markdown import cell, markdown_report
 
-from .conftest import every_status_verdict, write_record
+from .conftest import every_status_verdict, report_of, write_record
 
 
 def test_summary_has_the_verdict_line_and_table(nccl_record):
     folder, verdict, metrics = nccl_record
-    text = markdown_report(verdict, metrics, {"run_id": "20260101-000000-aaaa", "record_dir": str(folder)})
+    text = markdown_report(report_of(verdict, metrics, folder, "20260101-000000-aaaa"))
     lines = text.splitlines()
     assert lines[0] == "### ✅ nccl-pair: PASS"
     assert "`PASS: 2 pass` · run `20260101-000000-aaaa` · kubernetes · 2026-01-01 00:00:00 UTC (61.5 s)" in text
@@ -27,7 +27,7 @@ def test_summary_has_the_verdict_line_and_table(nccl_record):
 def test_cells_stay_in_their_column_and_nothing_is_a_link(tmp_path):
     verdict = every_status_verdict()
     record = write_record(tmp_path / "r", verdict, {"facts": {"api": "https://cluster.example:6443"}}, {})
-    text = markdown_report(verdict, {}, {"record_dir": str(record)})
+    text = markdown_report(report_of(verdict, {}, record))
     table = [line for line in text.splitlines() if line.startswith("| w |") or line.startswith("| v |") or line.startswith("| u |")]
     assert len(table) == 5
     assert all(len(re.split(r"(?<!\\)\|", row)) == 9 for row in table)  # 7 cells: pipes inside are escaped
