@@ -26,7 +26,8 @@ from ..execute import (Diagnosis, Observation, Phase, Plan, RunContext, RunOutpu
 from ..model import Scenario, Workload
 from ..render import command_variables, placeholder_ready, render_command, render_env
 from ..schedule import ready_text, run_with
-from . import executor, processes
+from . import processes
+from .base import executor
 from .emulated import Loopback, expand_kube_vars, layer_for
 from .placement import nodes_config, place
 from .processes import Process

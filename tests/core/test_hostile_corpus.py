@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from runner.cli import main
 
-from .conftest import REPO, SCENARIO_BIN
+from .conftest import REPO, SCENARIO
 
 HOSTILE = REPO / "tests" / "hostile"
 _spec = importlib.util.spec_from_file_location("make_corpus", HOSTILE / "make_corpus.py")
@@ -32,7 +32,7 @@ MAX_RSS_MB = 500
 
 def run_validate(target: str, library: Path) -> tuple[int, str, float]:
     started = time.monotonic()
-    with CliRunner().isolation(env={"SCENARIO_DIR": str(library)}) as (out, err, _):
+    with CliRunner().isolation(env={"SCENARIO_PATH": str(library)}) as (out, err, _):
         code = main(["validate", target])
     return code, out.getvalue().decode() + err.getvalue().decode(), time.monotonic() - started
 
@@ -72,8 +72,8 @@ def _measured(command: list[str], env: dict, cwd: Path) -> tuple[int, str, float
 def test_whole_corpus_in_one_process_is_bounded():
     """Every committed case in one real process: peak memory under 500 MB for all of them together."""
     targets = [f"tests/hostile/{name}.yaml" for name in sorted(CASES)]
-    code, output, seconds, rss = _measured([str(SCENARIO_BIN), "validate", *targets],
-                                           {**os.environ, "SCENARIO_DIR": str(HOSTILE)}, REPO)
+    code, output, seconds, rss = _measured([*SCENARIO, "validate", *targets],
+                                           {**os.environ, "SCENARIO_PATH": str(HOSTILE)}, REPO)
     assert code == 2 and "internal error" not in output and "Traceback" not in output, output[-3000:]
     assert f"0 valid, {len(CASES)} invalid" in output
     assert rss < MAX_RSS_MB, f"{rss:.0f} MB"
@@ -90,8 +90,8 @@ def test_generated_cases(generated):
     directory, cases = generated
     assert len(cases) >= 8
     for path, expect in cases:
-        code, output, seconds, rss = _measured([str(SCENARIO_BIN), "validate", path.name],
-                                               {**os.environ, "SCENARIO_DIR": str(directory)}, directory)
+        code, output, seconds, rss = _measured([*SCENARIO, "validate", path.name],
+                                               {**os.environ, "SCENARIO_PATH": str(directory)}, directory)
         assert_refused(path.name, code, output[-5000:], expect)
         assert seconds < MAX_SECONDS and rss < MAX_RSS_MB, f"{path.name}: {seconds:.1f} s, {rss:.0f} MB"
 
@@ -126,7 +126,7 @@ def test_hostile_values_through_set(case, make_library, monkeypatch):
 
     library = make_library({"demo": scenario_text("demo", JOB)})
     started = time.monotonic()
-    with CliRunner().isolation(env={"SCENARIO_DIR": str(library.root)}) as (out, err, _):
+    with CliRunner().isolation(env={"SCENARIO_PATH": str(library.root)}) as (out, err, _):
         code = main(["render", "demo", "--set", SET_CASES[case]])
     output = out.getvalue().decode() + err.getvalue().decode()
     assert "internal error" not in output and "Traceback" not in output, output

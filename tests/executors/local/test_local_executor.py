@@ -93,7 +93,7 @@ def test_sigint_mid_run_exits_130_kills_everything_and_writes_the_record(lab):
             after: [server]
             command: [python, -c, "import time; time.sleep(120)", {marker}]
         """)
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
+    env = {**os.environ, "SCENARIO_PATH": str(lab.scenarios), "CI": "true"}
     process = subprocess.Popen([str(lab.scenario_bin), "run", "interrupt", "--results", str(lab.results)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
