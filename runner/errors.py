@@ -99,12 +99,3 @@ class ParseError(RunnerError):
 class ExecutionError(RunnerError):
     """An executor could not run a workload (missing binary, crash, cluster error)."""
 
-
-class RunTimeout(ExecutionError):
-    """A workload or the whole run exceeded its time limit."""
-
-
-class Interrupted(RunnerError):
-    """SIGINT or SIGTERM arrived; cleanup has run."""
-
-    exit_code = EXIT_INTERRUPTED

@@ -14,12 +14,24 @@ from typing import Any, Callable, Mapping
 
 from . import saferegex
 from .errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
-from .execute import RunOutput, WorkloadOutcome, WorkloadState
+from .execute import RunOutput, RunState, Vocabulary, WorkloadOutcome, WorkloadState
 from .model import Check, Scenario
 from .parse import Metric, ParseResult
 
-PASS, FAIL, ERROR, STATUS_TIMEOUT, SKIP = "PASS", "FAIL", "ERROR", "TIMEOUT", "SKIP"
-INTERRUPTED_STATUS = "INTERRUPTED"
+
+class CheckStatus(Vocabulary):
+    """The verdict of one check, and of a run (the worst of its checks); stored in records as the plain name."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"                # the check does not hold
+    ERROR = "ERROR"              # nothing trustworthy to judge: the workload failed, its output did not parse
+    TIMEOUT = "TIMEOUT"
+    SKIP = "SKIP"                # the workload never ran
+    INTERRUPTED = "INTERRUPTED"
+
+
+PASS, FAIL, ERROR, STATUS_TIMEOUT, SKIP = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.SKIP
+INTERRUPTED_STATUS = CheckStatus.INTERRUPTED
 SEVERITY = {PASS: 0, SKIP: 0, FAIL: 1, ERROR: 2, STATUS_TIMEOUT: 3, INTERRUPTED_STATUS: 4}
 EXIT_CODES = {PASS: EXIT_PASS, SKIP: EXIT_PASS, FAIL: EXIT_FAIL, ERROR: EXIT_INFRA, STATUS_TIMEOUT: EXIT_INFRA,
               INTERRUPTED_STATUS: EXIT_INTERRUPTED}
@@ -89,14 +101,14 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
 
 
 def overall(results: list[CheckResult], run_state: str) -> str:
-    if run_state == "interrupted":
+    if run_state == RunState.INTERRUPTED:
         return INTERRUPTED_STATUS
     if not results:
-        return ERROR if run_state == "error" else PASS
+        return ERROR if run_state == RunState.ERROR else PASS
     worst = max(results, key=lambda r: (SEVERITY[r.status], r.status == PASS)).status  # checks that ran and held outrank skipped ones
-    if run_state == "timeout" and SEVERITY[worst] < SEVERITY[STATUS_TIMEOUT]:
+    if run_state == RunState.TIMEOUT and SEVERITY[worst] < SEVERITY[STATUS_TIMEOUT]:
         return STATUS_TIMEOUT
-    if run_state == "error" and SEVERITY[worst] < SEVERITY[ERROR]:
+    if run_state == RunState.ERROR and SEVERITY[worst] < SEVERITY[ERROR]:
         return ERROR
     return worst
 
@@ -207,7 +219,10 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
         pattern = saferegex.compile(check.regex) if check.regex else saferegex.literal(check.contains)
     except saferegex.RegexError as error:
         return CheckResult(status=ERROR, message=f"invalid regular expression {check.regex!r}: {error}", **base)
-    found = count_evidence(logs, pattern)
+    try:
+        found = count_evidence(logs, pattern)
+    except OSError as error:  # an unreadable log is no evidence either way, least of all of absence
+        return CheckResult(status=ERROR, message=f"cannot read the log {error.filename or ''}: {error.strerror or error}", **base)
     needed = outcome.ranks if check.count == "every-rank" else int(check.count)
     evidence = check.regex or check.contains
     if check.absent:
@@ -238,15 +253,12 @@ def count_evidence(logs: tuple[Path, ...], pattern: saferegex.SafePattern) -> in
     if "rank" not in pattern.groupindex:
         return sum(count_in_file(path, pattern) for path in logs)
     ranks: set[str] = set()
-    for path in logs:
-        try:
-            with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
-                for line in saferegex.bounded_lines(handle):
-                    rank = (pattern.groups_of(line.rstrip("\r\n")) or {}).get("rank")
-                    if rank is not None:
-                        ranks.add(rank)
-        except OSError:
-            continue
+    for path in logs:  # OSError propagates: an unreadable log is not a log without the line
+        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
+            for line in saferegex.bounded_lines(handle):
+                rank = (pattern.groups_of(line.rstrip("\r\n")) or {}).get("rank")
+                if rank is not None:
+                    ranks.add(rank)
     return len(ranks)
 
 

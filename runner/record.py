@@ -25,7 +25,6 @@ from .model import thaw
 METRICS_FORMAT = "scenario-runner/metrics/v1"
 VERDICT_FORMAT = "scenario-runner/verdict/v1"
 RUN_FORMAT = "scenario-runner/run/v1"
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH)", re.IGNORECASE)
 REDACTED = "<redacted>"
 
 
@@ -37,10 +36,6 @@ def default_results_dir() -> Path:
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def redact_env(env: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if is_secret_name(k) else v) for k, v in env.items()}
 
 
 _WORDS = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")

@@ -109,6 +109,9 @@ def _finish_record(scenario, record, output, stop, executor_name, started, resul
     metrics = collect_metrics(scenario, output)
     lookup = baseline_lookup(results_dir)
     verdict = judge(scenario, output, metrics, lookup)
+    # what the record says names the final folder: the `.partial` one is gone once the run ends
+    output = _moved(output, record.dir, record.final_dir)
+    verdict, metrics = _final_texts(verdict, metrics, str(record.dir), str(record.final_dir))
     record.write_json("metrics.json", record.relative(metrics_document(scenario.name, run_id, metrics)))
     record.write_json("verdict.json", verdict_document(verdict, run_id))
     run_document = record.relative(run_metadata(
@@ -123,21 +126,39 @@ def _finish_record(scenario, record, output, stop, executor_name, started, resul
     _write_extra_reports(record, report)
     redact_record_files(record.dir)
     redact_values_in_logs(record.dir, secret_values(os.environ, scenario.env, *(w.env for w in scenario.workloads)))
-    partial = record.dir
     final = record.finalize()
-    return RunResult(scenario, run_id, final, verdict, metrics, _moved(output, partial, final), report)
+    return RunResult(scenario, run_id, final, verdict, metrics, output, report)
+
+
+def _final_texts(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], old: str, new: str
+                 ) -> tuple[Verdict, dict[str, WorkloadMetrics]]:
+    """Verdict messages and metric sources that name the `.partial` folder, naming the final one instead."""
+    def fix(text: str) -> str:
+        return text.replace(old, new)
+
+    results = tuple(replace(r, message=fix(r.message)) for r in verdict.results)
+    verdict = replace(verdict, results=results, summary=fix(verdict.summary))
+    moved = {name: replace(m, source=fix(m.source), error=fix(m.error),
+                           result=replace(m.result, source=fix(m.result.source)) if m.result else None)
+             for name, m in metrics.items()}
+    return verdict, moved
 
 
 def _moved(output: RunOutput, old: Path, new: Path) -> RunOutput:
-    """The same output with log paths pointing into the finalized record instead of the `.partial` folder."""
+    """The same output with log paths and messages pointing into the finalized record instead of the `.partial` folder."""
     def move(path: Path) -> Path:
         try:
             return new / Path(path).relative_to(old)
         except ValueError:
             return path
 
-    outcomes = {name: replace(o, logs=tuple(move(p) for p in o.logs)) for name, o in output.outcomes.items()}
-    return replace(output, outcomes=outcomes)
+    def fix(text: str) -> str:
+        return text.replace(str(old), str(new))
+
+    outcomes = {name: replace(o, logs=tuple(move(p) for p in o.logs), message=fix(o.message),
+                              diagnostics=tuple(fix(d) for d in o.diagnostics))
+                for name, o in output.outcomes.items()}
+    return replace(output, outcomes=outcomes, message=fix(output.message))
 
 
 def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:

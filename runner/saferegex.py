@@ -89,14 +89,12 @@ def bounded_lines(handle: IO[str], limit: int = MAX_LINE) -> Iterator[str]:
 
 
 def count_matching_lines(path: Path, pattern: SafePattern) -> int:
+    """Lines of the file that match; OSError when it cannot be read (never 0 for an unreadable file)."""
     count = 0
-    try:
-        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
-            for line in bounded_lines(handle):
-                if pattern.search(line.rstrip("\r\n")):  # RE2's `$` is the end of the text, not before a final newline
-                    count += 1
-    except OSError:
-        return 0
+    with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
+        for line in bounded_lines(handle):
+            if pattern.search(line.rstrip("\r\n")):  # RE2's `$` is the end of the text, not before a final newline
+                count += 1
     return count
 
 

@@ -91,7 +91,3 @@ def kind_of(body: Mapping[str, Any]) -> Kind:
         raise ExecutionError(f"the kubernetes executor does not know {key[1]} {key[0]}: add it to runner/kube/kinds.py",
                              hint=f"known kinds: {known}")
     return kind
-
-
-def is_workload_kind(kind: Kind) -> bool:
-    return kind in WORKLOAD_KINDS

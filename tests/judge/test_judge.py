@@ -105,6 +105,15 @@ def test_log_evidence_absent(tmp_path):
     assert result.status == FAIL and "must not appear" in result.message
 
 
+@pytest.mark.parametrize("absent", [True, False])
+def test_an_unreadable_log_is_an_error_not_evidence(tmp_path, absent):
+    [log] = write_logs(tmp_path, "WARN falling back to TCP\n")
+    log.unlink()
+    (tmp_path / "rank-0.log").mkdir()  # a folder where the log should be: open() fails
+    result = judge_check(check(log="w", regex="falling back", absent=absent), outcome(logs=[log]), None)
+    assert result.status == ERROR and "cannot read the log" in result.message and str(log) in result.message
+
+
 def test_overall_severity_order():
     from runner.judge import CheckResult
 

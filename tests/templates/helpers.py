@@ -20,7 +20,7 @@ RUN_LABELS = ("app.kubernetes.io/managed-by", "scenario-runner.dev/run-id", "sce
 
 @lru_cache(maxsize=None)
 def library() -> Library:
-    return Library()
+    return Library(REPO_ROOT / "scenarios")
 
 
 def kubernetes_scenarios() -> list[str]:

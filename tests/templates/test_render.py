@@ -8,10 +8,11 @@ from jsonschema import Draft7Validator
 from runner.render import template_names
 
 from .helpers import (RUN_ID, RUN_LABELS, SHARED_CRDS, containers, crd_schemas, kubernetes_scenarios, objects, pod_templates,
-                      strict)
+                      scenario, strict)
 
 SCENARIOS = kubernetes_scenarios()
-CUSTOM_KINDS = {"MPIJob", "LeaderWorkerSet", "DisaggregatedSet"}
+CUSTOM_KIND_OF = {"mpi": "MPIJob", "group": "LeaderWorkerSet", "disaggregated": "DisaggregatedSet"}  # by workload kind
+CUSTOM_KINDS = set(CUSTOM_KIND_OF.values())
 
 
 def test_the_library_has_kubernetes_scenarios():
@@ -51,7 +52,10 @@ def test_custom_resources_pass_upstream_crd_schemas(name, upstream):
             problems += [f"{obj['kind']}/{obj['metadata']['name']} vs {file}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
                          for e in validator.iter_errors(obj)]
     assert not problems, "\n".join(problems)
-    assert checked or not {o["kind"] for o in objects(name)} & CUSTOM_KINDS
+    # the custom resources checked are the ones the scenario's workloads call for, no fewer
+    wanted = {CUSTOM_KIND_OF[w.kind] for w in scenario(name).workloads if w.kind in CUSTOM_KIND_OF and not w.template}
+    assert wanted <= {o["kind"] for o in objects(name) if o["kind"] in CUSTOM_KINDS}, wanted
+    assert checked >= len(wanted)
 
 
 def test_strict_crd_check_catches_a_misspelt_field(upstream):
