@@ -16,6 +16,7 @@ import yaml
 
 from runner.judge import CheckResult, Verdict, WorkloadMetrics
 from runner.parse import parse_file
+from runner.reporters import plots
 from runner.reporters.base import RunReport
 from records.conftest import HAS_MOONCAKE, Lab, bench_scenario
 
@@ -23,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (`apt-get install chromium`, or `make setup` as root)")
+# the reporter's own test for drawing plots; without matplotlib the report says so (tested) and draws none
+needs_matplotlib = pytest.mark.skipif(bool(plots.missing()), reason="no matplotlib (the reports extra; `make setup` installs it)")
 
 
 def check(name, status, workload="w", metric="m", **fields) -> CheckResult:

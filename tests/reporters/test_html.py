@@ -8,7 +8,7 @@ import pytest
 
 from runner.reporters.html_report import html_report
 
-from .conftest import embedded_pngs, needs_chromium, png_size, rendered_image_sizes, report_of, screenshot_colours
+from .conftest import embedded_pngs, needs_chromium, needs_matplotlib, png_size, rendered_image_sizes, report_of, screenshot_colours
 
 
 def assert_self_contained(html: str) -> None:
@@ -18,6 +18,7 @@ def assert_self_contained(html: str) -> None:
     assert "<link" not in html and "<script" not in html and "@import" not in html and "url(" not in html
 
 
+@needs_matplotlib
 def test_nccl_workloads_get_a_busbw_plot_and_the_page_is_self_contained(nccl_record):
     folder, verdict, metrics = nccl_record
     html = html_report(report_of(verdict, metrics, folder, "20260101-000000-aaaa"))
@@ -31,6 +32,7 @@ def test_nccl_workloads_get_a_busbw_plot_and_the_page_is_self_contained(nccl_rec
     assert "registry.example/nccl-tests:2.19.6" in html and "2.18.2" in html
 
 
+@needs_matplotlib
 def test_serving_plot_is_against_the_baseline_run(serving_run):
     result, baseline = serving_run
     html = (result.record / "report.html").read_text()
@@ -40,6 +42,7 @@ def test_serving_plot_is_against_the_baseline_run(serving_run):
     assert len(embedded_pngs(html)) == 1
 
 
+@needs_matplotlib
 def test_mooncake_throughput_bar(mooncake_record):
     html = (mooncake_record.record / "report.html").read_text()
     assert_self_contained(html)
@@ -56,6 +59,7 @@ def test_without_matplotlib_the_report_says_so(nccl_record, monkeypatch):
     assert embedded_pngs(html) == [] and "all-gather" in html
 
 
+@needs_matplotlib
 def test_a_plot_that_fails_leaves_a_note_not_a_broken_report(nccl_record, monkeypatch):
     from runner.reporters import plots
 
@@ -66,6 +70,7 @@ def test_a_plot_that_fails_leaves_a_note_not_a_broken_report(nccl_record, monkey
 
 
 @needs_chromium
+@needs_matplotlib
 @pytest.mark.parametrize("which", ["collectives", "serving", "mooncake"])
 def test_plots_render_in_headless_chromium(which, request, tmp_path):
     result = request.getfixturevalue({"collectives": "collectives_run", "serving": "serving_run", "mooncake": "mooncake_record"}[which])
@@ -79,7 +84,7 @@ def test_plots_render_in_headless_chromium(which, request, tmp_path):
     assert screenshot_colours(report, tmp_path) > 200  # text, coloured status cells, plot lines and antialiasing
 
 
-@needs_chromium
+@needs_matplotlib
 def test_collectives_plot_has_one_line_pair_per_workload(collectives_run):
     html = (collectives_run.record / "report.html").read_text()
     assert "Bus bandwidth against message size" in html

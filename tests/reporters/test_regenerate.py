@@ -8,7 +8,10 @@ from click.testing import CliRunner
 from runner.cli import cli
 from runner.sweep import SweepResult, VariantRun, write_sweep_record
 
+from .conftest import needs_matplotlib
 
+
+@needs_matplotlib
 def test_report_regenerates_a_run_record(mooncake_record, tmp_path):
     record = tmp_path / "results" / "mooncake-tcp-loopback" / mooncake_record.run_id
     shutil.copytree(mooncake_record.record, record)
@@ -27,6 +30,7 @@ def test_report_of_a_missing_run_is_a_usage_error(tmp_path):
     assert outcome.exit_code == 2 and "no run record" in outcome.output
 
 
+@needs_matplotlib
 def test_report_regenerates_a_sweep_record(tmp_path):
     folder = tmp_path / "s" / "20260101-000000-aaaa.sweep"
     folder.mkdir(parents=True)
