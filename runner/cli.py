@@ -8,27 +8,10 @@ from pathlib import Path
 
 import click
 
-from .cli_options import current_library, library_option
+from .cli_options import ReporterChoice, current_library, library_option
 from .errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_PASS, Problem, RunnerError, ScenarioError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-
-
-class ReporterChoice(click.Choice):
-    """The registered reporters' names, looked up when first needed (importing the reporters costs a little)."""
-
-    def __init__(self) -> None:
-        super().__init__([])
-
-    @property
-    def choices(self):
-        from .report import reporter_names
-
-        return reporter_names()
-
-    @choices.setter
-    def choices(self, value) -> None:
-        pass
 
 
 def _library():

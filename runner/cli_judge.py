@@ -7,25 +7,26 @@ from pathlib import Path
 
 import click
 
+from .cli_options import ReporterChoice, current_library, library_option
 from .errors import Problem, ScenarioError
 
 
 @click.command("judge")
 @click.argument("name")
+@library_option
 @click.option("--logs", "logs_dir", type=click.Path(path_type=Path),
               help="Folder with one sub-folder of *.log files per workload (as a record's logs/).")
 @click.option("--record", "record", metavar="RUN", help="An existing run record (run id or path): judge its logs again.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. a threshold parameter.")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where run records are, for --record and baselines (default: results/).")
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=ReporterChoice(), default="table", show_default=True, help="Report on stdout, by reporter name.")
 def judge_command(name: str, logs_dir: Path | None, record: str | None, overrides: tuple[str, ...], results_dir: Path | None,
                   output: str) -> None:
     """Judge scenario NAME (as it is now) against logs, without running anything. Exit 0 PASS, 1 FAIL, 3 ERROR."""
     from .record import default_results_dir
     from .rejudge import judge_logs, logs_dir_of_record
-    from .report import render_report
-    from .resolve import Library
+    from .report import RunReport, render_report
     from .validate import validate_scenario
 
     if bool(logs_dir) == bool(record):
@@ -39,9 +40,9 @@ def judge_command(name: str, logs_dir: Path | None, record: str | None, override
         if found is None:
             raise click.BadParameter(f"no run record {record!r} under {results_dir}", param_hint="--record")
         logs_dir = logs_dir_of_record(Path(found.path))
-    scenario = validate_scenario(name, Library(), list(overrides))
+    scenario = validate_scenario(name, current_library(), list(overrides))
     judged = judge_logs(scenario, logs_dir, results_dir)
-    click.echo(render_report(output, judged.verdict, judged.metrics, {"run_id": "", "record": str(logs_dir)}))
+    click.echo(render_report(output, RunReport(judged.verdict, judged.metrics, record=str(logs_dir), description=scenario.description)))
     sys.exit(judged.verdict.exit_code)
 
 

@@ -23,3 +23,20 @@ def current_library():
     ctx = click.get_current_context(silent=True)
     chosen = ctx.find_root().meta.get(_LIBRARY_KEY) if ctx is not None else None
     return Library(scenarios_dir(chosen))
+
+
+class ReporterChoice(click.Choice):
+    """The registered reporters' names, looked up when first needed (importing the reporters costs a little)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property
+    def choices(self):
+        from .report import reporter_names
+
+        return reporter_names()
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass
