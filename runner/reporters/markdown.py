@@ -1,7 +1,7 @@
 """summary.md: the verdict ready to paste into a PR: verdict line, verdict table, key metrics, environment. No links."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ._common import STATUS_ICON, clean_text, environment, key_metrics, when
 from .base import RunReport, reporter, verdict_rows
