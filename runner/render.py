@@ -26,7 +26,7 @@ from .errors import Location, Problem, RenderError
 from .load import load_documents
 from .model import Scenario, Workload, thaw
 from .platforms import INSTANCE_TYPES
-from .kube.labels import LABEL_PREFIX, RUNNER_LABEL, dns_name, run_labels  # noqa: F401  (LABEL_PREFIX, RUNNER_LABEL: for kube.session)
+from .kube.labels import LABEL_PREFIX, dns_name, run_labels
 from .kube.objects import object_problems
 from .resources import template_dir
 from .sandbox import BoundedSandbox, render_bounded

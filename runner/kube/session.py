@@ -21,7 +21,8 @@ from ..errors import ExecutionError, RunnerError
 from ..execute import (Diagnosis, Observation, Phase, RunContext, RunOutput, RunState, StartFailed, WorkloadOutcome,
                        WorkloadState, start_order)
 from ..model import Scenario, Workload
-from ..render import LABEL_PREFIX, dns_name, render_kubernetes
+from ..render import render_kubernetes
+from .labels import LABEL_PREFIX, dns_name
 from . import apply as apply_
 from . import cleanup as cleanup_
 from . import diagnose, facts as facts_, preflight as preflight_

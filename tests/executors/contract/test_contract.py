@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from runner.progress import QuietProgress
-from runner.render import LABEL_PREFIX, dns_name
+from runner.kube.labels import LABEL_PREFIX, dns_name
 from runner.resolve import Library
 from runner.run import StopFlag, run_scenario
 from runner.validate import validate_scenario

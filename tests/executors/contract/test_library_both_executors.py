@@ -14,7 +14,7 @@ import pytest
 
 from runner.delta import for_executor
 from runner.executors import nodes
-from runner.render import LABEL_PREFIX, dns_name
+from runner.kube.labels import LABEL_PREFIX, dns_name
 from runner.resolve import Library
 from runner.run import StopFlag, run_scenario
 from runner.validate import validate_scenario
