@@ -194,7 +194,7 @@ def schema_command() -> None:
 
 @cli.command()
 @click.argument("parser_name", metavar="PARSER", required=False, shell_complete=_complete_parsers)
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), required=False)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Parser option (YAML-typed), e.g. min_bytes=268435456.")
 @click.option("--list", "list_catalog", is_flag=True, help="List the metrics and options each parser declares (or PARSER's).")

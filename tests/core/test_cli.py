@@ -96,6 +96,7 @@ def test_show_with_set_is_typed_and_json():
     (["run", "mooncake-tcp-loopback", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
     (["history", "mooncake-tcp-loopback", "--limit", "0"], "Invalid value for '--limit'"),
     (["validate", "no/such/file.yaml"], "no such scenario file"),
+    (["parse", "mooncake-bench", "no/such.log"], "'no/such.log' does not exist"),
 ])
 def test_errors_exit_2_without_traceback(args, message):
     code, out, err = invoke(args)
