@@ -36,7 +36,6 @@ FIRST_HOST = 10
 MAX_NODES = 240
 BRIDGE = "br0"
 NODE_IF = "eth0"
-MTU = 9001  # the jumbo frames of EC2's ENA interfaces (and loopback-like speed: 1500 costs the veths ~3x)
 TBF_LATENCY = "200ms"
 CLONE_NEWNET = 0x40000000
 
@@ -172,10 +171,10 @@ class Fabric:
         hub = ["link set lo up", f"link add {BRIDGE} type bridge forward_delay 0", f"addr add {SUBNET}.1/{PREFIX_LEN} dev {BRIDGE}",
                f"link set {BRIDGE} up"]
         for node in self.nodes.values():
-            hub += [f"link set {node.hub_if} mtu {MTU} master {BRIDGE}", f"link set {node.hub_if} up"]
+            hub += [f"link set {node.hub_if} master {BRIDGE}", f"link set {node.hub_if} up"]
         _batch(hub, self.hub)
         for node in self.nodes.values():
-            _batch(["link set lo up", f"addr add {node.address}/{PREFIX_LEN} dev {NODE_IF}", f"link set {NODE_IF} mtu {MTU} up"], node.netns)
+            _batch(["link set lo up", f"addr add {node.address}/{PREFIX_LEN} dev {NODE_IF}", f"link set {NODE_IF} up"], node.netns)
 
     def _write_marker(self) -> None:
         MARKER_DIR.mkdir(parents=True, exist_ok=True)
