@@ -130,7 +130,7 @@ def option_problems(catalog: Catalog, options: Mapping[str, Any]) -> list[tuple[
         if spec is None:
             close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append((str(name), f"parser {catalog.parser!r} has no option {name!r}",
+            problems.append((str(name), f"no option {name!r}",
                              hint + (f"its options: {', '.join(known)}" if known else "it takes no options")))
         elif problem := spec.problem(value):
             problems.append((str(name), f"option {name!r} {problem}", spec.description))

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .cli_options import ReporterChoice, current_library, library_option
-from .errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_PASS, Problem, RunnerError, ScenarioError
+from .errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_PASS, Location, Problem, RunnerError, ScenarioError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -278,9 +278,11 @@ def _catalog_text(parser_name: str | None, as_json: bool) -> str:
 @click.option("--matrix", "matrix", multiple=True, metavar="PATH=V1,V2",
               help="Sweep a value, e.g. parameters.threads=2,4; every combination (with the scenario's matrix:) is its own run.")
 @click.option("--with-baseline", is_flag=True, help="First run the baseline scenarios that have no passing run yet.")
+@click.option("--repeat", "repeat", type=click.IntRange(1, 100), metavar="N",
+              help="Run N times in one record; checks judge the median of the samples (default: the scenario's `repeat`, else 1).")
 def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
         output: str, no_progress: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None, keep: bool,
-        dry_run: str | None, fail_fast: str | None, matrix: tuple[str, ...], with_baseline: bool) -> None:
+        dry_run: str | None, fail_fast: str | None, matrix: tuple[str, ...], with_baseline: bool, repeat: int | None) -> None:
     """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
     from .executors import get_executor
     from .report import render_report
@@ -297,6 +299,12 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run,
                "fail_fast_s": _duration_option("--fail-fast", fail_fast)}
     executor = get_executor(executor_name)
+    if executor_name not in scenario.executors:
+        raise ScenarioError(Problem(f"scenario {scenario.name} does not run on executor {executor_name!r}", Location("--executor"),
+                                    f"it declares {', '.join(scenario.executors)}"))
+    if dry_run and dry_run not in getattr(executor, "dry_runs", ()):
+        raise ScenarioError(Problem(f"--dry-run={dry_run}: the {executor_name} executor has no dry run", Location("--dry-run"),
+                                    f"`scenario render {scenario.name}` shows what it would run without running it"))
     executor.check_environment(options)
     progress = _progress(no_progress)
     if with_baseline:
@@ -306,11 +314,11 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     extra_matrix = parse_matrix_options(matrix)
     if scenario.matrix or extra_matrix:
         sweep = run_sweep(name, library, list(overrides), extra_matrix, run_scenario, progress, results_dir=results_dir,
-                          executor_name=executor_name, timeout_s=timeout_s, options=options)
+                          executor_name=executor_name, timeout_s=timeout_s, options=options, repeat=repeat)
         click.echo(sweep.table())
         sys.exit(sweep.exit_code)
     result = run_scenario(scenario, executor_name=executor_name, results_dir=results_dir, timeout_s=timeout_s,
-                          progress=progress, overrides=list(overrides), options=options)
+                          progress=progress, overrides=list(overrides), options=options, repeat=repeat)
     click.echo(render_report(output, result.report))
     sys.exit(result.verdict.exit_code)
 

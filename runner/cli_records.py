@@ -37,7 +37,12 @@ def _find(results_dir: Path, ref: str, param: str):
 @OUTPUT_OPTION
 @RESULTS_OPTION
 def history(name: str, limit: int, output: str, results_dir: Path | None) -> None:
-    """Past runs of scenario NAME, oldest first: date, run id, verdict and the metrics its checks use."""
+    """Past runs of scenario NAME, oldest first: date, run id, verdict and the metrics its checks use.
+
+    Below the table, a trend per metric (the median of each run) and its change points: where the 5 runs before
+    and the 5 from there on differ (two-sided exact Mann-Whitney U at 0.01, i.e. no overlap) by more than 5%.
+    A change point is marked with `!` in the table, on the first run after it.
+    """
     from tabulate import tabulate
 
     from .history import check_metrics, metric_entry, past_runs
@@ -58,9 +63,14 @@ def history(name: str, limit: int, output: str, results_dir: Path | None) -> Non
         rows.append({"started": run.started, "run_id": run.run_id, "status": run.status,
                      "variant": meta.get("variant") or {}, "sweep": meta.get("sweep") or "", "overrides": meta.get("overrides") or [],
                      "metrics": {k: (v or {}).get("value") for k, v in values.items()},
-                     "units": {k: (v or {}).get("unit", "") for k, v in values.items()}})
+                     "units": {k: (v or {}).get("unit", "") for k, v in values.items()},
+                     "entries": values})
+    trends = _trends(rows, keys)
+    for key, (_, points) in trends.items():
+        for point in points:
+            rows[point.index].setdefault("change_points", {})[key] = round(point.change_pct, 2)
     if output == "json":
-        click.echo(json.dumps([{k: v for k, v in r.items() if k != "units"} for r in rows], indent=2, default=str))
+        click.echo(json.dumps([{k: v for k, v in r.items() if k not in ("units", "entries")} for r in rows], indent=2, default=str))
         return
     varied = any(r["variant"] or r["overrides"] for r in rows)
     headers = ["date", "run id", "verdict"] + (["variant / overrides"] if varied else []) + keys
@@ -68,8 +78,46 @@ def history(name: str, limit: int, output: str, results_dir: Path | None) -> Non
     for r in rows:
         change = ",".join(f"{k.split('.')[-1]}={v}" for k, v in r["variant"].items()) or " ".join(r["overrides"])
         table.append([r["started"].replace("T", " ")[:19], r["run_id"], r["status"]] + ([change] if varied else [])
-                     + [format_value(r["metrics"][k], r["units"][k]) for k in keys])
+                     + [format_value(r["metrics"][k], r["units"][k]) + (" !" if k in r.get("change_points", {}) else "") for k in keys])
     click.echo(tabulate(table, headers=headers, tablefmt="simple"))
+    lines = _trend_lines(rows, trends)
+    if lines:
+        click.echo("\ntrend (median of each run, oldest first):\n" + "\n".join(lines))
+
+
+def _trends(rows: list[dict], keys: list[str]) -> dict:
+    """Per metric: (run medians, change points), for metrics with numbers."""
+    from .compare import samples_of
+    from .trend import change_points, run_values
+
+    trends = {}
+    for key in keys:
+        entries = [r["entries"].get(key) for r in rows]
+        series = [samples_of(entry) for entry in entries]
+        if not any(series):
+            continue
+        better = next((e.get("better", "") for e in entries if e and e.get("kind", "performance") == "performance"), "")
+        trends[key] = (run_values(series), change_points(series, better))
+    return trends
+
+
+def _trend_lines(rows: list[dict], trends: dict) -> list[str]:
+    from .report import format_value
+    from .trend import sparkline
+
+    lines = []
+    for key, (values, points) in trends.items():
+        unit = next((r["units"].get(key) for r in rows if r["units"].get(key)), "")
+        known = [v for v in values if v is not None]
+        text = f"  {key}  {sparkline(values)}  {format_value(known[0], unit)} -> {format_value(known[-1], unit)}"
+        if not points:
+            text += "; no change point"
+        for point in points:
+            direction = f", {point.direction}" if point.direction else ""
+            text += (f"; change point at run {rows[point.index]['run_id']}: {point.change_pct:+.1f}% "
+                     f"({format_value(point.before)} -> {format_value(point.after)}{direction}, p={point.p_value:.2g})")
+        lines.append(text)
+    return lines
 
 
 def _scenario_metrics(name: str) -> list[str]:

@@ -33,7 +33,7 @@ def for_executor(scenario: Scenario, executor: str, overrides: Iterable[str] = (
     overlay_sources = SourceMap({path[1:]: location for path, location in scenario.sources.items() if path[:1] == ("local",)})
     sources = _merge_sources(data, scenario.sources, overlay, overlay_sources, merged)
     merged, sources = apply_overrides(merged, sources, overrides)
-    return validate_resolved(Resolved(scenario.name, merged, sources, scenario.files), Library())
+    return validate_resolved(Resolved(scenario.name, merged, sources, scenario.files), Library(), executor_view=True)
 
 
 def runs_on(scenario: Scenario, executor: str) -> bool:

@@ -164,7 +164,7 @@ def load_metrics(document: Mapping[str, Any]) -> dict[str, WorkloadMetrics]:
     for name, entry in (document.get("workloads") or {}).items():
         result = None
         if not entry.get("error") or entry.get("metrics"):
-            metrics = {m: Metric(m, v.get("value"), v.get("unit", ""), v.get("better", ""), v.get("kind", ""))
+            metrics = {m: Metric(m, v.get("value"), v.get("unit", ""), v.get("better", ""), v.get("kind", ""), tuple(v.get("samples") or ()))
                        for m, v in (entry.get("metrics") or {}).items()}
             series = {s: Series(s, tuple(v.get("columns") or ()), tuple(tuple(r) for r in v.get("rows") or ()), tuple(v.get("units") or ()))
                       for s, v in (entry.get("series") or {}).items()}

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from . import saferegex
 from .errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
 from .execute import RunOutput, RunState, Vocabulary, WorkloadOutcome, WorkloadState
 from .model import Check, Scenario
 from .parse import Metric, ParseResult
+from .stats import spread, statistic
 
 
 class CheckStatus(Vocabulary):
@@ -72,6 +73,10 @@ class CheckResult:
     margin: float | None = None      # absolute headroom in the metric's unit (positive = on the right side)
     margin_pct: float | None = None
     message: str = ""
+    statistic: str = ""              # with repeats: which statistic of the samples `measured` is
+    samples: tuple = ()
+    spread: float | None = None      # max - min of the samples
+    warning: str = ""                # the margin is within the noise: another run could flip the status
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,13 @@ BaselineLookup = Callable[[str, str, str], BaselineValue]  # (scenario, metric, 
 
 
 def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadMetrics],
-          baseline: BaselineLookup | None = None) -> Verdict:
+          baseline: BaselineLookup | None = None, repeats: Sequence[RunOutput] = ()) -> Verdict:
+    """`repeats`: the outputs of each repeat when the run was repeated; log checks must then hold in every one."""
     results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (WorkloadState.DONE, WorkloadState.SKIPPED)]
     for check in scenario.checks:
+        if check.log and len(repeats) > 1:
+            results.append(_judge_log_repeats(check, repeats, metrics.get(check.workload), baseline))
+            continue
         results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
     status = overall(results, output.state)
     return Verdict(scenario.name, status, tuple(results), _summary(status, results, output),
@@ -145,6 +154,17 @@ def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadM
     return _judge_metric(check, outcome, parsed, baseline, base)
 
 
+def _judge_log_repeats(check: Check, repeats: Sequence[RunOutput], parsed: WorkloadMetrics | None,
+                       baseline: BaselineLookup | None) -> CheckResult:
+    """The first repeat in which the log check does not hold, else the last repeat's result."""
+    result = None
+    for index, output in enumerate(repeats):
+        result = judge_check(check, output.outcomes.get(check.workload), parsed, baseline)
+        if result.status != PASS:
+            return replace(result, message=f"repeat {index + 1}/{len(repeats)}: {result.message}")
+    return replace(result, message=f"in all {len(repeats)} repeats") if result else result
+
+
 def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetrics | None, baseline: BaselineLookup | None,
                   base: dict) -> CheckResult:
     if parsed is None or parsed.result is None:
@@ -161,7 +181,25 @@ def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetric
     threshold, error = _threshold(check, baseline)
     if error:
         return CheckResult(status=ERROR, measured=metric.value, unit=metric.unit, op=check.op, message=error, **base)
+    if len(metric.samples) > 1 and all(_is_number(v) for v in metric.samples):
+        return _judge_samples(check, metric, threshold, base)
     return compare(check, metric, threshold, base)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _judge_samples(check: Check, metric: Metric, threshold: Any, base: dict) -> CheckResult:
+    """Judge the check's statistic of the samples; warn when the margin is smaller than their spread."""
+    measured = statistic(metric.samples, check.statistic)
+    result = compare(check, replace(metric, value=measured), threshold, base)
+    noise = spread(metric.samples)
+    warning = ""
+    if result.margin is not None and abs(result.margin) < noise:
+        warning = (f"noise could flip this: the margin {result.margin:+.4g} is smaller than the spread {noise:.4g} "
+                   f"of the {len(metric.samples)} samples")
+    return replace(result, statistic=check.statistic, samples=tuple(metric.samples), spread=noise, warning=warning)
 
 
 def _threshold(check: Check, baseline: BaselineLookup | None) -> tuple[Any, str]:

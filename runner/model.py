@@ -103,6 +103,7 @@ class Workload:
     parser: ParserRef | None = None
     timeout_s: float | None = None
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    informational: str = ""  # why this workload has no check
 
     @property
     def is_service(self) -> bool:
@@ -153,6 +154,7 @@ class Check:
     description: str = ""
     skip: str = ""  # the reason this check is reported SKIP instead of judged (hardware the executor lacks)
     role: str = ""  # log checks: only the logs of this role's pods (a DisaggregatedSet role)
+    statistic: str = "median"  # with repeats: what of the samples is judged
 
     @property
     def workload(self) -> str:
@@ -187,6 +189,7 @@ class Scenario:
     data: Mapping[str, Any]  # the resolved document, read-only, for `show` and the run record
     sources: SourceMap = field(compare=False, repr=False, default_factory=SourceMap)
     proves: str = ""
+    repeat: int = 1
 
     @property
     def default_executor(self) -> str:

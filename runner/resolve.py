@@ -72,6 +72,7 @@ class Library:
                 return candidate
             raise ScenarioError(f"no such scenario file: {name_or_path}")
         if name_or_path in self.paths:
+            self._refuse_duplicate(name_or_path)
             return self.paths[name_or_path]
         close = difflib.get_close_matches(name_or_path, self.names(), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "`scenario list` shows the scenarios"
@@ -93,6 +94,13 @@ class Library:
         if not resolved.is_file():
             raise ScenarioError(Problem(f"`extends: {name}` is not a regular file", Location(), "extend a scenario by name"))
         return path
+
+    def _refuse_duplicate(self, name: str) -> None:
+        """A name two files share is ambiguous: running either one would be a guess."""
+        for problem in self.duplicates:
+            if problem.location.file and Path(problem.location.file).stem == name:
+                raise ScenarioError(Problem(f"scenario name {name!r} is ambiguous: {self.paths[name]} and {problem.location.file}",
+                                            Location(problem.location.file, 1, 1), problem.hint))
 
     def document(self, path: Path) -> Document:
         path = Path(path)
@@ -203,12 +211,29 @@ def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tupl
         cycle = " -> ".join(p.stem for p in chain + (parent_path,))
         raise ScenarioError(Problem(f"`extends` makes a cycle: {cycle}", location, "a scenario cannot extend itself, directly or through others"))
     base, base_sources, files = _resolve_chain(library, parent_path, chain)
+    _refuse_duplicate_names(document)
     overlay = {k: v for k, v in document.data.items() if k != "extends"}
     merged = merge(base, overlay)
     merged_sources = _merge_sources(base, base_sources, overlay, document.sources, merged)
     merged["extends"] = parent_name
     merged_sources[("extends",)] = document.sources.get(("extends",), location)
     return merged, merged_sources, (path,) + files
+
+
+def _refuse_duplicate_names(document: Document) -> None:
+    """A child listing one name twice would merge the two into its parent's item silently."""
+    problems = []
+    for key, items in document.data.items():
+        if not _named_list(items):
+            continue
+        seen: set = set()
+        for index, item in enumerate(items):
+            if item[MERGE_KEY] in seen:
+                problems.append(Problem(f"{key} name {item[MERGE_KEY]!r} is used twice in this file", document.sources.with_path((key, index, MERGE_KEY)),
+                                        f"items of `{key}` merge into the parent's by name: give each a distinct name"))
+            seen.add(item[MERGE_KEY])
+    if problems:
+        raise ScenarioError(problems)
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
@@ -244,11 +269,24 @@ def apply_overrides(data: dict, sources: SourceMap, overrides: Iterable[str]) ->
     sources = SourceMap(sources)
     for text in overrides:
         path, value = parse_override(text)
+        _refuse_undefined_parameter(data, path, text)
         concrete = _set_path(data, path, value, text)
         for key in [k for k in sources if k[: len(concrete)] == concrete]:
             del sources[key]  # the value and everything under it now come from --set
         sources[concrete] = Location(f"--set {text}")
     return data, sources
+
+
+def _refuse_undefined_parameter(data: dict, path: list, text: str) -> None:
+    """`--set parameters.thread=8` for `threads` would add a parameter nothing reads, and the run would use the default."""
+    if len(path) < 2 or path[0] != "parameters":
+        return
+    defined = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    if path[1] not in defined:
+        close = difflib.get_close_matches(str(path[1]), [str(k) for k in defined], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ScenarioError(Problem(f"--set {text!r}: the scenario has no parameter {path[1]!r}", Location("--set"),
+                                    hint + f"its parameters: {', '.join(map(str, defined)) or 'none'}"))
 
 
 def _set_path(data: Any, path: list, value: Any, text: str) -> tuple:

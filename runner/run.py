@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 from .baseline import serving_baselines
 from .delta import check_runnable, for_executor, runs_on
 from .errors import ParseError, RunnerError, ScenarioError
-from .execute import RunContext, RunOutput, WorkloadOutcome
+from .execute import RunContext, RunOutput, WorkloadOutcome, WorkloadState
 from .executors import get_executor
 from .history import baseline_lookup
 from .judge import Verdict, WorkloadMetrics, judge
@@ -24,6 +24,7 @@ from .record import (METRICS_FORMAT, RunRecord, atomic_write, default_results_di
                      redact_values_in_logs, run_metadata, secret_values, to_jsonable)
 from .report import REPORTERS, RunReport
 from .reporters.json_report import verdict_document
+from .repeats import merge_metrics, merge_outputs, repeat_dir_name
 from .reporters.plots import warm_up_in_background
 
 DEFAULT_RUN_TIMEOUT_S = 3600.0
@@ -72,7 +73,7 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
 def run_scenario(scenario: Scenario, *, executor_name: str | None = None, results_dir: Path | None = None,
                  timeout_s: float | None = None, progress=None, options: Mapping[str, Any] | None = None,
                  overrides: list[str] | None = None, variant: Mapping[str, Any] | None = None, parent: str = "",
-                 stop: StopFlag | None = None) -> RunResult:
+                 stop: StopFlag | None = None, repeat: int | None = None) -> RunResult:
     executor_name = executor_name or scenario.default_executor
     if not runs_on(scenario, executor_name):
         raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
@@ -91,24 +92,50 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
     warm_up_in_background()
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
-        context = RunContext(scenario, run_id, record.dir, timeout_s, progress, dict(options or {}), stop)
-        try:
-            output = executor.run(context)
-        except RunnerError as error:
-            output = RunOutput(executor_name, {}, "error", error.message)
-        except Exception as error:  # a bug in an executor still leaves a record behind
-            output = RunOutput(executor_name, {}, "error", f"internal error in the {executor_name} executor: {type(error).__name__}: {error}")
+        outputs = _execute_repeats(executor, executor_name, scenario, run_id, record, timeout_s, progress, options, stop,
+                                   repeat or scenario.repeat)
         progress.finish()
-        return _finish_record(scenario, record, output, stop, executor_name, started, results_dir, variant, parent, overrides)
+        return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides)
 
 
-def _finish_record(scenario, record, output, stop, executor_name, started, results_dir, variant, parent, overrides) -> RunResult:
+def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: str, record: RunRecord, timeout_s: float, progress,
+                     options: Mapping[str, Any] | None, stop: StopFlag, repeat: int) -> list[RunOutput]:
+    """The run `repeat` times, each in its own folder (repeats/<n>/ when more than one), within the one run timeout.
+    A repeat that does not complete ends the series: repeating a broken setup measures nothing."""
+    outputs: list[RunOutput] = []
+    deadline = time.monotonic() + timeout_s
+    for index in range(repeat):
+        run_dir = record.dir if repeat == 1 else record.dir / repeat_dir_name(index)
+        if repeat > 1:
+            progress.tick(f"repeat {index + 1}/{repeat}")
+        context = RunContext(scenario, run_id, run_dir, max(deadline - time.monotonic(), 0.001), progress, dict(options or {}), stop)
+        outputs.append(_execute(executor, executor_name, context))
+        if not _complete(outputs[-1]) or stop():
+            break
+    return outputs
+
+
+def _complete(output: RunOutput) -> bool:
+    return output.state == "completed" and all(o.state in (WorkloadState.DONE, WorkloadState.SKIPPED) for o in output.outcomes.values())
+
+
+def _execute(executor, executor_name: str, context: RunContext) -> RunOutput:
+    try:
+        return executor.run(context)
+    except RunnerError as error:
+        return RunOutput(executor_name, {}, "error", error.message)
+    except Exception as error:  # a bug in an executor still leaves a record behind
+        return RunOutput(executor_name, {}, "error", f"internal error in the {executor_name} executor: {type(error).__name__}: {error}")
+
+
+def _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides) -> RunResult:
     run_id = record.run_id
+    output = merge_outputs(outputs)
     if stop() and output.state != "interrupted":
         output = RunOutput(output.executor, output.outcomes, "interrupted", f"interrupted by {stop.signal_name}", output.facts)
-    metrics = collect_metrics(scenario, output)
+    metrics = merge_metrics([collect_metrics(scenario, one) for one in outputs])
     lookup = baseline_lookup(results_dir)
-    verdict = judge(scenario, output, metrics, lookup)
+    verdict = judge(scenario, output, metrics, lookup, outputs if len(outputs) > 1 else ())
     # what the record says names the final folder: the `.partial` one is gone once the run ends
     output = _moved(output, record.dir, record.final_dir)
     verdict, metrics = _final_texts(verdict, metrics, str(record.dir), str(record.final_dir))
@@ -223,12 +250,19 @@ def metrics_document(scenario: str, run_id: str, metrics: Mapping[str, WorkloadM
             "parser": entry.parser,
             "source": entry.source,
             "error": entry.error,
-            "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better, "kind": m.kind} for m in result.metrics.values()} if result else {},
+            "metrics": {m.name: _metric_entry(m) for m in result.metrics.values()} if result else {},
             "series": {s.name: {"columns": list(s.columns), "units": list(s.units), "rows": [list(r) for r in s.rows]}
                        for s in result.series.values()} if result else {},
             "info": dict(result.info) if result else {},
         }
     return to_jsonable({"format": METRICS_FORMAT, "scenario": scenario, "run_id": run_id, "workloads": workloads})
+
+
+def _metric_entry(metric) -> dict:
+    entry = {"value": metric.value, "unit": metric.unit, "better": metric.better, "kind": metric.kind}
+    if metric.samples:
+        entry["samples"] = list(metric.samples)
+    return entry
 
 
 TOOL_INFO_KEYS = ("nccl", "nccl-tests", "nccl-headers", "nccl-library", "sglang", "torch", "mooncake", "uccl", "cuda", "driver")

@@ -237,8 +237,9 @@ def _keyword(keyword: str, value: Any, schema: dict, memo: dict):
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         if not _is_number(value):
             raise _Unsupported  # draft 4's boolean exclusiveMinimum
-        compare = {"minimum": lambda x: x >= value, "maximum": lambda x: x <= value,
-                   "exclusiveMinimum": lambda x: x > value, "exclusiveMaximum": lambda x: x < value}[keyword]
+        # as jsonschema words them (fail when `x < minimum`, ...), so that NaN agrees: it fails no comparison
+        compare = {"minimum": lambda x: not x < value, "maximum": lambda x: not x > value,
+                   "exclusiveMinimum": lambda x: not x <= value, "exclusiveMaximum": lambda x: not x >= value}[keyword]
         return lambda x: not _is_number(x) or compare(x)
     if keyword == "enum":
         return lambda x: any(_equal(x, allowed) for allowed in value)

@@ -1,5 +1,11 @@
 """Sweeps: every combination of a scenario's `matrix:` (and `--matrix key=v1,v2`) runs as its own linked run.
 
+Variants are ranked by the median of their samples (run the sweep with repeats: `repeat:` or `--repeat N`).
+The top variant is marked best only when it is distinguishable from the runner-up: a one-sided exact
+Mann-Whitney U test (runner.stats) at BEST_ALPHA = 0.05 says the runner-up's samples are worse. With 3 samples
+a side that means their ranges do not overlap; with one sample a side nothing is ever distinguishable. Otherwise
+the sweep names the variants tied with the top one (those the test cannot tell from it) and marks no best.
+
 Each variant is the scenario with `--set path=value` overrides on top of the user's, validated again,
 and run through the normal pipeline; its run.json names the sweep and its variant. The sweep record
 results/<scenario>/<sweep-id>.sweep/ (sweep.json, summary.md, report.html) lists the variant runs; it
@@ -21,6 +27,7 @@ from .model import Check, Scenario
 from .record import atomic_write, default_results_dir, new_run_id, to_jsonable, write_json
 from .report import format_value
 from .load import load_value
+from .ranking import BEST_ALPHA, rank
 from .resolve import Library, matrix_variants, variant_suffix
 
 SWEEP_FORMAT = "scenario-runner/sweep/v1"
@@ -69,6 +76,7 @@ class VariantRun:
     units: Mapping[str, str] = field(default_factory=dict)
     better: Mapping[str, str] = field(default_factory=dict)    # key metric -> higher | lower (from the parser)
     message: str = ""
+    samples: Mapping[str, tuple] = field(default_factory=dict)  # key metric -> every repeat's value
 
     @property
     def label(self) -> str:
@@ -206,7 +214,7 @@ def _run_variant(index: int, variant: dict, variant_sets: list[str], scenario: S
                      parent=sweep_id, **run_options)
     except RunnerError as error:
         return VariantRun(index, variant, status="ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
-    values, units, better = {}, {}, {}
+    values, units, better, samples = {}, {}, {}, {}
     for key in keys:
         workload, _, metric_name = key.partition(".")
         entry = run.metrics.get(workload)
@@ -215,14 +223,16 @@ def _run_variant(index: int, variant: dict, variant_sets: list[str], scenario: S
         units[key] = metric.unit if metric else ""
         if metric and metric.better:
             better[key] = metric.better
-    return VariantRun(index, variant, run.run_id, str(run.record), run.verdict.status, values, units, better)
+        if metric is not None:
+            samples[key] = tuple(metric.samples or (metric.value,))
+    return VariantRun(index, variant, run.run_id, str(run.record), run.verdict.status, values, units, better, samples=samples)
 
 
 def _result(sweep_id: str, base: Scenario, folder: Path, axes: Mapping, runs: list[VariantRun], keys: tuple[str, ...],
             check: Check | None, state: str) -> SweepResult:
     better = _direction(check, runs)
-    best = best_index(runs, check.metric, better) if check else None
-    return SweepResult(sweep_id, base.name, folder, axes, tuple(runs), keys, check.metric if check else "", better, best, state)
+    best, tied = rank(runs, check.metric, better) if check else (None, ())
+    return SweepResult(sweep_id, base.name, folder, axes, tuple(runs), keys, check.metric if check else "", better, best, state, tied)
 
 
 def _direction(check: Check | None, runs: Sequence[VariantRun]) -> str:
@@ -236,14 +246,8 @@ def _direction(check: Check | None, runs: Sequence[VariantRun]) -> str:
 
 
 def best_index(runs: Sequence[VariantRun], metric: str, better: str) -> int | None:
-    """The passing variant with the best value of the metric; None when no variant passed or no direction is known."""
-    if better not in ("higher", "lower"):
-        return None
-    candidates = [r for r in runs if r.status == "PASS" and isinstance(r.metrics.get(metric), (int, float))]
-    if not candidates:
-        return None
-    pick = max if better == "higher" else min
-    return pick(candidates, key=lambda r: r.metrics[metric]).index
+    """The distinguishable best variant, or None."""
+    return rank(runs, metric, better)[0]
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -269,10 +273,12 @@ def sweep_document(result: SweepResult, started: float | None = None, ended: flo
         "better": result.better,
         "best": {"index": best.index, "run_id": best.run_id, "variant": dict(best.variant),
                  "value": best.metrics.get(result.best_metric)} if best else None,
+        "tied": list(result.tied),
+        "best_method": f"median ranking; best only when the runner-up is worse by a one-sided exact Mann-Whitney U test at {BEST_ALPHA}",
         "variants": [{"index": v.index, "variant": dict(v.variant), "run_id": v.run_id,
                       "record": Path(v.record).name if v.record else "", "status": v.status,
-                      "metrics": {k: {"value": v.metrics.get(k), "unit": v.units.get(k, ""), "better": v.better.get(k, "")}
-                                  for k in result.key_metrics},
+                      "metrics": {k: {"value": v.metrics.get(k), "unit": v.units.get(k, ""), "better": v.better.get(k, ""),
+                                      "samples": list(v.samples.get(k) or ())} for k in result.key_metrics},
                       "message": v.message} for v in result.variants],
     })
 
@@ -283,12 +289,13 @@ def load_sweep(folder: Path) -> SweepResult:
     variants = tuple(VariantRun(v["index"], v["variant"], v.get("run_id", ""), str(Path(folder).parent / v["record"]) if v.get("record") else "",
                                 v.get("status", "NOT RUN"), {k: m.get("value") for k, m in (v.get("metrics") or {}).items()},
                                 {k: m.get("unit", "") for k, m in (v.get("metrics") or {}).items()},
-                                {k: m["better"] for k, m in (v.get("metrics") or {}).items() if m.get("better")}, v.get("message", ""))
+                                {k: m["better"] for k, m in (v.get("metrics") or {}).items() if m.get("better")}, v.get("message", ""),
+                                {k: tuple(m.get("samples") or ()) for k, m in (v.get("metrics") or {}).items() if m.get("samples")})
                      for v in document.get("variants") or [])
     best = (document.get("best") or {}).get("index")
     return SweepResult(document["sweep_id"], document["scenario"], Path(folder), document.get("axes") or {}, variants,
                        tuple(document.get("key_metrics") or ()), document.get("best_metric", ""), document.get("better", ""),
-                       best, document.get("state", "complete"))
+                       best, document.get("state", "complete"), tuple(document.get("tied") or ()))
 
 
 def write_sweep_record(result: SweepResult, started: float | None = None, ended: float | None = None, reports: bool = False) -> list[Path]:

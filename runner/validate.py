@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .errors import Problem, ScenarioError
 from .load import SourceMap, format_path
+from .meaning import meaning_problems
 from .model import (Baseline, Check, Fallback, ParserRef, Platform, Ready, Scenario, Workload, _command, env_str,
                     freeze, seconds)
 from .platforms import INSTANCE_TYPES
@@ -31,7 +32,9 @@ def validate_scenario(name_or_path: str, library: Library | None = None, overrid
         return validate_resolved(resolve(name_or_path, library, overrides), library)
 
 
-def validate_resolved(resolved: Resolved, library: Library | None = None) -> Scenario:
+def validate_resolved(resolved: Resolved, library: Library | None = None, *, executor_view: bool = False) -> Scenario:
+    """`executor_view`: this is an executor's view of an already valid scenario (runner.delta): its overlay may
+    replace what reads a parameter, so unused parameters are not its problem."""
     data, sources = resolved.data, resolved.sources
     _check_version(data, sources)
     # the merged document is complete: checked as a scenario without `extends` (an overlay file may be partial)
@@ -39,7 +42,7 @@ def validate_resolved(resolved: Resolved, library: Library | None = None) -> Sce
     if problems:
         raise ScenarioError(problems)
     scenario = build(resolved)
-    problems = _name_problems(scenario, resolved) + lint_problems(scenario, library)
+    problems = _name_problems(scenario, resolved) + meaning_problems(scenario, executor_view) + lint_problems(scenario, library)
     problems += command_problems(scenario)
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.location.file != str(resolved.files[0]), p.location.line, p.location.col)))
@@ -63,11 +66,21 @@ def _check_version(data: dict, sources: SourceMap) -> None:
 
 def schema_problems(data: Any, sources: SourceMap) -> list[Problem]:
     errors = sorted(scenario_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    errors = [e for e in errors if not _typo_explains(e)]
     problems = [_problem(specific, sources) for error in errors for specific in _most_specific(error)]
     unique: dict[str, Problem] = {}
     for problem in problems:
         unique.setdefault(str(problem), problem)
     return sorted(unique.values(), key=lambda p: (p.location.line, p.location.col, p.message))
+
+
+def _typo_explains(error: ValidationError) -> bool:
+    """`missing required key 'command'` beside `unknown key 'comand'` says the same thing twice: keep the typo."""
+    if error.validator != "required" or not isinstance(error.instance, dict) or "'" not in error.message:
+        return False
+    missing = error.message.split("'")[1]
+    unknown = [key for key in error.instance if key not in (error.schema.get("properties") or {})]
+    return bool(difflib.get_close_matches(missing, unknown, n=1, cutoff=0.75))
 
 
 def _most_specific(error: ValidationError) -> list[ValidationError]:
@@ -123,6 +136,7 @@ _REQUIRED_HINTS = {
     "name": "every workload and the metadata need a `name`",
     "apiVersion": "start the file with `apiVersion: scenarios/v1`",
     "kind": "add `kind: Scenario`",
+    "command": "the program the workload runs, e.g. `command: [all_reduce_perf, -b, 8, -e, 1G]`",
 }
 
 
@@ -239,6 +253,7 @@ def build(resolved: Resolved) -> Scenario:
         files=resolved.files,
         data=freeze(data),
         sources=resolved.sources,
+        repeat=data.get("repeat", 1),
     )
 
 
@@ -298,18 +313,22 @@ def _workload(raw: dict, platform: Platform) -> Workload:
         parser=parser,
         timeout_s=seconds(raw.get("timeout")),
         overrides=freeze(overrides),
+        informational=raw.get("informational", ""),
     )
 
 
-def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: int) -> Any:
-    """A threshold may be a parameter (`value: "{{ params.min_busbw }}"`): render it and read it as YAML, so it is a number."""
+def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: int, field: str = "value", typed: bool = True) -> Any:
+    """A threshold may be a parameter (`value: "{{ params.min_busbw }}"`): render it and read it as YAML, so it is a number.
+    Text fields (contains, regex) are rendered the same way and stay text."""
     if not isinstance(value, str) or "{{" not in value:
         return value
     import yaml
 
     from .render import render_string
 
-    text = render_string(value, {"params": parameters}, sources.with_path(("checks", index, "value")))
+    text = render_string(value, {"params": parameters}, sources.with_path(("checks", index, field)))
+    if not typed:
+        return text
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -321,21 +340,23 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
     if baseline:
         baseline = Baseline(baseline["scenario"], baseline.get("metric", ""), float(baseline.get("factor", 1.0)), baseline.get("run", ""))
     kind = raw.get("kind") or ("correctness" if "log" in raw else "performance")
+    parameters, sources = parameters or {}, sources or SourceMap()
     return Check(
         name=raw.get("name") or _default_check_name(raw, index),
         kind=kind,
         metric=raw.get("metric", ""),
         op=raw.get("op", ""),
-        value=_threshold_value(raw.get("value"), parameters or {}, sources or SourceMap(), index),
+        value=_threshold_value(raw.get("value"), parameters, sources, index),
         baseline=baseline,
         log=raw.get("log", ""),
-        contains=raw.get("contains", ""),
-        regex=raw.get("regex", ""),
+        contains=_threshold_value(raw.get("contains", ""), parameters, sources, index, "contains", typed=False),
+        regex=_threshold_value(raw.get("regex", ""), parameters, sources, index, "regex", typed=False),
         count=raw.get("count", 1),
         absent=bool(raw.get("absent", False)),
         description=raw.get("description", ""),
         skip=raw.get("skip", ""),
         role=raw.get("role", ""),
+        statistic=raw.get("statistic", "median"),
     )
 
 

@@ -2,7 +2,7 @@
 optional dependencies (the kubernetes client) are imported only when an executor runs."""
 from __future__ import annotations
 
-from ..errors import ScenarioError
+from ..errors import Location, Problem, ScenarioError
 from .base import EXECUTORS, executor  # noqa: F401  (executor: for executor modules written before base.py)
 
 
@@ -18,5 +18,5 @@ def executor_names() -> list[str]:
 def get_executor(name: str):
     _load()
     if name not in EXECUTORS:
-        raise ScenarioError(EXECUTORS.unknown_message(name))
+        raise ScenarioError(Problem(EXECUTORS.unknown_message(name), Location("--executor")))
     return EXECUTORS[name]()

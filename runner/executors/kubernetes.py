@@ -22,6 +22,7 @@ CHECK_TIMEOUT_S = 10.0
 @executor("kubernetes")
 class KubernetesExecutor:
     name = "kubernetes"
+    dry_runs = ("client", "server")
 
     def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan:
         objects = render_kubernetes(scenario)

@@ -21,6 +21,7 @@ class Metric:
     unit: str = ""
     better: str = ""
     kind: str = ""
+    samples: tuple = ()  # with repeats: every repeat's value (value is then their median)
 
 
 @dataclass(frozen=True)

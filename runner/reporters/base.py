@@ -67,9 +67,17 @@ def verdict_rows(verdict: Verdict) -> list[list[str]]:
     rows = []
     for result in verdict.results:
         threshold = f"{result.op} {format_value(result.threshold)}" if result.op else "-"
-        rows.append([result.workload, result.metric or result.name, format_value(result.measured, result.unit), threshold,
-                     format_margin(result), result.status, first_line(result.message)])
+        rows.append([result.workload, result.metric or result.name, _measured(result), threshold,
+                     format_margin(result), result.status, first_line(result.warning or result.message)])
     return rows
+
+
+def _measured(result: CheckResult) -> str:
+    """The value, and with repeats which statistic it is, of how many samples, and their spread."""
+    text = format_value(result.measured, result.unit)
+    if len(result.samples) > 1:
+        text += f" ({result.statistic} of {len(result.samples)}, spread {format_value(result.spread)})"
+    return text
 
 
 def first_line(text: str, limit: int = 100) -> str:

@@ -141,3 +141,34 @@ def grouped_panels(title: str, panels: Sequence[str], series: Sequence[tuple[str
     figure.legend(handles, labels, loc="outside lower center", ncols=max(1, len(series)), fontsize=8)
     figure.suptitle(title)
     return _png(figure)
+
+
+def strips(title: str, labels: Sequence[str], samples: Sequence[Sequence[float]], unit: str, *, highlight: int | None = None,
+           tied: Sequence[int] = ()) -> bytes:
+    """Every sample of every variant as a point over a box of its quartiles: the noise is on the page, not hidden
+    in one bar. The best variant is green, variants tied with the top one are outlined."""
+    width = min(12.0, max(5.0, 1.1 * len(labels) + 2))
+    figure, (ax,) = _figure(width, 4.2)
+    positions = list(range(len(labels)))
+    drawn = [(i, [float(v) for v in values]) for i, values in enumerate(samples) if values]
+    if drawn:
+        ax.boxplot([values for _, values in drawn], positions=[i for i, _ in drawn], widths=0.5, showfliers=False,
+                   medianprops={"color": "#333333"}, boxprops={"color": "#999999"}, whiskerprops={"color": "#999999"},
+                   capprops={"color": "#999999"})
+    for i, values in drawn:
+        color = BEST if i == highlight else PLAIN
+        offsets = [((k % 5) - 2) * 0.05 for k in range(len(values))]  # a fixed spread: the same record draws the same plot
+        ax.scatter([i + o for o in offsets], values, s=22, color=color, zorder=3,
+                   edgecolors="#d62728" if i in tied else "none", linewidths=1.2)
+    for i, values in enumerate(samples):
+        if not values:
+            ax.annotate("missing", (i, 0), ha="center", va="bottom", fontsize=8, xycoords=("data", "axes fraction"))
+    ax.set_xticks(positions, labels, fontsize=8)
+    if len(labels) > 3:
+        for tick in ax.get_xticklabels():
+            tick.set(rotation=20, ha="right", rotation_mode="anchor")
+    ax.set_xlim(-0.75, len(labels) - 0.25)
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.margins(y=0.15)
+    return _png(figure)

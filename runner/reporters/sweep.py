@@ -1,4 +1,4 @@
-"""The sweep record's summary.md and report.html: one row per variant, the best one marked, a bar per variant."""
+"""The sweep record's summary.md and report.html: one row per variant, the best one marked, every sample plotted."""
 from __future__ import annotations
 
 from html import escape
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from ..ranking import best_line, numbers, ranked
 from .base import format_value
 from . import plots
 from .html_report import Plot, badge, figure_html, page, table as html_table
@@ -19,26 +20,36 @@ def _axis_label(path: str) -> str:
     return path.split(".")[-1]
 
 
+def _mark(result: SweepResult, run) -> str:
+    if run.index == result.best:
+        return "*"
+    return "=" if run.index in result.tied else ""
+
+
+def _cell(run, key: str) -> str:
+    """The median, and with repeats its samples' range."""
+    samples = run.samples.get(key) or ()
+    text = format_value(run.metrics.get(key), run.units.get(key, ""))
+    if len(samples) > 1 and numbers(samples):
+        text += f" [{format_value(min(samples))}..{format_value(max(samples))}]"
+    return text
+
+
 def sweep_rows(result: SweepResult) -> tuple[list[str], list[list[str]]]:
-    headers = ["best", "#"] + [_axis_label(a) for a in result.axes] + list(result.key_metrics) + ["verdict", "run"]
+    order = {run.index: i + 1 for i, run in enumerate(ranked(result.variants, result.best_metric, result.better))} if result.best_metric else {}
+    headers = ["best", "rank", "#"] + [_axis_label(a) for a in result.axes] + list(result.key_metrics) + ["verdict", "run"]
     rows = []
     for run in result.variants:
-        rows.append(["*" if run.index == result.best else "", str(run.index + 1)]
+        rows.append([_mark(result, run), str(order.get(run.index, "-")), str(run.index + 1)]
                     + [str(run.variant.get(a, "")) for a in result.axes]
-                    + [format_value(run.metrics.get(k), run.units.get(k, "")) for k in result.key_metrics]
+                    + [_cell(run, k) for k in result.key_metrics]
                     + [run.status, run.run_id or "-"])
     return headers, rows
 
 
 def sweep_table(result: SweepResult) -> str:
     headers, rows = sweep_rows(result)
-    lines = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
-    if result.best is not None:
-        best = result.variants[result.best]
-        value = format_value(best.metrics.get(result.best_metric), best.units.get(result.best_metric, ""))
-        lines.append(f"best: variant {best.index + 1} ({best.label}): {result.best_metric} {value} ({result.better} is better)")
-    elif result.best_metric:
-        lines.append(f"best: none (no passing variant with a value of {result.best_metric}{'' if result.better else ' or no direction'})")
+    lines = [tabulate(rows, headers=headers, tablefmt="simple"), "", best_line(result)]
     counts: dict[str, int] = {}
     for run in result.variants:
         counts[run.status] = counts.get(run.status, 0) + 1
@@ -53,11 +64,7 @@ def _rows(result) -> tuple[list[str], list[list[str]]]:
 
 
 def _best_line(result) -> str:
-    if result.best is None:
-        return f"no best variant (no passing variant with a value of {result.best_metric or 'a performance check metric'})"
-    best = result.variants[result.best]
-    value = format_value(best.metrics.get(result.best_metric), best.units.get(result.best_metric, ""))
-    return f"best: variant {best.index + 1} ({best.label}), {result.best_metric} {value} ({result.better} is better), run {best.run_id}"
+    return best_line(result)
 
 
 def sweep_markdown(result) -> str:
@@ -81,14 +88,21 @@ def sweep_html(result) -> str:
     else:
         labels = [run.label or str(run.index + 1) for run in result.variants]
         for key in result.key_metrics:
-            values = [run.metrics.get(key) for run in result.variants]
-            if not any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            samples = [_numeric_samples(run, key) for run in result.variants]
+            if not any(samples):
                 continue
             unit = next((run.units.get(key) for run in result.variants if run.units.get(key)), "")
             highlight = result.best if key == result.best_metric else None
-            title = f"{key} per variant" + (" (best in green)" if highlight is not None else "")
-            body.append(figure_html(Plot(title, plots.bars(title, labels, values, unit, highlight=highlight))))
+            tied = result.tied if key == result.best_metric else ()
+            title = f"{key}: every sample per variant" + (" (best in green)" if highlight is not None else "") + \
+                (" (tied outlined)" if tied else "")
+            body.append(figure_html(Plot(title, plots.strips(title, labels, samples, unit, highlight=highlight, tied=tied))))
     return page(f"sweep {result.scenario} {result.sweep_id}", body)
+
+
+def _numeric_samples(run, key: str) -> list[float]:
+    values = run.samples.get(key) or (run.metrics.get(key),)
+    return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 def _overall(result) -> str:

@@ -34,6 +34,12 @@ workloads:
     command: [echo, hi]
 """
 
+JUDGED = """\
+checks:
+  - log: bench
+    contains: hi
+"""
+
 
 @pytest.fixture
 def make_library(tmp_path):

@@ -48,7 +48,7 @@ def test_validate_passes_on_the_whole_library():
 
 
 def test_validate_reports_every_invalid_file_and_exits_2(tmp_path):
-    (tmp_path / "good.yaml").write_text(scenario_text("good", "workloads:\n  - {name: w, command: [echo]}\n"))
+    (tmp_path / "good.yaml").write_text(scenario_text("good", "workloads:\n  - {name: w, command: [echo]}\nchecks:\n  - {log: w, contains: ''}\n"))
     (tmp_path / "bad.yaml").write_text(scenario_text("bad", "workloads:\n  - {name: w, comand: [echo]}\n"))
     code, out, err = invoke(["validate", str(tmp_path)], env={"SCENARIO_PATH": str(tmp_path)})
     assert code == 2

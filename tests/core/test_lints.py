@@ -8,7 +8,7 @@ from runner.lints import LINTS, parse_size, run_lints
 from runner.resolve import Library, resolve_text
 from runner.validate import build, known_names, schema_problems, validate_resolved
 
-from .conftest import scenario_text
+from .conftest import JOB, JUDGED, scenario_text
 
 P5 = "platform: {instanceType: p5.48xlarge}\n"
 
@@ -127,7 +127,7 @@ def test_waiver_for_one_workload(tmp_path):
 
 def test_lints_are_errors_by_default(tmp_path):
     with pytest.raises(ScenarioError) as caught:
-        validate_resolved(resolve_text(scenario_text("demo", "env: {FI_PROVIDER: efaa}\n"), "demo.yaml", Library(tmp_path)), None)
+        validate_resolved(resolve_text(scenario_text("demo", "env: {FI_PROVIDER: efaa}\n" + JOB + JUDGED), "demo.yaml", Library(tmp_path)), None)
     assert caught.value.exit_code == 2
     assert str(caught.value).startswith("demo.yaml:6:20  $.env.FI_PROVIDER: FI_PROVIDER='efaa': 'efaa' is not a libfabric provider [env-fi-provider]")
 

@@ -201,10 +201,12 @@ def test_override_paths_split_on_dots_with_indices():
 
 
 def test_set_overrides_by_list_item_name_and_index(family):
-    resolved = resolve("child", family, ["workloads.initiator.args.threads=8", "workloads.0.kind=job", "parameters.new=x"])
+    resolved = resolve("child", family, ["workloads.initiator.args.threads=8", "workloads.0.kind=job", "parameters.threads=x"])
     assert resolved.data["workloads"][1]["args"] == {"threads": 8}
     assert resolved.data["workloads"][0]["kind"] == "job"
-    assert resolved.data["parameters"]["new"] == "x"
+    assert resolved.data["parameters"]["threads"] == "x"
+    with pytest.raises(ScenarioError, match="the scenario has no parameter 'thread'"):
+        resolve("child", family, ["parameters.thread=8"])  # a typo is not a new parameter
     assert resolved.sources.with_path(("workloads", 1, "args", "threads")).file == "--set workloads.initiator.args.threads=8"
 
 

@@ -85,7 +85,7 @@ def test_unknown_key_without_close_match_lists_the_allowed_keys():
     ("env: {1BAD: x}\n", "'1BAD' is not a valid name here"),
     ("workloads:\n  - command: [echo]\n", "missing required key 'name'"),
     ("metadata: {name: x}\n", "duplicate key 'metadata'"),
-    ("parameters: {when: 2024-01-01}\n", None),
+    ("parameters: {when: 2024-01-01}\n" + JOB + "checks:\n  - {log: bench, contains: '{{ params.when }}'}\n", None),
 ])
 def test_messages(body, message):
     if message is None:
@@ -106,6 +106,8 @@ workloads:
   - name: bench
     command: [echo, "{{ params.nope }}"]
     after: [ghost]
+checks:
+  - {log: bench, contains: hi}
 """))
     assert [(p.location.line, p.code) for p in found] == [(7, "env-fi-provider"), (10, ""), (11, "unknown-workload")]
 
@@ -155,6 +157,8 @@ workloads:
     local:
       command: [bench, --cpu]
       env: {B: "2"}
+checks:
+  - {log: bench, contains: done}
 """))
     local = scenario.workloads[0].for_executor("local")
     assert local.command == ("bench", "--cpu") and dict(local.env) == {"A": "1", "B": "2"}

@@ -97,8 +97,9 @@ def test_history_lists_runs_in_order_with_key_metrics(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["date", "run", "id", "verdict", "bench.ttft_ms_mean"]
-    body = [line.split() for line in lines[2:]]
+    body = [line.split() for line in lines[2:5]]
     assert [row[2] for row in body] == ["20260101-000000-aaaa", "20260102-000000-aaaa", "20260103-000000-aaaa"]
+    assert "bench.ttft_ms_mean" in lines[-1] and "no change point" in lines[-1]  # the trend, below the table
     assert [row[3] for row in body] == ["FAIL", "PASS", "PASS"]
     assert [row[4] for row in body] == ["101", "102", "100"]
     limited = CliRunner().invoke(cli, ["history", "s", "--results", str(tmp_path), "--limit", "1", "-o", "json"])

@@ -85,6 +85,8 @@ def test_image_references_are_recorded_with_the_registry_filled_in(lab):
           - name: probe
             image: tools
             command: [python, -c, "print(1)"]
+        checks:
+          - {log: probe, contains: "1"}
         """, layer="fabric")
     refs = _image_refs(lab.scenario("imaged"))
     assert refs == {"tools": "registry.example/team/nccl-tests:2.19.6", "workload:probe": "registry.example/team/nccl-tests:2.19.6"}

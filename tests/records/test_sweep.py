@@ -11,6 +11,7 @@ from runner.judge import Verdict, WorkloadMetrics
 from runner.parse import Metric, ParseResult
 from runner.progress import QuietProgress
 from runner.record import new_run_id
+from runner.stats import median
 from runner.sweep import parse_matrix_options, plan_sweep, run_sweep, variant_overrides
 
 from .conftest import Lab, needs_mooncake, read_json
@@ -20,24 +21,34 @@ from .conftest import Lab, needs_mooncake, read_json
 def real_sweep(tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("sweep"))
     lines = []
-    result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, results_dir=lab.results, progress=QuietProgress(),
-                       announce=lines.append)
+    result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, ["parameters.duration=1"], results_dir=lab.results,
+                       progress=QuietProgress(), announce=lines.append)
     return lab, result, lines
 
 
+BLOCKS = (16384, 65536, 262144, 1048576)
+METRIC = "initiator.throughput_gbps"
+
+
 @needs_mooncake
-def test_sweep_table_has_every_variant_and_one_best(real_sweep):
+def test_sweep_table_ranks_variants_by_median_and_marks_a_best_only_when_distinguishable(real_sweep):
     _, result, lines = real_sweep
     assert [v.status for v in result.variants] == ["PASS"] * 4
+    assert all(len(v.samples[METRIC]) == 3 for v in result.variants)  # the scenario's repeat: 3
     table = result.table().splitlines()
     header, rows = table[0], [line for line in table[2:6]]
-    assert header.split()[:4] == ["best", "#", "threads", "block_size"]
-    assert len(rows) == 4 and sum(row.startswith("*") for row in rows) == 1
-    best = result.variants[result.best]
-    assert best.metrics["initiator.throughput_gbps"] == max(v.metrics["initiator.throughput_gbps"] for v in result.variants)
-    assert f"best: variant {result.best + 1} ({best.label})" in result.table()
-    assert lines[0] == "variant 1/4: threads=2,block_size=16384"
-    assert re.match(r"variant 4/4: threads=4,block_size=65536 -> PASS, initiator.throughput_gbps [0-9.]+ GB/s", lines[-1])
+    assert header.split()[:4] == ["best", "rank", "#", "block_size"]
+    medians = {v.index: median(v.samples[METRIC]) for v in result.variants}
+    top = max(medians, key=medians.get)
+    if result.best is not None:
+        assert result.best == top and sum(row.startswith("*") for row in rows) == 1
+        runner_up = max((i for i in medians if i != top), key=medians.get)
+        assert min(result.variants[top].samples[METRIC]) > max(result.variants[runner_up].samples[METRIC])
+        assert f"best: variant {top + 1} ({result.variants[top].label})" in result.table()
+    else:
+        assert result.tied[0] == top and len(result.tied) >= 2 and "tied on initiator.throughput_gbps within noise" in result.table()
+    assert lines[0] == "variant 1/4: block_size=16384"
+    assert re.match(r"variant 4/4: block_size=1048576 -> PASS, initiator.throughput_gbps [0-9.]+ GB/s", lines[-1])
     assert result.exit_code == 0
 
 
@@ -47,18 +58,17 @@ def test_sweep_runs_are_linked_records(real_sweep):
     sweep = read_json(result.record / "sweep.json")
     assert sweep["state"] == "complete" and sweep["sweep_id"] == result.sweep_id
     assert result.record.name == f"{result.sweep_id}.sweep" and result.record.parent == lab.results / "mooncake-tcp-loopback-sweep"
-    assert sweep["best"]["run_id"] == result.variants[result.best].run_id
-    expected = [{"parameters.threads": t, "parameters.block_size": b} for t in (2, 4) for b in (16384, 65536)]
-    assert [v["variant"] for v in sweep["variants"]] == expected
+    assert (sweep["best"] or {}).get("run_id") == (result.variants[result.best].run_id if result.best is not None else None)
+    assert [v["variant"] for v in sweep["variants"]] == [{"parameters.block_size": b} for b in BLOCKS]
     for entry in sweep["variants"]:
         record = result.record.parent / entry["record"]
         meta = read_json(record / "run.json")
         assert meta["sweep"] == result.sweep_id and meta["variant"] == entry["variant"]
         plan = (record / "rendered" / "process-plan.yaml").read_text()
-        assert f"--threads={entry['variant']['parameters.threads']}" in plan
         assert f"--block_size={entry['variant']['parameters.block_size']}" in plan
         assert "matrix" not in (record / "scenario.yaml").read_text().replace("matrix: {}", "")
-    assert (result.record / "report.html").exists() and "| * |" in (result.record / "summary.md").read_text()
+        assert len(entry["metrics"][METRIC]["samples"]) == 3
+    assert (result.record / "report.html").exists() and "every sample per variant" in (result.record / "report.html").read_text()
 
 
 @needs_mooncake
@@ -70,7 +80,7 @@ def test_history_shows_the_variants(real_sweep):
     lab, result, _ = real_sweep
     outcome = CliRunner().invoke(cli, ["history", "mooncake-tcp-loopback-sweep", "--results", str(lab.results)])
     assert outcome.exit_code == 0, outcome.output
-    assert [line.split()[4] for line in outcome.output.splitlines()[2:]] == [v.label for v in result.variants]
+    assert [line.split()[4] for line in outcome.output.splitlines()[2:2 + len(result.variants)]] == [v.label for v in result.variants]
 
 
 def test_matrix_option_values_are_yaml_typed():
@@ -94,13 +104,14 @@ def test_plan_adds_command_line_axes_and_validates_every_variant(lab):
 
 
 def fake_run_fn(values, statuses):
-    """A stand-in for run_scenario: throughput from `values`, status from `statuses`, in call order."""
+    """A stand-in for run_scenario: throughput samples from `values`, status from `statuses`, in call order."""
     calls = []
 
     def run(scenario, *, results_dir, progress, overrides, variant, parent, **options):
         i = len(calls)
-        calls.append({"variant": variant, "parent": parent, "overrides": overrides})
-        metric = Metric("throughput_gbps", values[i], "GB/s", "higher")
+        calls.append({"variant": variant, "parent": parent, "overrides": overrides, "options": options})
+        samples = values[i] if isinstance(values[i], tuple) else (values[i],)
+        metric = Metric("throughput_gbps", median(samples), "GB/s", "higher", "performance", samples)
         metrics = {"initiator": WorkloadMetrics("initiator", "mooncake-bench", "-", ParseResult("mooncake-bench", "-", {"throughput_gbps": metric}))}
         record = results_dir / scenario.name / new_run_id()
         return SimpleNamespace(run_id=record.name, record=record, metrics=metrics, verdict=Verdict(scenario.name, statuses[i], (), ""))
@@ -109,14 +120,32 @@ def fake_run_fn(values, statuses):
     return run
 
 
-def test_best_is_the_best_passing_variant(lab):
-    run_fn = fake_run_fn([1.0, 9.0, 3.0, 2.0], ["PASS", "FAIL", "PASS", "PASS"])
+def test_best_is_the_distinguishable_best_passing_variant(lab):
+    run_fn = fake_run_fn([(1.0, 1.1, 0.9), (9.0, 9.1, 8.9), (3.0, 3.1, 2.9), (2.0, 2.1, 1.9)], ["PASS", "FAIL", "PASS", "PASS"])
     result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, ["parameters.duration=1"], run_fn=run_fn,
-                       results_dir=lab.results, announce=None)
-    assert result.best == 2  # variant 2 is faster but failed a check
+                       results_dir=lab.results, announce=None, repeat=3)
+    assert result.best == 2 and result.tied == ()  # variant 2 is faster but failed a check
     assert result.exit_code == 1
-    assert all(call["parent"] == result.sweep_id for call in run_fn.calls)
-    assert run_fn.calls[0]["overrides"] == ["parameters.duration=1", "parameters.threads=2", "parameters.block_size=16384", "matrix={}"]
+    assert all(call["parent"] == result.sweep_id and call["options"]["repeat"] == 3 for call in run_fn.calls)
+    assert run_fn.calls[0]["overrides"] == ["parameters.duration=1", "parameters.block_size=16384", "matrix={}"]
+    assert "distinguishable from the runner-up" in result.table()
+
+
+def test_overlapping_samples_are_a_tie_and_no_best(lab):
+    run_fn = fake_run_fn([(1.0, 1.1, 0.9), (3.0, 2.2, 3.6), (3.1, 2.0, 3.5), (2.9, 2.1, 3.4)], ["PASS"] * 4)
+    result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, run_fn=run_fn, results_dir=lab.results, announce=None)
+    assert result.best is None and result.tied == (2, 1, 3)
+    table = result.table()
+    assert "best: none — variants 3 (block_size=262144), 2 (block_size=65536), 4 (block_size=1048576) are tied" in table
+    assert [line.split()[0] for line in table.splitlines()[2:6]] == ["4", "=", "=", "="]  # rank 4 first: nothing marked
+    assert read_json(result.record / "sweep.json")["tied"] == [2, 1, 3]
+
+
+def test_single_samples_never_make_a_best(lab):
+    run_fn = fake_run_fn([1.0, 2.0, 3.0, 4.0], ["PASS"] * 4)
+    result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, run_fn=run_fn, results_dir=lab.results, announce=None)
+    assert result.best is None and result.tied == (3, 2, 1, 0)
+    assert "one sample cannot be told from noise" in result.table()
 
 
 def test_an_interrupted_variant_stops_the_sweep_and_the_record_says_so(lab):

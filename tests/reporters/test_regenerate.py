@@ -43,8 +43,8 @@ def test_report_regenerates_a_sweep_record(tmp_path):
     outcome = CliRunner().invoke(cli, ["report", str(folder)])
     assert outcome.exit_code == 0, outcome.output
     summary = (folder / "summary.md").read_text()
-    assert "| * | 2 | 4 | 3 GB/s | PASS | 20260101-000000-aaaa |" in summary
+    assert "| * | 1 | 2 | 4 | 3 GB/s | PASS | 20260101-000000-aaaa |" in summary  # best, rank, #, threads, metric
     assert "best: variant 2 (threads=4)" in summary
-    assert "best in green" in (folder / "report.html").read_text()
+    assert "best in green" in (folder / "report.html").read_text() and "every sample per variant" in (folder / "report.html").read_text()
     by_id = CliRunner().invoke(cli, ["report", "20260101-000000-aaaa", "--results", str(tmp_path)])
     assert by_id.exit_code == 0 and "report.html" in by_id.output

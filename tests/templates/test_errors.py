@@ -18,6 +18,8 @@ executors: [kubernetes]
 platform: {instanceType: p5.48xlarge}
 workloads:
   - {name: client, kind: job, image: busybox:1.36, command: [sleep, "1"]}
+checks:
+  - {log: client, contains: done}
 """
 
 

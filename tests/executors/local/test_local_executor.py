@@ -39,6 +39,10 @@ def test_hanging_process_times_out_at_its_limit_and_is_killed(lab):
           - name: stuck
             command: [python, -c, "import time; time.sleep(120)", {marker}]
             timeout: 1s
+        checks:
+          - log: stuck
+            contains: Traceback
+            absent: true
         """)
     started = time.monotonic()
     result = lab.run("hang")
@@ -57,6 +61,10 @@ def test_process_ignoring_sigterm_is_killed(lab):
           - name: stubborn
             command: [python, -c, "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)", {marker}]
             timeout: 1s
+        checks:
+          - log: stubborn
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("stubborn")
     assert result.verdict.status == "TIMEOUT"
@@ -73,6 +81,13 @@ def test_whole_run_timeout_stops_services_and_jobs(lab):
           - name: client
             command: [python, -c, "import time; time.sleep(120)", {marker}]
         timeouts: {{run: 2s}}
+        checks:
+          - log: server
+            contains: Traceback
+            absent: true
+          - log: client
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("slow")
     assert result.verdict.status == "TIMEOUT"
@@ -92,6 +107,10 @@ def test_sigint_mid_run_exits_130_kills_everything_and_writes_the_record(lab):
           - name: client
             after: [server]
             command: [python, -c, "import time; time.sleep(120)", {marker}]
+        checks:
+          - log: client
+            contains: Traceback
+            absent: true
         """)
     env = {**os.environ, "SCENARIO_PATH": str(lab.scenarios), "CI": "true"}
     process = subprocess.Popen([str(lab.scenario_bin), "run", "interrupt", "--results", str(lab.results)], env=env,
@@ -116,6 +135,10 @@ def test_missing_binary_names_the_package_that_provides_it(lab):
         workloads:
           - name: nccl
             command: [all_reduce_perf, -b, 8K, -e, 1M]
+        checks:
+          - log: nccl
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("missing")
     assert result.verdict.status == "ERROR"
@@ -183,6 +206,13 @@ def test_rank_and_group_variables(lab):
             after: [group]
             command: [python, -c, "import pathlib, time; log = pathlib.Path('../group/rank-1.log'); [time.sleep(0.05) for _ in range(400) if not log.exists() or not log.read_text()]"]
         env: {FROM_SCENARIO: "s"}
+        checks:
+          - log: group
+            contains: Traceback
+            absent: true
+          - log: wait-for-rank-1
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("ranks")
     assert result.output.outcomes["group"].state == "done"  # a group is a service: up until the run ended
@@ -232,6 +262,10 @@ def test_service_that_never_becomes_ready_times_out(lab):
           - name: client
             after: [server]
             command: [python, -c, "print('hi')"]
+        checks:
+          - log: client
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("never")
     assert result.verdict.status == "TIMEOUT"
@@ -247,6 +281,13 @@ def test_dependents_of_a_failed_job_are_skipped(lab):
           - name: second
             after: [first]
             command: [python, -c, "print('never')"]
+        checks:
+          - log: first
+            contains: Traceback
+            absent: true
+          - log: second
+            contains: Traceback
+            absent: true
         """)
     result = lab.run("chain")
     assert result.output.outcomes["second"].state == "skipped"
@@ -298,6 +339,10 @@ def test_render_writes_the_process_plan(lab, tmp_path):
             after: [server]
             ranks: 2
             command: [python, -c, "print(1)", "{{ workloads.server.ports.http }}"]
+        checks:
+          - log: client
+            contains: Traceback
+            absent: true
         """)
     out = tmp_path / "plan-out"
     completed = lab.cli("render", "plan", "--out", str(out))

@@ -28,9 +28,12 @@ workloads:
     ranks: 16
     command: [all_reduce_perf]
     parser: nccl-tests
+checks:
+  - {metric: nccl-tests.busbw_gbps_max, op: ">=", value: 1}
 local:
   nodes: {}
 """
+MPI_CHECKS = 'checks:\n  - {metric: nccl-tests.busbw_gbps_max, op: ">=", value: 1}\n'
 
 
 def test_mpi_workers_one_node_each_ranks_by_slot_with_the_mpijob_names():
@@ -89,7 +92,7 @@ def test_no_nodes_block_means_loopback():
 
 
 def test_the_local_delta_merges_then_set_still_wins():
-    body = MPI + """  parameters: {size: 1M}
+    body = MPI.replace(MPI_CHECKS, "").replace("[all_reduce_perf]", '[all_reduce_perf, -e, "{{ params.size }}"]') + """  parameters: {size: 1M}
   checks:
     - {name: busbw, skip: "no EFA here"}
 parameters: {size: 8G}

@@ -1,0 +1,117 @@
+"""Benchmark of the verdicts: does `scenario compare` (and `history`) flag real regressions only?
+
+    .venv/bin/python bench/compare_noise_bench.py [--tries 10] [--repeat 5] [--results DIR]
+
+With the real Mooncake transfer engine on this machine:
+1. false alarms: `tries` times, two runs of mooncake-tcp-loopback with identical settings and --repeat N,
+   then `scenario compare A B`; any regression reported is a false alarm (target: 0 of tries).
+2. a real regression: one run with --set parameters.block_size=4096 against the last default run; it must be
+   a throughput regression and must not name batch_count.
+3. history: `scenario history` over all the identical runs; every change point it flags is a false alarm,
+   and so is each one flagged in `shuffles` random orders of the same runs (the measured false-alarm rate).
+Prints a table and writes bench-compare-noise.json into the results folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+BIN = Path(sys.executable).parent
+SCENARIO = "mooncake-tcp-loopback"
+
+
+def scenario_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "scenario"), *args], capture_output=True, text=True, timeout=900)
+
+
+def run_once(results: Path, repeat: int, *sets: str) -> str:
+    before = set((results / SCENARIO).iterdir()) if (results / SCENARIO).exists() else set()
+    outcome = scenario_cli("run", SCENARIO, "--repeat", str(repeat), "--results", str(results), "--no-progress", "-o", "json",
+                           *[arg for s in sets for arg in ("--set", s)])
+    if outcome.returncode != 0:
+        raise SystemExit(f"run failed ({outcome.returncode}):\n{outcome.stdout}\n{outcome.stderr}")
+    (new,) = set((results / SCENARIO).iterdir()) - before
+    return new.name
+
+
+def compare(results: Path, a: str, b: str) -> dict:
+    outcome = scenario_cli("compare", a, b, "--results", str(results), "-o", "json")
+    if outcome.returncode not in (0, 1):
+        raise SystemExit(f"compare failed ({outcome.returncode}):\n{outcome.stdout}\n{outcome.stderr}")
+    return json.loads(outcome.stdout)
+
+
+def throughput(document: dict) -> dict:
+    return next(m for m in document["metrics"] if m["metric"] == "initiator.throughput_gbps")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tries", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--shuffles", type=int, default=200)
+    parser.add_argument("--results", type=Path, default=None)
+    args = parser.parse_args(argv)
+    results = args.results or Path(tempfile.mkdtemp(prefix="compare-noise-"))
+    started = time.time()
+    rows, false_alarms, runs = [], 0, []
+    for attempt in range(1, args.tries + 1):
+        a, b = run_once(results, args.repeat), run_once(results, args.repeat)
+        runs += [a, b]
+        document = compare(results, a, b)
+        change = throughput(document)
+        false_alarms += bool(document["regressions"])
+        rows.append([attempt, a, b, f"{change['a']:.3f}", f"{change['b']:.3f}", f"{change['change_pct']:+.1f}%",
+                     f"{change['p_value']:.3g}" if change["p_value"] is not None else "-", change["verdict"], document["regressions"]])
+        print(f"try {attempt}/{args.tries}: {change['verdict']} ({change['change_pct']:+.1f}%), {document['regressions']} regression(s)",
+              file=sys.stderr, flush=True)
+    print(tabulate(rows, headers=["try", "A", "B", "A median GB/s", "B median GB/s", "change", "p", "verdict", "regressions"]))
+    print(f"\nfalse alarms (identical settings, --repeat {args.repeat}): {false_alarms} of {args.tries}")
+
+    slow = run_once(results, args.repeat, "parameters.block_size=4096")
+    document = compare(results, runs[-1], slow)
+    regressed = [m["metric"] for m in document["metrics"] if m["regression"]]
+    change = throughput(document)
+    print(f"block_size=4096 against the default: throughput {change['a']:.3f} -> {change['b']:.3f} GB/s "
+          f"({change['change_pct']:+.1f}%, p={change['p_value']:.3g}): {change['verdict']}; regressions: {', '.join(regressed) or 'none'}")
+    real_ok = regressed == ["initiator.throughput_gbps"]
+
+    history = history_false_alarms(results, runs, args.shuffles)
+    print(f"history change points over {len(runs)} identical runs: {history['flagged_in_order']} flagged in run order; "
+          f"{history['flagged_shuffled']} in {args.shuffles} random orders "
+          f"({history['rate_per_series']:.3f} per series of {len(runs)} runs)")
+    summary = {"tries": args.tries, "repeat": args.repeat, "false_alarms": false_alarms, "rows": rows,
+               "block_size_4096": {"change": change, "regressions": regressed, "ok": real_ok}, "history": history,
+               "wall_s": round(time.time() - started, 1), "results": str(results)}
+    (results / "bench-compare-noise.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"wall time {summary['wall_s']} s; records in {results}")
+    return 0 if false_alarms == 0 and real_ok else 1
+
+
+def history_false_alarms(results: Path, runs: list[str], shuffles: int) -> dict:
+    """Change points flagged among runs with identical settings: all of them are false alarms."""
+    from runner.history import find_run
+    from runner.trend import change_points, run_samples
+
+    series = [run_samples(find_run(results, run_id, SCENARIO), "initiator.throughput_gbps") for run_id in runs]
+    in_order = change_points(series, "higher")
+    rng = random.Random(7)
+    shuffled = 0
+    for _ in range(shuffles):
+        order = series[:]
+        rng.shuffle(order)
+        shuffled += len(change_points(order, "higher"))
+    return {"flagged_in_order": len(in_order), "flagged_shuffled": shuffled, "rate_per_series": shuffled / max(shuffles, 1),
+            "runs": len(runs)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
