@@ -25,7 +25,7 @@ def meaning_problems(scenario: Scenario, executor_view: bool = False) -> list[Pr
     problems: list[Problem] = []
     if not executor_view:
         problems += list(_parameters_are_used(scenario))
-    for check in (_ready_waits_for_something, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options, _durations,
+    for check in (_commands_given, _ready_waits_for_something, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options, _durations,
                   _untemplated_check_fields):
         problems += list(check(scenario))
     return problems
@@ -60,6 +60,14 @@ def _judges_something(scenario: Scenario) -> Iterator[Problem]:
             continue
         yield Problem(f"workload {workload.name!r} runs a tool but no check judges it", _at(scenario, "workloads", index, "name"),
                       f"add a check on {workload.name}'s metrics or log, or say why not: `informational: <reason>`")
+
+
+def _commands_given(scenario: Scenario) -> Iterator[Problem]:
+    """Checked on the resolved scenario, not by the schema: a child file's workload may take its command from the parent."""
+    for index, workload in enumerate(scenario.workloads):
+        if not workload.command:
+            yield Problem(f"workload {workload.name!r} has no command", _at(scenario, "workloads", index),
+                          "the program the workload runs, e.g. `command: [all_reduce_perf, -b, 8, -e, 1G]`")
 
 
 def _ready_waits_for_something(scenario: Scenario) -> Iterator[Problem]:
