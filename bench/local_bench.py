@@ -26,7 +26,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from runner.errors import ParseError
-from runner.executors.local import _group_alive as group_alive
+from runner.executors.processes import group_alive
 from runner.parse import parse_lines
 
 BIN = Path(sys.executable).parent
