@@ -6,6 +6,7 @@ Many of them come straight from efa-validation's runbook of failures.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import Problem
@@ -449,3 +450,88 @@ def waiver_unknown(scenario, known):
     for i, waiver in enumerate(scenario.waivers):
         if waiver.get("lint") not in LINTS:
             yield Problem(LINTS.unknown_message(str(waiver.get("lint"))), _at(scenario, "lints", "waive", i, "lint"))
+
+
+# --- tool truth: what the pinned tools and images really do -----------------------------------
+
+VERSIONS_ENV = Path(__file__).resolve().parents[1] / "images" / "versions.env"
+# sglang 0.5.10.post1 sglang/benchmark/datasets: these fetch a file at run time unless --dataset-path names one
+# (sharegpt.py:73, random.py:87-92 samples ShareGPT text, mooncake.py:40); random-ids draws token ids, no file.
+DOWNLOADING_DATASETS = {"sharegpt": "ShareGPT", "random": "ShareGPT (its text is sampled)", "mooncake": "a Mooncake trace"}
+
+
+def _versions_env() -> dict[str, str]:
+    try:
+        lines = VERSIONS_ENV.read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def image_cuda_archs(ref: str, pins: dict[str, str]) -> tuple[str, set[str]] | None:
+    """(versions.env key, CUDA architectures) of a reference to an image this repository builds at its IMAGE_TAG."""
+    repository, _, tag = ref.rpartition("/")[2].partition(":")
+    if not pins or tag != pins.get("IMAGE_TAG"):
+        return None  # an image built elsewhere: nothing known about it
+    if repository in (pins.get("REPO_NCCL_TESTS"), pins.get("REPO_BASE_CUDA_EFA")):
+        return "NCCL_NVCC_GENCODE", set(re.findall(r"code=sm_(\d+)", pins.get("NCCL_NVCC_GENCODE", "")))
+    if repository == pins.get("REPO_UCCL_EP"):
+        value = pins.get("UCCL_TORCH_CUDA_ARCH_LIST", "")
+        return "UCCL_TORCH_CUDA_ARCH_LIST", {v.replace(".", "") for v in re.split(r"[;\s]+", value) if v}
+    return None
+
+
+@lint("image-cuda-arch")
+def image_cuda_arch(scenario, known):
+    gpu = INSTANCE_TYPES.get(scenario.platform.instance_type)
+    if gpu is None or not gpu.cuda_arch:
+        return
+    pins = _versions_env()
+    for key in sorted({w.image for w in scenario.workloads if w.image}):
+        built = image_cuda_archs(scenario.image_ref(key), pins)
+        if built is None or gpu.cuda_arch in built[1]:
+            continue
+        yield Problem(
+            f"image {key} is built for sm_{', sm_'.join(sorted(built[1])) or '?'} but {gpu.name}'s {gpu.gpu_model} is sm_{gpu.cuda_arch}: "
+            f"its kernels would not load (`no kernel image is available for execution on the device`)",
+            _at(scenario, "images", key),
+            hint=f"add sm_{gpu.cuda_arch} to {built[0]} in images/versions.env, bump IMAGE_TAG and rebuild the images")
+
+
+@lint("bench-dataset-download")
+def bench_dataset_download(scenario, known):
+    for workload, index, command, path in _commands(scenario):
+        if "sglang.bench_serving" not in command:
+            continue
+        dataset, _ = _flag(command, "dataset-name")
+        dataset_path, _ = _flag(command, "dataset-path")
+        dataset = dataset or "sharegpt"
+        if dataset in DOWNLOADING_DATASETS and not dataset_path:
+            yield Problem(f"workload {workload.name}: bench_serving --dataset-name {dataset} downloads {DOWNLOADING_DATASETS[dataset]} "
+                          f"when it starts: a cluster without internet egress fails there", _at(scenario, *path),
+                          hint="use --dataset-name random-ids (random token ids, nothing to download) or give "
+                               "--dataset-path a file in the image or a volume")
+
+
+@lint("every-rank-needs-rank-group")
+def every_rank_needs_rank_group(scenario, known):
+    """Under MPI one launcher log holds every rank's lines: counting lines lets one rank stand in for all."""
+    for index, check in enumerate(scenario.checks):
+        if check.count != "every-rank" or not check.log or check.absent:
+            continue
+        workload = next((w for w in scenario.workloads if w.name == check.log), None)
+        if workload is None or workload.kind != "mpi" or workload.ranks < 2:
+            continue
+        if "(?P<rank>" not in (check.regex or ""):
+            yield Problem(f"check {check.name}: count every-rank on MPI workload {workload.name} counts lines, not ranks",
+                          _at(scenario, "checks", index),
+                          hint="name the rank in the regex, e.g. '^\\[1,(?P<rank>\\d+)\\]<stdout>:.*Selected provider is efa' "
+                               "(mpirun --tag-output), so distinct ranks are counted")
+
+
+def placeholder_image_problems(scenario: Scenario) -> list[Problem]:
+    """At run time on Kubernetes (not a lint: rendering with the placeholder still works)."""
+    return [Problem(f"image {key} is {scenario.image_ref(key)!r}: the registry placeholder is still in it",
+                    _at(scenario, "images", key),
+                    hint="give the registry the images were pushed to: --set registry=<account>.dkr.ecr.<region>.amazonaws.com/<repo>")
+            for key in sorted(scenario.images) if "<registry>" in scenario.image_ref(key)]

@@ -79,6 +79,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
         raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
     scenario = for_executor(scenario, executor_name, overrides or ())
     check_runnable(scenario, executor_name)
+    _refuse_registry_placeholder(scenario, executor_name, options or {})
     executor = get_executor(executor_name)
     results_dir = Path(results_dir or default_results_dir())
     run_id = new_run_id()
@@ -126,6 +127,17 @@ def _execute(executor, executor_name: str, context: RunContext) -> RunOutput:
         return RunOutput(executor_name, {}, "error", error.message)
     except Exception as error:  # a bug in an executor still leaves a record behind
         return RunOutput(executor_name, {}, "error", f"internal error in the {executor_name} executor: {type(error).__name__}: {error}")
+
+
+def _refuse_registry_placeholder(scenario: Scenario, executor_name: str, options: Mapping[str, Any]) -> None:
+    """Pods would only fail to pull `<registry>/...`: say so before anything is applied (a client dry run may render it)."""
+    from .lints import placeholder_image_problems
+
+    if executor_name != "kubernetes" or options.get("dry_run") == "client":
+        return
+    problems = placeholder_image_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides) -> RunResult:

@@ -48,9 +48,10 @@ class Kind:
 
 MPI_OPERATOR = ("kubectl apply --server-side -f "
                 "https://raw.githubusercontent.com/kubeflow/mpi-operator/v0.6.0/deploy/v2beta1/mpi-operator.yaml")
-LWS_RELEASE = "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.7.0/manifests.yaml"
-DISAGGREGATED_SET = ("install a kubernetes-sigs/lws release that ships DisaggregatedSet (KEP-766): "
-                     "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/<version>/manifests.yaml")
+# v0.9.0 is the first LWS release with the DisaggregatedSet API (api/disaggregatedset/v1; v0.8.0 has none).
+LWS_RELEASE = "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.9.0/manifests.yaml"
+DISAGGREGATED_SET = ("install kubernetes-sigs/lws v0.9.0 or later, the first release with DisaggregatedSet (KEP-766): "
+                     "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.9.0/manifests.yaml")
 
 NAMESPACE = Kind("Namespace", "", "v1", "namespaces", namespaced=False)
 NODE = Kind("Node", "", "v1", "nodes", namespaced=False)

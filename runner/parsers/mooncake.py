@@ -17,7 +17,10 @@ UNIT_BYTES = {"GB": 1e9, "GiB": 2**30, "Gb": 1e9 / 8, "MB": 1e6, "MiB": 2**20, "
 OLD_BUILD_UNIT = "GB"  # builds before --report_unit print the number alone, in GB/s
 
 _COMPLETED = re.compile(r"Test completed: duration ([\d.]+), batch count (\d+), throughput ([\d.]+)(?: (\w+)/s)?\s*$")
-_RPC_ADDRESS = re.compile(r"Transfer Engine RPC using P2P handshake, listening on (\S+)")
+# transfer_engine_impl.cpp (v0.3.10.post2:174) names how the RPC port was chosen: "P2P handshake" (random port,
+# P2PHANDSHAKE metadata), "legacy/P2P" (the --local_server_name port: MC_LEGACY_RPC_PORT_BINDING with a metadata
+# server) or "new RPC mapping" (a random port on the first LAN address, with a metadata server).
+_RPC_ADDRESS = re.compile(r"Transfer Engine RPC using (?:P2P handshake|legacy/P2P|new RPC mapping), listening on (\S+)")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] (.*)")
 _WORKER_FAILED = re.compile(r"^(?:FAILED|Transfer failed)\b")
 _PROTOCOL_MARKERS = (("TcpTransport:", "tcp"), ("EFA device (libfabric)", "efa"), ("RDMA device:", "rdma"))
@@ -35,7 +38,7 @@ CATALOG = Catalog(
         MetricSpec("duration_s", "s", "", "info", "The test's measured duration, as the initiator printed it."),
         MetricSpec("protocol", "", "", "correctness",
                    "The transport the engine selected (tcp, rdma, efa), from its startup log.", type="string"),
-        MetricSpec("rpc_address", "", "", "info", "host:port the engine's P2P handshake listens on (random port).", type="string"),
+        MetricSpec("rpc_address", "", "", "info", "host:port the engine's RPC listens on (random unless legacy binding).", type="string"),
     ),
     options=(OptionSpec("role", "choice", "which side's log this is: initiator (the result) or target", ROLES, "initiator"),),
 )
@@ -105,8 +108,8 @@ def _check(seen: _Seen, role: str, source: str) -> None:
     hint = f"last error logged: {seen.last_error}" if seen.last_error else ""
     if role == "target" and not seen.rpc_address:
         raise ParseError(
-            NAME, source, "the target log has no 'Transfer Engine RPC using P2P handshake, listening on <host>:<port>' line",
-            hint=hint or "the address is printed only with --metadata_server=P2PHANDSHAKE",
+            NAME, source, "the target log has no 'Transfer Engine RPC using <method>, listening on <host>:<port>' line",
+            hint=hint or "the engine prints it when it starts: did the target start?",
         )
     if role == "initiator" and not seen.completed:
         raise ParseError(

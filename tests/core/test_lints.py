@@ -1,6 +1,8 @@
 """Each lint fires on a minimal bad scenario, stays quiet on the corrected one, and a waiver silences exactly it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runner.errors import ScenarioError
@@ -75,6 +77,21 @@ CASES = {
     "waiver-unknown": ("local", "lints: {waive: [{lint: env-fi-providr, reason: testing}]}\n",
                        "lints: {waive: [{lint: env-fi-provider, reason: testing}]}\n"),
 }
+
+# tool-truth lints (issue 10)
+_TAG = next(line.split("=", 1)[1] for line in (Path(__file__).resolve().parents[2] / "images" / "versions.env").read_text().splitlines()
+            if line.startswith("IMAGE_TAG="))
+_UCCL = f"images: {{uccl-ep: 'reg/uccl-ep:{_TAG}'}}\nworkloads:\n" + job(extra="    image: uccl-ep\n")
+_MPI = "workloads:\n  - name: bench\n    kind: mpi\n    ranks: 4\n    command: [echo, hi]\n"
+CASES.update({
+    "image-cuda-arch": ("kubernetes", "platform: {instanceType: p6-b200.48xlarge}\n" + _UCCL, P5 + _UCCL),
+    "bench-dataset-download": (
+        "local", "workloads:\n" + job("[python3, -m, sglang.bench_serving, --dataset-name, random, --num-prompts, '8']"),
+        "workloads:\n" + job("[python3, -m, sglang.bench_serving, --dataset-name, random-ids, --num-prompts, '8']")),
+    "every-rank-needs-rank-group": (
+        "local", _MPI + "checks:\n  - {log: bench, regex: 'Selected provider is efa', count: every-rank}\n",
+        _MPI + "checks:\n  - {log: bench, regex: '^\\[1,(?P<rank>\\d+)\\]<stdout>:.*Selected provider is efa', count: every-rank}\n"),
+})
 
 
 def text_of(executor: str | None, body: str) -> str:

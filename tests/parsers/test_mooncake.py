@@ -35,7 +35,7 @@ def test_target_log_read_as_initiator_says_what_to_do(parse_fixture):
 
 
 def test_target_without_rpc_address(parse_text):
-    with pytest.raises(ParseError, match="the target log has no 'Transfer Engine RPC using P2P handshake"):
+    with pytest.raises(ParseError, match="the target log has no 'Transfer Engine RPC using <method>, listening on"):
         parse_text(P, "I1127 05:15:03.636758  4573 transfer_engine_bench.cpp:335] DRAM is used, numa node num: 1\n", role="target")
 
 
@@ -105,3 +105,16 @@ def test_empty(parse_text):
 def test_bad_role(parse_fixture):
     with pytest.raises(ParseError, match="option 'role' must be one of initiator, target, got 'server'"):
         parse_fixture(P, "mooncake/tcp-loopback-target.log", role="server")
+
+
+@pytest.mark.parametrize("case,address", [
+    ("tcp-p2p", "127.0.0.1:15778"),                          # P2PHANDSHAKE: a random port
+    ("tcp-http-metadata", "127.0.0.1:12345"),                # HTTP metadata + MC_LEGACY_RPC_PORT_BINDING: the declared port
+    ("http-metadata-random-port", "192.0.2.2:15850"),        # HTTP metadata without it: "new RPC mapping", random
+])
+def test_target_address_under_every_rpc_binding_of_the_pinned_mooncake(case, address):
+    from runner.parse import parse_file
+    from tests.truth.corpus import ROOT
+
+    result = parse_file(P, ROOT / "mooncake" / "v0.3.10.post2" / case / "target.log", {"role": "target"})
+    assert result.metrics["rpc_address"].value == address

@@ -93,7 +93,10 @@ def test_nccl_allreduce_checks():
     assert (checks["busbw-large"].metric_name, checks["busbw-large"].op, checks["busbw-large"].value) == \
         ("busbw_gbps_min_at_or_above", ">=", 320)
     assert scenario.workload("nccl-tests").parser.options["min_bytes"] == 268435456
-    assert checks["transport"].regex == "Selected provider is efa"  # OFI's case: `NET/OFI Selected provider is efa, fabric is efa`
+    # OFI's case: `NET/OFI Selected provider is efa, fabric is efa`; the rank from mpirun --tag-output, counted once each
+    assert "NET/OFI Selected provider is efa" in checks["transport"].regex and "(?P<rank>" in checks["transport"].regex
+    assert checks["transport"].count == checks["network"].count == "every-rank"
+    assert scenario.env["NCCL_NET"] == "Libfabric"
     assert (checks["wrong"].metric_name, checks["wrong"].value) == ("wrong_total", 0)
     assert (checks["out-of-bounds"].metric_name, checks["out-of-bounds"].value) == ("out_of_bounds", 0)
 

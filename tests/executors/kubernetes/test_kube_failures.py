@@ -26,7 +26,7 @@ def test_image_pull_backoff_fails_fast_with_the_pull_error_and_a_registry_hint(c
     assert outcome.state == "failed"
     assert "ImagePullBackOff" in outcome.message and "for more than 2s" in outcome.message
     text = "\n".join(outcome.diagnostics)
-    assert 'Failed to pull image "registry.example/efa-validation/nccl-tests:v1.0.0"' in text
+    assert 'Failed to pull image "registry.example/efa-validation/nccl-tests:v1.1.0"' in text
     assert "hint: the image could not be pulled" in text and "ECR" in text
     assert "ImagePullBackOff" in _infra_row(result, "nccl-tests").message
     assert cluster.left(result.run_id) == []
@@ -105,7 +105,7 @@ def test_workload_timeout_is_a_timeout_even_when_the_controller_enforces_it(clus
 
 def test_crash_looping_router_fails_and_the_bench_is_skipped(cluster):
     kube = cluster.kube
-    kube.script(Match(kind="LeaderWorkerSet", role="leader"), Behavior.serves(**log_of("sglang-prefill.log")))
+    kube.script(Match(kind="LeaderWorkerSet", role="leader"), Behavior.serves(**log_of("sglang/0.5.10.post1/pd-healthy/prefill.log")))
     kube.script(Match(kind="Deployment", name="router"),
                 Behavior.crash_loop(log="Traceback (most recent call last):\nValueError: unknown --prefill URL\n"))
     result = cluster.run("sglang-1p1d")

@@ -15,7 +15,7 @@ def test_nccl_allreduce_passes_from_the_launcher_log_and_leaves_nothing(cluster)
 
     assert result.verdict.status == "PASS", [(r.name, r.status, r.message) for r in result.verdict.results]
     assert {r.name: r.status for r in result.verdict.results} == {
-        "busbw-large": "PASS", "transport": "PASS", "wrong": "PASS", "out-of-bounds": "PASS", "ranks": "PASS"}
+        "busbw-large": "PASS", "transport": "PASS", "network": "PASS", "wrong": "PASS", "out-of-bounds": "PASS", "ranks": "PASS"}
     assert result.metrics["nccl-tests"].result.metrics["busbw_gbps_max"].value > 470
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "done" and outcome.exit_code == 0
@@ -32,7 +32,7 @@ def test_nccl_allreduce_passes_from_the_launcher_log_and_leaves_nothing(cluster)
     assert {n["instance_type"] for n in facts["nodes"]} == {"p5.48xlarge"}
     assert facts["nodes"][0]["allocatable"] == {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "32", "hugepages-2Mi": "10256Mi"}
     assert facts["nodes"][0]["kubelet"] and facts["nodes"][0]["container_runtime"] and facts["nodes"][0]["arch"] == "amd64"
-    assert facts["images"] == ["registry.example/efa-validation/nccl-tests:v1.0.0"]
+    assert facts["images"] == ["registry.example/efa-validation/nccl-tests:v1.1.0"]
     assert facts["cleanup"]["remaining"] == []
     # Objects went in by server-side apply as field manager scenario-runner, with the run labels on pods too.
     applies = [r for r in cluster.kube.requests if r.verb == "patch"]

@@ -64,7 +64,7 @@ def test_sigint_to_the_cli_leaves_no_object_and_exits_130(cluster):
 
 def test_keep_leaves_everything_and_cleanup_removes_it_later(cluster):
     kube = cluster.kube
-    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log")))
+    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log")))
     result = cluster.run("nccl-allreduce", keep=True)
     assert result.verdict.status == "PASS"
     assert f"scenario cleanup --run {result.run_id}" in result.output.message
@@ -85,7 +85,7 @@ def test_keep_leaves_everything_and_cleanup_removes_it_later(cluster):
 
 def test_a_cleanup_that_cannot_finish_names_what_remains_and_fails_the_run(cluster):
     kube = cluster.kube
-    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log"), after=50.0))
+    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log"), after=50.0))
     configmaps = kube.api.rt("configmaps")
 
     def hold():
@@ -114,7 +114,7 @@ def test_cleanup_without_deletecollection_deletes_one_by_one(cluster):
     """templates/rbac/role.yaml grants `delete`, not `deletecollection`: the runner falls back and still verifies."""
     kube = cluster.kube
     kube.deny("deletecollection")
-    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log")))
+    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log")))
     result = cluster.run("nccl-allreduce")
     assert result.verdict.status == "PASS" and result.output.facts["cleanup"]["remaining"] == []
     assert cluster.left(result.run_id) == []
@@ -122,7 +122,7 @@ def test_cleanup_without_deletecollection_deletes_one_by_one(cluster):
 
 
 def test_the_namespace_option_moves_the_run(cluster):
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-allreduce-16ranks.log")))
+    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log")))
     result = cluster.run("nccl-allreduce", namespace="team-a")
     assert result.verdict.status == "PASS"
     assert {r.namespace for r in cluster.kube.requests if r.verb == "patch" and r.resource != "namespaces"} == {"team-a"}

@@ -116,7 +116,7 @@ def test_preflight_missing_crd_gives_the_install_command_and_creates_nothing(no_
     message = result.output.message
     assert "preflight failed" in message and "nothing was created" in message
     assert "LeaderWorkerSet (leaderworkersets.leaderworkerset.x-k8s.io/v1) is not installed" in message
-    assert "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.7.0/manifests.yaml" in message
+    assert "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.9.0/manifests.yaml" in message
     assert {o.state for o in result.output.outcomes.values()} == {"skipped"}
 
 
