@@ -32,18 +32,6 @@ def test_nccl_allreduce_runs_its_probe_under_mpirun_across_two_emulated_nodes(la
     assert view["hub"] not in ip_netns()
 
 
-def _legacy_port_binding() -> bool:
-    from runner.resolve import Library
-    from runner.validate import validate_scenario
-
-    scenario = validate_scenario("mooncake-efa-dram", Library())
-    return "MC_LEGACY_RPC_PORT_BINDING" in {**scenario.env, **scenario.workload("target").env}
-
-
-# Until the scenario sets MC_LEGACY_RPC_PORT_BINDING, the local run shows the bug the cluster would hit; with it, it must PASS.
-@pytest.mark.xfail(not _legacy_port_binding(), strict=True,
-                   reason="tool-truth issue 10, finding 2: with HTTP metadata Mooncake binds a random RPC port unless "
-                          "MC_LEGACY_RPC_PORT_BINDING is set, so the target's readiness on its declared port never holds")
 def test_mooncake_efa_dram_runs_metadata_target_and_initiator_on_three_emulated_nodes(lab, tmp_path):
     out = subprocess.run([str(SCENARIO_BIN), "run", "mooncake-efa-dram", "--executor", "local", "--no-progress", "--results", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
