@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from runner.executors import emulated, nodes
 
@@ -53,7 +52,10 @@ def test_a_throttled_node_measures_its_rate_in_a_two_node_mooncake_run(lab):
     metrics = result.metrics["initiator"].result.metrics
     moved_bits = metrics["batch_count"].value * 4 * 1048576 * 8  # batches x batch_size x block_size
     measured = moved_bits / metrics["duration_s"].value / 1e6
-    assert abs(measured - rate) <= 0.2 * rate, f"{measured:.1f} Mbit/s through a {rate} Mbit/s link"
+    # Mooncake v0.3.10.post2's TCP transport marks a write COMPLETED once its last chunk is in the local socket
+    # (tcp_transport.cpp:359-370, no acknowledgement from the target): a 5 s run counts what still sits in socket
+    # buffers too, ~23% over the link rate here. Below the rate it must not be.
+    assert 0.8 * rate <= measured <= 1.4 * rate, f"{measured:.1f} Mbit/s through a {rate} Mbit/s link"
     view = lab.run_json(result.record)["facts"]["nodes"]
     assert view["nodes"]["node-1"]["link"]["rate_mbit"] == rate and view["nodes"]["node-1"]["workloads"] == ["initiator"]
     assert view["nodes"]["node-0"]["workloads"] == ["target"]
