@@ -46,16 +46,16 @@ def test_mooncake_efa_dram_runs_metadata_target_and_initiator_on_three_emulated_
 
 def test_a_throttled_node_measures_its_rate_in_a_two_node_mooncake_run(lab):
     rate = 100  # Mbit/s on the initiator's link, well under what this machine moves unthrottled
-    lab.mooncake_pair("throttled", duration=5, links=f"links: {{node-1: {{rateMbit: {rate}}}}}")
+    lab.mooncake_pair("throttled", duration=15, links=f"links: {{node-1: {{rateMbit: {rate}}}}}")
     result = lab.run("throttled")
     assert result.verdict.status == "PASS", result.verdict.summary
     metrics = result.metrics["initiator"].result.metrics
     moved_bits = metrics["batch_count"].value * 4 * 1048576 * 8  # batches x batch_size x block_size
     measured = moved_bits / metrics["duration_s"].value / 1e6
     # Mooncake v0.3.10.post2's TCP transport marks a write COMPLETED once its last chunk is in the local socket
-    # (tcp_transport.cpp:359-370, no acknowledgement from the target): a 5 s run counts what still sits in socket
-    # buffers too, ~23% over the link rate here. Below the rate it must not be.
-    assert 0.8 * rate <= measured <= 1.4 * rate, f"{measured:.1f} Mbit/s through a {rate} Mbit/s link"
+    # (tcp_transport.cpp:359-370, no acknowledgement from the target), so what sits in socket buffers at the end is
+    # counted too: ~23% over the rate in a 5 s run, ~4% in a 15 s one (measured here: 95.7 and 95.9 Mbit/s).
+    assert abs(measured - rate) <= 0.2 * rate, f"{measured:.1f} Mbit/s through a {rate} Mbit/s link"
     view = lab.run_json(result.record)["facts"]["nodes"]
     assert view["nodes"]["node-1"]["link"]["rate_mbit"] == rate and view["nodes"]["node-1"]["workloads"] == ["initiator"]
     assert view["nodes"]["node-0"]["workloads"] == ["target"]
