@@ -38,6 +38,8 @@ class Case:
 SCENARIOS = {
     # The local view reads a 4 MB sweep with its own parser options: no check is judged alike, states and order are.
     "nccl-allreduce": Case(("local.workloads.nccl-tests.ranks=2", "local.checks.ranks.value=2")),
+    # Metadata server, target and initiator: readiness by port on both, and the log checks read the same bytes.
+    "mooncake-efa-dram": Case(("local.parameters.duration=3",), alike=2),
 }
 
 
