@@ -280,9 +280,17 @@ def _catalog_text(parser_name: str | None, as_json: bool) -> str:
 @click.option("--with-baseline", is_flag=True, help="First run the baseline scenarios that have no passing run yet.")
 @click.option("--repeat", "repeat", type=click.IntRange(1, 100), metavar="N",
               help="Run N times in one record; checks judge the median of the samples (default: the scenario's `repeat`, else 1).")
+@click.option("--triage", "triage_strategy", type=click.Choice(["per-node", "all-pairs", "adaptive-pairs", "bisection"]),
+              help="Fleet triage: run the workload over node sets and name the bad nodes (default for a scenario with triage:).")
+@click.option("--nodes", "triage_nodes", metavar="A,B,...", help="Triage: the fleet (default: triage.nodes, or discovered on Kubernetes).")
+@click.option("--node-selector", "node_selector", metavar="SELECTOR", help="Triage on Kubernetes: label selector of the fleet's nodes.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Triage: at most this many node sets at once.")
+@click.option("--cordon", is_flag=True, help="Triage on Kubernetes: cordon the suspects (needs RBAC to patch nodes).")
 def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeout: str | None, results_dir: Path | None,
         output: str, no_progress: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None, keep: bool,
-        dry_run: str | None, fail_fast: str | None, matrix: tuple[str, ...], with_baseline: bool, repeat: int | None) -> None:
+        dry_run: str | None, fail_fast: str | None, matrix: tuple[str, ...], with_baseline: bool, repeat: int | None,
+        triage_strategy: str | None, triage_nodes: str | None, node_selector: str | None, concurrency: int | None,
+        cordon: bool) -> None:
     """Run a scenario and print its verdict. Exit 0 PASS, 1 FAIL, 2 invalid, 3 ERROR/TIMEOUT, 130 interrupted."""
     from .executors import get_executor
     from .report import render_report
@@ -311,6 +319,12 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
         for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, timeout_s=timeout_s,
                                          progress=progress, options=options, announce=lambda text: click.echo(text, err=True)):
             click.echo(render_report("table", baseline.report), err=True)
+    from .triage.settings import has_triage
+
+    if triage_strategy or has_triage(scenario):
+        cli_triage = {"strategy": triage_strategy, "concurrency": concurrency, "selector": node_selector,
+                      "nodes": [n.strip() for n in triage_nodes.split(",") if n.strip()] if triage_nodes else None}
+        sys.exit(_run_triage(name, library, overrides, executor_name, cli_triage, results_dir, options, timeout_s, output, cordon))
     extra_matrix = parse_matrix_options(matrix)
     if scenario.matrix or extra_matrix:
         sweep = run_sweep(name, library, list(overrides), extra_matrix, run_scenario, progress, results_dir=results_dir,
@@ -321,6 +335,21 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
                           progress=progress, overrides=list(overrides), options=options, repeat=repeat)
     click.echo(render_report(output, result.report))
     sys.exit(result.verdict.exit_code)
+
+
+def _run_triage(name, library, overrides, executor_name, cli_triage, results_dir, options, timeout_s, output, cordon) -> int:
+    from .run import StopFlag, stop_on_signals
+    from .triage.drive import run_triage
+    from .triage.report import json_text, triage_table
+
+    if cordon and executor_name != "kubernetes":
+        raise ScenarioError(Problem("--cordon works only on the kubernetes executor", hint="drop --cordon, or add --executor kubernetes"))
+    stop = StopFlag()
+    with stop_on_signals(stop):
+        result = run_triage(name, library, list(overrides), executor_name=executor_name, cli=cli_triage, results_dir=results_dir,
+                            options=options, timeout_s=timeout_s, stop=stop, cordon=cordon)
+    click.echo(json_text(result) if output == "json" else triage_table(result))
+    return result.exit_code
 
 
 def _duration_option(flag: str, value: str | None) -> float | None:

@@ -10,6 +10,7 @@ from .judge import BaselineValue, CheckResult, Verdict, WorkloadMetrics
 from .parse import Metric, ParseResult, Series
 
 SWEEP_SUFFIX = ".sweep"
+TRIAGE_SUFFIX = ".triage"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def _past_run(path: Path, scenario: str = "") -> PastRun:
 
 def _is_run_dir(path: Path) -> bool:
     name = path.name
-    return path.is_dir() and not (name.endswith(".partial") or name.endswith(SWEEP_SUFFIX) or name.startswith("."))
+    return path.is_dir() and not (name.endswith(".partial") or name.endswith((SWEEP_SUFFIX, TRIAGE_SUFFIX)) or name.startswith("."))
 
 
 def _order(path: Path) -> tuple:

@@ -54,6 +54,7 @@ class Platform:
     hugepages_2mi: str = ""
     memory: str = ""
     shm_size: str = ""
+    nodes: tuple[str, ...] = ()   # every pod pinned to these nodes (kubernetes.io/hostname)
 
 
 @dataclass(frozen=True)

@@ -347,8 +347,19 @@ class RenderedObject:
 KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2, "Secret": 2, "Service": 3}
 
 
-def object_name(scenario: Scenario, workload: str) -> str:
-    return dns_name(workload, 50)
+def object_name(scenario: Scenario | None, workload: str) -> str:
+    """The workload's object name; a run pinned to nodes (platform.nodes) adds a suffix of them, so that runs
+    pinned to different node sets (triage's parallel sets) can share a namespace."""
+    nodes = scenario.platform.nodes if scenario is not None else ()
+    if not nodes:
+        return dns_name(workload, 50)
+    return f"{dns_name(workload, 43)}-{nodes_suffix(nodes)}"
+
+
+def nodes_suffix(nodes: Iterable[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1(",".join(sorted(nodes)).encode()).hexdigest()[:6]
 
 
 def resources_for(scenario: Scenario, workload: Workload) -> dict[str, Any]:
@@ -390,6 +401,7 @@ def kubernetes_variables(scenario: Scenario, workload: Workload, index: int, run
         "resources": resources_for(scenario, workload),
         "spec": workload,  # the whole workload record (kind, role, ranks, nodes, replicas, group_size, ...)
         "platform_spec": scenario.platform,
+        "pinned_nodes": list(scenario.platform.nodes),
         "node_selector": {"node.kubernetes.io/instance-type": scenario.platform.instance_type, **scenario.platform.node_selector}
         if workload.node == "gpu" else dict(scenario.platform.node_selector),
         "peers": {w.name: {"name": object_name(scenario, w.name), "host": hosts[w.name], "ports": dict(w.ports), "role": w.role,

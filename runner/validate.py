@@ -270,6 +270,7 @@ def _platform(raw: dict) -> Platform:
         hugepages_2mi=raw.get("hugepages2Mi", ""),
         memory=raw.get("memory", ""),
         shm_size=raw.get("shmSize", ""),
+        nodes=tuple(raw.get("nodes") or ()),
     )
 
 

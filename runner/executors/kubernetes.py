@@ -71,3 +71,36 @@ def cleanup(options: Mapping[str, Any], run_id: str | None = None, all_runs: boo
                                         timeout_s=float(options.get("timeout_s") or cleanup_.DEFAULT_TIMEOUT_S))
     finally:
         client.close()
+
+
+# --- for triage (a strategy above runs: it asks the cluster only for the fleet and for leftovers) ---------
+
+
+def _with_client(options: Mapping[str, Any], use):
+    from ..kube.client import connect
+
+    client = connect(options)
+    try:
+        return use(client)
+    finally:
+        client.close()
+
+
+def discover_nodes(options: Mapping[str, Any], selector: str):
+    """The fleet: nodes matching the label selector that are neither cordoned nor NotReady (runner.kube.fleet.Fleet)."""
+    from ..kube import fleet
+
+    return _with_client(options, lambda client: fleet.discover(client, selector))
+
+
+def cordon_nodes(options: Mapping[str, Any], nodes) -> list[str]:
+    from ..kube import fleet
+
+    return _with_client(options, lambda client: fleet.cordon(client, nodes))
+
+
+def left_behind(options: Mapping[str, Any], namespace: str, run_ids) -> list[str]:
+    """What the given runs left in the namespace (cleanup is verified by each run; this checks a whole round at once)."""
+    from ..kube import fleet
+
+    return _with_client(options, lambda client: fleet.left_behind(client, namespace, list(run_ids)))

@@ -32,7 +32,7 @@ class Behavior:
     exit_code: int = 0
     reason: str | None = None  # terminated reason; default "Completed" (exit 0) / "Error"
     message: str | None = None  # terminated message (what terminationMessagePath would hold)
-    log: str | Path | dict | None = None  # text, fixture path, or {container: text|path}
+    log: str | Path | dict | None = None  # text, fixture path, {container: text|path}, or a callable of PodPlacement
     log_every: float | None = None  # seconds between log lines; default spreads them over run_for
     waiting_reason: str | None = None  # ImagePullBackOff | ErrImagePull | CrashLoopBackOff | ContainerCreating | ...
     waiting_message: str | None = None
@@ -91,10 +91,12 @@ class Behavior:
 
     # -- resolved values ------------------------------------------------------------------------
 
-    def log_text(self, container: str) -> str:
+    def log_text(self, container: str, placement: "PodPlacement | None" = None) -> str:
         source = self.log
         if isinstance(source, dict):
             source = source.get(container, source.get("*"))
+        if callable(source):
+            source = source(placement or PodPlacement(None, frozenset()))
         if source is None:
             return ""
         if isinstance(source, Path):
@@ -107,6 +109,14 @@ class Behavior:
         if self.reason:
             return self.reason
         return "Completed" if exit_code == 0 else "Error"
+
+
+@dataclass(frozen=True)
+class PodPlacement:
+    """Where a pod runs when its containers start: its node, and the nodes of every bound pod of the same run
+    (label scenario-runner.dev/run-id): what a log callable needs to print a degraded node's figures."""
+    node: str | None
+    run_nodes: frozenset[str]
 
 
 @dataclass(frozen=True)

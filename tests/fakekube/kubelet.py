@@ -23,11 +23,12 @@ from decimal import Decimal
 
 from . import admission
 from .api import Api, micro_timestamp, timestamp
-from .behaviors import AUTO, Behavior, PodOrigin, Scripts
+from .behaviors import AUTO, Behavior, PodOrigin, PodPlacement, Scripts
 from .selection import LabelSelector, Requirement
 
 DEFAULT_JOB_RUN = 3.0  # simulated seconds a job-like pod runs by default
 MAX_BACKOFF = 300.0
+RUN_LABEL = "scenario-runner.dev/run-id"
 _ip_counter = itertools.count(2)
 
 
@@ -412,7 +413,7 @@ class Kubelet:
             if wrong_arch:
                 run.lines = [(now, time.time(), f"exec {self._binary(rt, c)}: exec format error\n")]
             else:
-                run.lines = self._schedule_lines(b.log_text(c), now, rt)
+                run.lines = self._schedule_lines(b.log_text(c, self._placement(rt)), now, rt)
         rt.phase = "Running"
         self._condition(rt, "PodReadyToStartContainers", "True")
         if wrong_arch:
@@ -455,6 +456,15 @@ class Kubelet:
             step = 0.02 * self.clock.scale
         wall = time.time()
         return [(now + i * step, wall + i * step, line) for i, line in enumerate(lines)]
+
+    def _placement(self, rt: PodRuntime) -> PodPlacement:
+        run_id = rt.origin.labels.get(RUN_LABEL)
+        nodes = {rt.node} if rt.node else set()
+        if run_id:
+            for pod in self.api.store.items("pods", rt.namespace):
+                if (pod["metadata"].get("labels") or {}).get(RUN_LABEL) == run_id and (pod.get("spec") or {}).get("nodeName"):
+                    nodes.add(pod["spec"]["nodeName"])
+        return PodPlacement(rt.node, frozenset(nodes))
 
     def _binary(self, rt: PodRuntime, container: str) -> str:
         b = rt.behavior

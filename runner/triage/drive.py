@@ -1,0 +1,246 @@
+"""Running a triage: rounds of node sets through the normal pipeline, scored after every round.
+
+Every set is one ordinary run (validate -> execute -> judge, its own run record, linked to the triage
+by `parent`), pinned to its nodes by --set overrides. A round's sets run at the same time, at most
+`concurrency` at once; after a round the sets are judged again against the fleet median, the strategy
+picks the next round, and (on Kubernetes) one list per kind checks that the round left nothing behind.
+The triage record results/<scenario>/<triage-id>.triage/ (triage.json, summary.md, report.html) is
+rewritten after every round, so a triage stopped half-way still says what it found.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from ..errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, RunnerError, ScenarioError
+from ..history import TRIAGE_SUFFIX
+from ..model import Scenario
+from ..progress import QuietProgress
+from ..record import default_results_dir, new_run_id
+from ..resolve import Library
+from .scoring import Findings, SetResult, find_suspects, judge_sets, outcomes
+from .settings import TriageSettings, set_overrides, settings_for
+from .strategies import NodeSet, max_rounds, plan_next
+
+TRIAGE_FORMAT = "scenario-runner/triage/v1"
+INSTANCE_LABEL = "node.kubernetes.io/instance-type"
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    number: int
+    sets: int
+    wall_s: float
+    left_behind: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    triage_id: str
+    scenario: str
+    record: Path
+    settings: TriageSettings
+    fleet: tuple[str, ...]
+    left_out: Mapping[str, str]
+    results: tuple[SetResult, ...]
+    findings: Findings
+    rounds: tuple[RoundStats, ...]
+    state: str = "complete"              # running | complete | interrupted
+    cordoned: tuple[str, ...] = ()
+    context: str = ""                    # kubeconfig context, for the cordon commands
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def suspects(self) -> list[str]:
+        return self.findings.suspect_names
+
+    @property
+    def exit_code(self) -> int:
+        if self.state == "interrupted":
+            return EXIT_INTERRUPTED
+        if any(r.left_behind for r in self.rounds):
+            return EXIT_INFRA
+        if self.results and all(r.status not in ("PASS", "FAIL") for r in self.results):
+            return EXIT_INFRA
+        return EXIT_FAIL if self.findings.suspects or self.findings.unexplained else EXIT_PASS
+
+    def cordon_commands(self) -> list[str]:
+        context = f" --context {self.context}" if self.context else ""
+        return [f"kubectl{context} cordon {node}" for node in self.suspects]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    nodes: tuple[str, ...]
+    left_out: Mapping[str, str] = field(default_factory=dict)
+
+
+def resolve_fleet(scenario: Scenario, settings: TriageSettings, options: Mapping[str, Any], discover: Callable | None = None) -> Fleet:
+    """The explicit node list, else (Kubernetes) the nodes the selector finds, minus cordoned and NotReady ones."""
+    if settings.nodes:
+        return Fleet(settings.nodes)
+    if settings.executor == "local":
+        raise ScenarioError("triage on the local executor needs its fleet: triage.nodes (a count of emulated nodes or "
+                            "their names), or --nodes node-0,node-1,...")
+    selector = settings.selector or f"{INSTANCE_LABEL}={scenario.platform.instance_type}"
+    if discover is None:
+        from ..executors.kubernetes import discover_nodes as discover
+    found = discover(options, selector)
+    if len(found.nodes) < settings.set_size:
+        raise RunnerError(f"triage needs at least {settings.set_size} usable nodes; the selector {selector} found "
+                          f"{len(found.nodes)}" + (f" (left out: {', '.join(f'{n} {w}' for n, w in found.left_out.items())})"
+                                                  if found.left_out else ""),
+                          hint="check the label selector (triage.selector / --node-selector) or pass --nodes")
+    return Fleet(found.nodes, found.left_out)
+
+
+def run_triage(name: str, library: Library | None = None, overrides: Sequence[str] = (), *, executor_name: str | None = None,
+               cli: Mapping[str, Any] | None = None, run_fn: Callable[..., Any] | None = None, results_dir: Path | None = None,
+               options: Mapping[str, Any] | None = None, timeout_s: float | None = None, stop=None,
+               announce: Callable[[str], None] | None = None, discover: Callable | None = None,
+               left_behind: Callable | None = None, cordon: bool = False) -> TriageResult:
+    """Triage the scenario's fleet; run_fn is runner.run.run_scenario or a stand-in with its signature."""
+    from ..validate import validate_scenario
+
+    if run_fn is None:
+        from ..run import run_scenario as run_fn
+    library = library or Library()
+    options = dict(options or {})
+    base = validate_scenario(name, library, overrides)
+    executor = executor_name or base.default_executor
+    settings = settings_for(base, executor, cli)
+    fleet = resolve_fleet(base, settings, options, discover)
+    if executor == "kubernetes" and left_behind is None:
+        from ..executors.kubernetes import left_behind
+    scenarios = _set_scenarios(name, library, overrides, base, settings)
+    scenarios(tuple(fleet.nodes[:settings.set_size]))  # a placement that cannot validate fails before anything runs
+    announce = announce or _stderr_line
+    results_dir = Path(results_dir or default_results_dir())
+    triage_id = new_run_id()
+    folder = results_dir / base.name / f"{triage_id}{TRIAGE_SUFFIX}"
+    folder.mkdir(parents=True, exist_ok=False)
+    namespace = options.get("namespace") or base.platform.namespace
+    state = _State(triage_id, base.name, folder, settings, fleet, str(options.get("context") or ""), time.time())
+    announce(f"{base.name}: triage {triage_id}, {settings.strategy} over {len(fleet.nodes)} nodes"
+             + (f" (left out: {', '.join(f'{n} {w}' for n, w in fleet.left_out.items())})" if fleet.left_out else ""))
+
+    def run_set(round_number: int, nodes: NodeSet) -> SetResult:
+        sets, scenario = scenarios(nodes)
+        try:
+            run = run_fn(scenario, executor_name=executor, results_dir=results_dir, timeout_s=timeout_s, progress=QuietProgress(),
+                         options=options, overrides=list(overrides) + sets, parent=triage_id,
+                         variant={"triage.round": round_number, "triage.nodes": list(nodes)}, stop=stop)
+        except RunnerError as error:
+            return SetResult(round_number, nodes, "ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return set_result(round_number, nodes, run, settings)
+
+    try:
+        limit = max_rounds(settings.strategy, len(fleet.nodes))
+        while len(state.rounds) < limit and not (stop and stop()):
+            sets = plan_next(settings.strategy, fleet.nodes, state.history(), settings.set_size)
+            if not sets:
+                break
+            number = len(state.rounds) + 1
+            announce(f"round {number}: {len(sets)} set{'s' if len(sets) != 1 else ''} of {len(sets[0])} node{'s' if len(sets[0]) != 1 else ''}")
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=min(settings.concurrency or len(sets), len(sets))) as pool:
+                round_results = list(pool.map(lambda nodes: run_set(number, nodes), sets))
+            wall = time.perf_counter() - started
+            leftovers = tuple(left_behind(options, namespace, [r.run_id for r in round_results if r.run_id])) if left_behind else ()
+            state.add_round(round_results, RoundStats(number, len(sets), wall, leftovers))
+            announce(_round_line(state, number, leftovers))
+            state.write(reports=False)
+            if leftovers:
+                break
+        state.finish("interrupted" if stop and stop() else "complete")
+    except BaseException:
+        state.finish("interrupted")
+        state.write(reports=True)
+        raise
+    if cordon and state.result().suspects:
+        from ..executors.kubernetes import cordon_nodes
+
+        state.cordoned = tuple(cordon_nodes(options, state.result().suspects))
+    state.write(reports=True)
+    return state.result()
+
+
+def _set_scenarios(name: str, library: Library, overrides: Sequence[str], base: Scenario, settings: TriageSettings):
+    """nodes -> (the set's --set overrides, its validated scenario)."""
+    from ..validate import validate_scenario
+
+    def scenario_for(nodes: NodeSet) -> tuple[list[str], Scenario]:
+        sets = set_overrides(base, settings, nodes)
+        return sets, validate_scenario(name, library, list(overrides) + sets)
+
+    return scenario_for
+
+
+def set_result(round_number: int, nodes: NodeSet, run, settings: TriageSettings) -> SetResult:
+    """The set's verdict, its triage metric, and the checks that did not pass."""
+    entry = run.metrics.get(settings.workload)
+    metric = entry.result.metrics.get(settings.metric_name) if entry and entry.result else None
+    failed = tuple(r.name for r in run.verdict.results if r.status not in ("PASS", "SKIP"))
+    value = metric.value if metric is not None and isinstance(metric.value, (int, float)) else None
+    message = "" if run.verdict.status == "PASS" else (run.output.message or "")
+    return SetResult(round_number, tuple(nodes), run.verdict.status, value, metric.unit if metric else "", failed,
+                     run.run_id, str(run.record), message)
+
+
+def _round_line(state: "_State", number: int, leftovers: Sequence[str]) -> str:
+    judged = [j for j in state.judged() if j.result.round == number]
+    bad = [j for j in judged if j.bad]
+    line = f"round {number}: {len(judged) - len(bad)} fine, {len(bad)} bad"
+    if bad:
+        shown = "; ".join(f"{'+'.join(j.nodes) if len(j.nodes) <= 4 else f'{len(j.nodes)} nodes from {j.nodes[0]}'} {j.why}"
+                          for j in bad[:4])
+        line += f" ({shown}{'; ...' if len(bad) > 4 else ''})"
+    if leftovers:
+        line += f"; LEFT BEHIND: {', '.join(leftovers[:5])}"
+    return line
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class _State:
+    """The triage so far; turned into a TriageResult and written after every round."""
+
+    def __init__(self, triage_id, scenario, folder, settings, fleet, context, started):
+        self.triage_id, self.scenario, self.folder, self.settings, self.fleet = triage_id, scenario, folder, settings, fleet
+        self.context, self.started = context, started
+        self.results: list[SetResult] = []
+        self.rounds: list[RoundStats] = []
+        self.state, self.ended, self.cordoned = "running", 0.0, ()
+
+    def add_round(self, results: Sequence[SetResult], stats: RoundStats) -> None:
+        self.results += results
+        self.rounds.append(stats)
+
+    def judged(self):
+        return judge_sets(self.results, self.settings.better, self.settings.slow)
+
+    def history(self):
+        judged = self.judged()
+        return [outcomes([j for j in judged if j.result.round == r.number]) for r in self.rounds]
+
+    def finish(self, state: str) -> None:
+        self.state, self.ended = state, time.time()
+
+    def result(self) -> TriageResult:
+        findings = find_suspects(self.judged(), self.fleet.nodes)
+        return TriageResult(self.triage_id, self.scenario, self.folder, self.settings, self.fleet.nodes, self.fleet.left_out,
+                            tuple(self.results), findings, tuple(self.rounds), self.state, tuple(self.cordoned), self.context,
+                            self.started, self.ended or time.time())
+
+    def write(self, reports: bool) -> None:
+        from .report import write_triage_record
+
+        write_triage_record(self.result(), reports)
