@@ -73,7 +73,10 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
 def run_scenario(scenario: Scenario, *, executor_name: str | None = None, results_dir: Path | None = None,
                  timeout_s: float | None = None, progress=None, options: Mapping[str, Any] | None = None,
                  overrides: list[str] | None = None, variant: Mapping[str, Any] | None = None, parent: str = "",
-                 stop: StopFlag | None = None, repeat: int | None = None) -> RunResult:
+                 stop: StopFlag | None = None, repeat: int | None = None,
+                 record_reports: tuple[str, ...] | None = None) -> RunResult:
+    """record_reports: the record-file reporters to write (None: all; triage writes no report.html per set:
+    its own report covers the sets, and `scenario report RUN` writes a set's later)."""
     executor_name = executor_name or scenario.default_executor
     if not runs_on(scenario, executor_name):
         raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
@@ -96,7 +99,8 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
         outputs = _execute_repeats(executor, executor_name, scenario, run_id, record, timeout_s, progress, options, stop,
                                    repeat or scenario.repeat)
         progress.finish()
-        return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides)
+        return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
+                              record_reports)
 
 
 def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: str, record: RunRecord, timeout_s: float, progress,
@@ -140,7 +144,8 @@ def _refuse_registry_placeholder(scenario: Scenario, executor_name: str, options
         raise ScenarioError(problems)
 
 
-def _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides) -> RunResult:
+def _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
+                   record_reports=None) -> RunResult:
     run_id = record.run_id
     output = merge_outputs(outputs)
     if stop() and output.state != "interrupted":
@@ -162,7 +167,7 @@ def _finish_record(scenario, record, outputs, stop, executor_name, started, resu
     record.write_json("run.json", run_document)
     report = RunReport(verdict, metrics, run_id, str(record.final_dir), scenario.description, run_document,
                        serving_baselines(thaw(scenario.data).get("checks") or [], lookup.used, results_dir))
-    _write_extra_reports(record, report)
+    _write_extra_reports(record, report, record_reports)
     redact_record_files(record.dir)
     redact_values_in_logs(record.dir, secret_values(os.environ, scenario.env, *(w.env for w in scenario.workloads)))
     final = record.finalize()
@@ -210,11 +215,11 @@ def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:
         (out_dir / "plan-error.txt").write_text(f"{type(error).__name__}: {error}\n")
 
 
-def _write_extra_reports(record: RunRecord, report: RunReport) -> None:
+def _write_extra_reports(record: RunRecord, report: RunReport, only: tuple[str, ...] | None = None) -> None:
     """Reporters that produce record files (junit.xml, summary.md, report.html) register with a `record_file` attribute."""
     for name, reporter in REPORTERS.items():
         filename = getattr(reporter, "record_file", None)
-        if not filename:
+        if not filename or (only is not None and name not in only):
             continue
         try:
             content = reporter(report)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..render import LABEL_PREFIX
+from .labels import LABEL_PREFIX
 from .client import KubeClient
 from .kinds import CLEANUP_ORDER, NODE, POD, Kind
 

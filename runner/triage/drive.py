@@ -28,6 +28,7 @@ from .strategies import NodeSet, max_rounds, plan_next
 
 TRIAGE_FORMAT = "scenario-runner/triage/v1"
 INSTANCE_LABEL = "node.kubernetes.io/instance-type"
+SET_REPORTS = ("junit", "markdown")   # each set's record: no report.html (plots cost more than the set's whole run)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
         try:
             run = run_fn(scenario, executor_name=executor, results_dir=results_dir, timeout_s=timeout_s, progress=QuietProgress(),
                          options=options, overrides=list(overrides) + sets, parent=triage_id,
-                         variant={"triage.round": round_number, "triage.nodes": list(nodes)}, stop=stop)
+                         variant={"triage.round": round_number, "triage.nodes": list(nodes)}, stop=stop,
+                         record_reports=SET_REPORTS)
         except RunnerError as error:
             return SetResult(round_number, nodes, "ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
         return set_result(round_number, nodes, run, settings)

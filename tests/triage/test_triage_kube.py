@@ -54,3 +54,103 @@ def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_rou
     assert document["suspects"] == ["gpu-11"] and document["cordon"] == ["kubectl cordon gpu-11"]
     assert "gpu-11" in (result.record / "summary.md").read_text()
     assert 'class="heat"' in (result.record / "report.html").read_text()
+
+
+# The fake's launchers print the 16-rank fixture whatever the set's size: bisection's larger sets would fail an
+# "== 16 ranks" check (triage scales it with the set), so these runs check ">= 16" ranks instead.
+AT_LEAST_16_RANKS = "checks.ranks.op=>="
+
+
+@pytest.mark.parametrize("strategy", ["all-pairs", "bisection"])
+def test_16_nodes_one_degraded(tmp_path, no_cluster_env, strategy):
+    kube = fleet(16, {"gpu-6": 0.25})
+    with kube:
+        result = triage(kube, tmp_path, strategy, AT_LEAST_16_RANKS, cli={"concurrency": 8})
+        assert kube.server_errors == []
+        assert kube.objects("scenario-runner.dev/run-id") == []
+        requests = list(kube.requests)
+    assert result.suspects == ["gpu-6"], [(j.nodes, j.why) for j in result.findings.judged if j.bad]
+    assert all(r.left_behind == () for r in result.rounds)
+    if strategy == "all-pairs":
+        assert len(result.rounds) == 15 and len(result.results) == 120
+        suspect = result.findings.suspects[0]
+        assert suspect.bad_sets == suspect.sets == 15 and suspect.fine_without == suspect.without == 105
+    else:
+        assert len(result.rounds) <= 5
+    # API requests grow with the pods, not with time: no polling (a set is 2 workers + a launcher).
+    pods = sum(len(r.nodes) + 1 for r in result.results)
+    assert len(requests) / pods < 20
+    assert sum(1 for r in requests if r.verb == "list" and r.resource == "pods") <= 2 * len(result.results)
+
+
+def test_64_nodes_adaptive_in_3_rounds_bisection_in_7(tmp_path, no_cluster_env):
+    kube = fleet(64, {"gpu-45": 0.25})
+    with kube:
+        adaptive = triage(kube, tmp_path / "a", "adaptive-pairs", AT_LEAST_16_RANKS)
+        bisection = triage(kube, tmp_path / "b", "bisection", AT_LEAST_16_RANKS)
+        assert kube.objects("scenario-runner.dev/run-id") == []
+    assert adaptive.suspects == ["gpu-45"] and len(adaptive.rounds) <= 3
+    assert bisection.suspects == ["gpu-45"] and len(bisection.rounds) <= 7
+
+
+def test_discovery_leaves_out_cordoned_and_not_ready_nodes_and_cordon_cordons(tmp_path, no_cluster_env):
+    from tests.fakekube.fleet import fleet_nodes as nodes
+
+    fleet_ = nodes(6) + nodes(1, prefix="cordoned-", unschedulable=True) + nodes(1, prefix="down-", ready=False) \
+        + nodes(1, instance_type="m7i.4xlarge", prefix="cpu-")
+    kube = FakeKube(nodes=fleet_)
+    kube.script(Match(kind="MPIJob", role="launcher"),
+                Behavior.succeeds(log=DegradedFleet(FIXTURE.read_text(), {"gpu-2": 0.25}), log_every=0.0))
+    with kube:
+        result = triage(kube, tmp_path, "adaptive-pairs", cordon=True)
+        cordoned = {n["metadata"]["name"] for n in kube.store.items("nodes") if (n.get("spec") or {}).get("unschedulable")}
+    assert result.fleet == tuple(f"gpu-{i}" for i in range(6))
+    assert set(result.left_out) == {"cordoned-0", "down-0"} and result.left_out["cordoned-0"] == "cordoned"
+    assert result.suspects == ["gpu-2"] and result.cordoned == ("gpu-2",)
+    assert cordoned == {"cordoned-0", "gpu-2"}
+
+
+def test_explicit_nodes_and_a_healthy_fleet(tmp_path, no_cluster_env):
+    kube = fleet(8, {})
+    with kube:
+        result = triage(kube, tmp_path, "all-pairs", cli={"nodes": ["gpu-1", "gpu-3", "gpu-5", "gpu-7"]})
+    assert result.fleet == ("gpu-1", "gpu-3", "gpu-5", "gpu-7")
+    assert result.suspects == [] and not result.findings.unexplained and result.exit_code == 0
+    assert len(result.rounds) == 3 and len(result.results) == 6
+    pinned = {tuple(json.loads((Path(r.record) / "run.json").read_text())["variant"]["triage.nodes"]) for r in result.results}
+    assert pinned == {r.nodes for r in result.results}
+
+
+def test_cli_prints_suspects_as_json_and_exits_1(tmp_path, no_cluster_env):
+    import os
+    import subprocess
+    import sys
+
+    kube = fleet(6, {"gpu-4": 0.25})
+    with kube:
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        env = {**{k: v for k, v in os.environ.items() if k != "KUBECONFIG"}, "HOME": str(tmp_path), "CI": "true"}
+        done = subprocess.run([str(Path(sys.executable).parent / "scenario"), "run", "nccl-allreduce", "--executor", "kubernetes",
+                               "--set", REGISTRY, "--triage", "adaptive-pairs", "--kubeconfig", str(kubeconfig), "-o", "json",
+                               "--results", str(tmp_path / "results")], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert document["suspects"] == ["gpu-4"] and document["strategy"] == "adaptive-pairs"
+    assert document["evidence"]["gpu-4"]["bad_sets"] == 2
+    assert "round 1: 3 sets of 2 nodes" in done.stderr and "round 2:" in done.stderr
+
+
+def test_cli_errors_are_one_paragraph_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    scenario = str(Path(sys.executable).parent / "scenario")
+    done = subprocess.run([scenario, "run", "collectives-loopback", "--triage", "all-pairs", "--cordon"], capture_output=True,
+                          text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2 and "--cordon works only on the kubernetes executor" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([scenario, "run", "collectives-loopback", "--triage", "all-pairs", "--set", "triage.workload=nope"],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2 and "triage.workload 'nope' is not a workload" in done.stderr, done.stderr
+    done = subprocess.run([scenario, "run", "collectives-loopback", "--triage", "all-pairs"], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert done.returncode == 2 and "needs its fleet: triage.nodes" in done.stderr, done.stderr

@@ -1,0 +1,157 @@
+"""Benchmark: fleet triage against tests/fakekube, one node degraded to a quarter of the bandwidth.
+
+    .venv/bin/python bench/triage_bench.py [--nodes 64] [--strategies all-pairs,adaptive-pairs,bisection]
+                                           [--concurrency 32] [--json]
+
+Every set is a whole run of nccl-allreduce through the pipeline (validate, render, preflight, apply, watch,
+logs, cleanup with verification, parse, judge, record) pinned to its nodes; the fake's launchers print
+the real nccl-tests fixture, scaled down on the degraded node (tests/fixtures/k8s/README.md).
+Reported per strategy: rounds, sets, wall time, the runner's overhead per round (round wall time minus
+the time the launcher pods themselves run: with the fake that is nearly all of it), API requests in
+all and per pod, requests while the pods of a round run (polling would show here), and whether the
+suspect is the degraded node. Also, as the reference in the same process, one plain run of the same
+scenario; and the strategies' own planning and scoring over the same fleet with no runs at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tabulate import tabulate  # noqa: E402
+
+from runner.progress import QuietProgress  # noqa: E402
+from runner.resolve import Library  # noqa: E402
+from runner.run import run_scenario  # noqa: E402
+from runner.triage.drive import run_triage  # noqa: E402
+from runner.triage.scoring import SetResult, find_suspects, judge_sets, outcomes  # noqa: E402
+from runner.triage.strategies import plan_next  # noqa: E402
+from runner.validate import validate_scenario  # noqa: E402
+from tests.fakekube import Behavior, FakeKube, Match  # noqa: E402
+from tests.fakekube.fleet import DegradedFleet, fleet_nodes  # noqa: E402
+
+FIXTURE = REPO / "tests" / "fixtures" / "k8s" / "nccl-allreduce-16ranks.log"
+REGISTRY = "registry=registry.example/efa-validation"
+# The fake's launchers print the 16-rank fixture whatever the set's size, so the ranks check becomes ">= 16"
+# (triage scales an "==" ranks check with the set, which bisection's larger sets would then fail).
+OVERRIDES = [REGISTRY, "checks.ranks.op=>="]
+TIME_SCALE = 0.01
+LAUNCHER_RUN = 3.0  # simulated seconds a launcher runs (30 ms real)
+
+
+def fake_fleet(count: int, degraded: str) -> FakeKube:
+    kube = FakeKube(nodes=fleet_nodes(count), time_scale=TIME_SCALE)
+    kube.script(Match(kind="MPIJob", role="launcher"),
+                Behavior.succeeds(log=DegradedFleet(FIXTURE.read_text(), {degraded: 0.25}), log_every=0.0, after=LAUNCHER_RUN))
+    return kube
+
+
+def options(kubeconfig: Path) -> dict:
+    return {"kubeconfig": str(kubeconfig), "context": None, "namespace": None, "keep": False, "dry_run": None, "fail_fast_s": 30.0}
+
+
+def reference_run(count: int, degraded: str, root: Path) -> float:
+    kube = fake_fleet(count, degraded)
+    with kube:
+        scenario = validate_scenario("nccl-allreduce", Library(REPO / "scenarios"), [REGISTRY])
+        started = time.perf_counter()
+        run_scenario(scenario, executor_name="kubernetes", results_dir=root / "reference", progress=QuietProgress(),
+                     options=options(kube.write_kubeconfig(root / "kubeconfig")))
+        return time.perf_counter() - started
+
+
+def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | None, root: Path) -> dict:
+    kube = fake_fleet(count, degraded)
+    lines: list[str] = []
+    with kube:
+        started = time.perf_counter()
+        result = run_triage("nccl-allreduce", Library(REPO / "scenarios"), OVERRIDES, executor_name="kubernetes",
+                            cli={"strategy": strategy, "concurrency": concurrency}, results_dir=root / strategy,
+                            options=options(kube.write_kubeconfig(root / f"{strategy}.kubeconfig")),
+                            announce=lambda line: (lines.append(line), print(f"  {line}", file=sys.stderr, flush=True)))
+        wall = time.perf_counter() - started
+        requests = list(kube.requests)
+        left = kube.objects("scenario-runner.dev/run-id")
+    pods = sum(len(r.nodes) + 1 for r in result.results)  # workers + launcher per set
+    pod_time = LAUNCHER_RUN * TIME_SCALE
+    overheads = [r.wall_s - pod_time for r in result.rounds]
+    return {"strategy": strategy, "nodes": count, "rounds": len(result.rounds), "sets": len(result.results), "wall_s": wall,
+            "overhead_per_round_s": statistics.median(overheads) if overheads else 0.0,
+            "overhead_per_set_s": sum(overheads) / max(len(result.results), 1),
+            "requests": len(requests), "requests_per_pod": len(requests) / max(pods, 1),
+            "requests_by_verb": _by_verb(requests), "suspects": result.suspects, "expected": [degraded],
+            "left_behind": left, "round_left_behind": [list(r.left_behind) for r in result.rounds if r.left_behind]}
+
+
+def _by_verb(requests) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in requests:
+        counts[r.verb] = counts.get(r.verb, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def planning_only(strategy: str, count: int, degraded: str) -> dict:
+    """The strategy and the scoring alone: every set's value made up (a quarter when it holds the degraded node)."""
+    fleet = [f"gpu-{i}" for i in range(count)]
+    results: list[SetResult] = []
+    history = []
+    started = time.perf_counter()
+    while sets := plan_next(strategy, fleet, history, 2):
+        number = len(history) + 1
+        results += [SetResult(number, s, "PASS", 476.91 * (0.25 if degraded in s else 1.0)) for s in sets]
+        judged = judge_sets(results)
+        history = [outcomes([j for j in judged if j.result.round == r]) for r in range(1, number + 1)]
+    findings = find_suspects(judge_sets(results), fleet)
+    return {"strategy": strategy, "rounds": len(history), "sets": len(results), "wall_s": time.perf_counter() - started,
+            "suspects": findings.suspect_names}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=64)
+    parser.add_argument("--degraded", type=int, default=37, help="index of the degraded node")
+    parser.add_argument("--strategies", default="all-pairs,adaptive-pairs,bisection")
+    parser.add_argument("--concurrency", type=int, default=None, help="sets at once (default: every set of a round)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.pop("KUBECONFIG", None)
+    degraded = f"gpu-{args.degraded}"
+    strategies = [s for s in args.strategies.split(",") if s]
+    root = Path(tempfile.mkdtemp(prefix="triage-bench-"))
+    planning = [planning_only(s, args.nodes, degraded) for s in strategies]
+    reference = reference_run(args.nodes, degraded, root)
+    runs = []
+    for strategy in strategies:
+        print(f"{strategy} over {args.nodes} nodes ...", file=sys.stderr, flush=True)
+        runs.append(triage_on_fake(strategy, args.nodes, degraded, args.concurrency, root))
+    if args.json:
+        print(json.dumps({"reference_run_s": reference, "planning": planning, "fake": runs}, indent=2))
+        return 0
+    print(f"fleet of {args.nodes} p5.48xlarge (fake API server), {degraded} at a quarter of the bandwidth; "
+          f"one plain run of nccl-allreduce (reference): {reference:.2f} s")
+    print(tabulate([[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['overhead_per_round_s']:.2f} s",
+                     f"{r['overhead_per_round_s'] / reference:.2f}x", f"{r['overhead_per_set_s']:.3f} s", r["requests"],
+                     f"{r['requests_per_pod']:.1f}", ",".join(r["suspects"]) or "-",
+                     "yes" if r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] else "NO"]
+                    for r in runs],
+                   headers=["strategy", "rounds", "sets", "wall", "overhead/round", "vs 1 run", "per set", "API requests",
+                            "per pod", "suspects", "right + clean"]))
+    print()
+    print("planning and scoring alone (no runs):")
+    print(tabulate([[p["strategy"], p["rounds"], p["sets"], f"{p['wall_s'] * 1000:.1f} ms", ",".join(p["suspects"])] for p in planning],
+                   headers=["strategy", "rounds", "sets", "wall", "suspects"]))
+    for r in runs:
+        print(f"{r['strategy']}: requests by verb {r['requests_by_verb']}")
+    return 0 if all(r["suspects"] == r["expected"] and not r["left_behind"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
