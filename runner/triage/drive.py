@@ -84,7 +84,7 @@ class Fleet:
 def resolve_fleet(scenario: Scenario, settings: TriageSettings, options: Mapping[str, Any], discover: Callable | None = None) -> Fleet:
     """The explicit node list, else (Kubernetes) the nodes the selector finds, minus cordoned and NotReady ones."""
     if settings.nodes:
-        return Fleet(settings.nodes)
+        return Fleet(tuple(n for n in settings.nodes if n != settings.reference))
     if settings.executor == "local":
         raise ScenarioError("triage on the local executor needs its fleet: triage.nodes (a count of emulated nodes or "
                             "their names), or --nodes node-0,node-1,...")
@@ -92,6 +92,7 @@ def resolve_fleet(scenario: Scenario, settings: TriageSettings, options: Mapping
     if discover is None:
         from ..executors.kubernetes import discover_nodes as discover
     found = discover(options, selector)
+    found = Fleet(tuple(n for n in found.nodes if n != settings.reference), found.left_out)
     if len(found.nodes) < settings.set_size:
         raise RunnerError(f"triage needs at least {settings.set_size} usable nodes; the selector {selector} found "
                           f"{len(found.nodes)}" + (f" (left out: {', '.join(f'{n} {w}' for n, w in found.left_out.items())})"

@@ -32,6 +32,7 @@ class TriageSettings:
     executor: str
     nodes: tuple[str, ...] = ()      # an explicit fleet (or emulated node names)
     selector: str = ""               # Kubernetes discovery
+    reference: str = ""              # per-node: a known-good partner outside the fleet in every set
 
     @property
     def metric_name(self) -> str:
@@ -59,11 +60,15 @@ def settings_for(scenario: Scenario, executor: str, cli: Mapping[str, Any] | Non
     metric, better = _metric(scenario, workload, block.get("metric"), where("metric"))
     base_nodes = max(workload_nodes(scenario, workload), 1)
     set_size = 1 if strategy == "per-node" else (2 if strategy.endswith("pairs") else base_nodes)
+    reference = str(block.get("reference") or "")
+    if reference and strategy != "per-node":
+        reference = ""  # a partner for single nodes only: pair strategies and bisection draw partners from the fleet
+    # with a reference every set shares that node, so the sets run one at a time
     return TriageSettings(
         strategy=strategy, workload=workload, metric=metric, better=better, slow=float(block.get("slow", DEFAULT_SLOW)),
-        concurrency=block.get("concurrency"), set_size=set_size, base_nodes=base_nodes,
+        concurrency=1 if reference else block.get("concurrency"), set_size=set_size, base_nodes=base_nodes,
         base_ranks=scenario.workload(workload).for_executor(executor).ranks, executor=executor,
-        nodes=_nodes(scenario, block.get("nodes"), where("nodes")), selector=block.get("selector", ""))
+        nodes=_nodes(scenario, block.get("nodes"), where("nodes")), selector=block.get("selector", ""), reference=reference)
 
 
 def workload_nodes(scenario: Scenario, name: str) -> int:
@@ -133,7 +138,8 @@ def local_nodes_block(scenario: Scenario) -> dict:
 
 def set_overrides(scenario: Scenario, settings: TriageSettings, nodes: Sequence[str]) -> list[str]:
     """--set strings that pin the triage workload to `nodes` and size it to them; `triage` itself is switched off."""
-    sets = [f"triage={{}}"]
+    sets = ["triage={}"]
+    nodes = list(nodes) + ([settings.reference] if settings.reference and settings.reference not in nodes else [])
     count = len(nodes)
     if settings.executor == "local":
         sets.append(f"local.nodes={json.dumps(_local_nodes(scenario, settings, nodes))}")

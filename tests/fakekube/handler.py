@@ -66,6 +66,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 512  # listen backlog: triage runs dozens of sets at once, each opening connections (default 5)
 
     def __init__(self, kube: "FakeKube"):
         self.kube = kube
