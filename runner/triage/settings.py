@@ -162,11 +162,13 @@ def _scaled_rank_checks(scenario: Scenario, settings: TriageSettings, ranks: int
 
 
 def _local_nodes(scenario: Scenario, settings: TriageSettings, nodes: Sequence[str]) -> dict:
-    """The emulated nodes of one set: only the set's nodes are created, with their own link settings."""
+    """The emulated nodes of one set: only the set's nodes are created, with their own link settings
+    (local.nodes.links, then triage.links with its names rendered)."""
     block = local_nodes_block(scenario)
     params = {"params": dict(scenario.parameters)}
-    where = scenario.sources.with_path(("local", "nodes", "links"))
-    links = {render_string(str(k), params, where): v for k, v in (block.get("links") or {}).items()}
+    where = scenario.sources.with_path(("triage", "links"))
+    links = {**(block.get("links") or {}),
+             **{render_string(str(k), params, where): v for k, v in (triage_block(scenario).get("links") or {}).items()}}
     return {**{k: v for k, v in block.items() if k not in ("names", "count", "links", "placement")},
             "names": list(nodes), "count": len(nodes),
             "links": {n: links[n] for n in nodes if n in links},

@@ -21,7 +21,7 @@ kind: Scenario
 metadata: {name: fleet-local, layer: fabric, description: two ranks across two nodes}
 executors: [local]
 parameters: {nodes: 4, degraded: 2}
-triage: {strategy: all-pairs, nodes: "{{ params.nodes }}"}
+triage: {strategy: all-pairs, nodes: "{{ params.nodes }}", links: {"node-{{ params.degraded }}": {rateMbit: 100}}}
 workloads:
   - name: probe
     kind: mpi
@@ -74,7 +74,7 @@ def test_local_sets_create_only_their_nodes_with_their_links(tmp_path):
         local:
           nodes:
             link: {rateMbit: 400}
-            links: {"node-{{ params.degraded }}": {rateMbit: 100}}
+            links: {node-0: {rateMbit: 300}}
         """)
     lib = library(tmp_path, text)
     try:
@@ -87,7 +87,8 @@ def test_local_sets_create_only_their_nodes_with_their_links(tmp_path):
     block = json.loads(sets[1].split("=", 1)[1])
     assert block == {"link": {"rateMbit": 400}, "names": ["node-1", "node-2"], "count": 2,
                      "links": {"node-2": {"rateMbit": 100}}, "placement": {"probe": ["node-1", "node-2"]}}
-    assert json.loads(set_overrides(scenario, settings, ("node-0", "node-3"))[1].split("=", 1)[1])["links"] == {}
+    assert json.loads(set_overrides(scenario, settings, ("node-0", "node-3"))[1].split("=", 1)[1])["links"] == {
+        "node-0": {"rateMbit": 300}}
 
 
 def test_fleet_count_from_a_parameter_and_per_node_reference(tmp_path):
