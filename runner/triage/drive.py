@@ -71,6 +71,8 @@ class TriageResult:
         return EXIT_FAIL if self.findings.suspects or self.findings.unexplained else EXIT_PASS
 
     def cordon_commands(self) -> list[str]:
+        if self.settings.executor != "kubernetes":
+            return []  # emulated nodes: nothing to cordon
         context = f" --context {self.context}" if self.context else ""
         return [f"kubectl{context} cordon {node}" for node in self.suspects]
 
@@ -132,6 +134,13 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
              + (f" (left out: {', '.join(f'{n} {w}' for n, w in fleet.left_out.items())})" if fleet.left_out else ""))
 
     def run_set(round_number: int, nodes: NodeSet) -> SetResult:
+        result = run_set_once(round_number, nodes)
+        if result.status == "ERROR" and not (stop and stop()):  # infrastructure hiccups are retried once, not scored
+            announce(f"round {round_number}: {nodes_label(nodes)} ERROR ({result.message or ', '.join(result.failed_checks)}); once more")
+            result = run_set_once(round_number, nodes)
+        return result
+
+    def run_set_once(round_number: int, nodes: NodeSet) -> SetResult:
         sets, scenario = scenarios(nodes)
         try:
             run = run_fn(scenario, executor_name=executor, results_dir=results_dir, timeout_s=timeout_s, progress=QuietProgress(),
@@ -191,8 +200,26 @@ def set_result(round_number: int, nodes: NodeSet, run, settings: TriageSettings)
     failed = tuple(r.name for r in run.verdict.results if r.status not in ("PASS", "SKIP"))
     value = metric.value if metric is not None and isinstance(metric.value, (int, float)) else None
     message = "" if run.verdict.status == "PASS" else (run.output.message or "")
-    return SetResult(round_number, tuple(nodes), run.verdict.status, value, metric.unit if metric else "", failed,
+    status = run.verdict.status
+    off_nodes = _not_on_its_nodes(run, settings)
+    if off_nodes:  # a measurement of loopback says nothing about the set's links
+        status, message = "ERROR", off_nodes
+    return SetResult(round_number, tuple(nodes), status, value, metric.unit if metric else "", failed,
                      run.run_id, str(run.record), message)
+
+
+def _not_on_its_nodes(run, settings: TriageSettings) -> str:
+    """Why a local set did not run on its emulated nodes (the run fell back to loopback), or ""."""
+    if settings.executor != "local":
+        return ""
+    layer = (run.output.facts or {}).get("nodes") or {}
+    if layer.get("mode", "nodes") == "nodes":
+        return ""
+    return "ran on loopback, not on its emulated nodes" + (f": {layer['notice']}" if layer.get("notice") else "")
+
+
+def nodes_label(nodes: Sequence[str]) -> str:
+    return "+".join(nodes) if len(nodes) <= 4 else f"{len(nodes)} nodes from {nodes[0]}"
 
 
 def _round_line(state: "_State", number: int, leftovers: Sequence[str]) -> str:
@@ -200,7 +227,7 @@ def _round_line(state: "_State", number: int, leftovers: Sequence[str]) -> str:
     bad = [j for j in judged if j.bad]
     line = f"round {number}: {len(judged) - len(bad)} fine, {len(bad)} bad"
     if bad:
-        shown = "; ".join(f"{'+'.join(j.nodes) if len(j.nodes) <= 4 else f'{len(j.nodes)} nodes from {j.nodes[0]}'} {j.why}"
+        shown = "; ".join(f"{nodes_label(j.nodes)} {j.why}"
                           for j in bad[:4])
         line += f" ({shown}{'; ...' if len(bad) > 4 else ''})"
     if leftovers:

@@ -54,7 +54,7 @@ def triage_table(result) -> str:
     for stats in result.rounds:
         if stats.left_behind:
             lines.append(f"round {stats.number} left objects behind: {', '.join(stats.left_behind)}")
-    if result.suspects:
+    if result.cordon_commands():
         lines += ["", "cordon (runs only with --cordon):" if not result.cordoned else f"cordoned: {', '.join(result.cordoned)}"]
         lines += [f"  {c}" for c in result.cordon_commands()] if not result.cordoned else []
     lines.append(f"triage record: {result.record}")
@@ -111,7 +111,8 @@ def triage_markdown(result) -> str:
              f"metric `{result.settings.metric}` · {result.state}", ""]
     if result.findings.suspects:
         lines += ["**Suspects**", ""] + table(SUSPECT_HEADERS, suspect_rows(result))
-        lines += ["", "Cordon (the runner does it only with `--cordon`):", "", "```"] + result.cordon_commands() + ["```"]
+        if result.cordon_commands():
+            lines += ["", "Cordon (the runner does it only with `--cordon`):", "", "```"] + result.cordon_commands() + ["```"]
     else:
         lines.append("No suspect node.")
     if result.findings.unexplained:
@@ -174,7 +175,7 @@ def triage_html(result) -> str:
             f"{len(result.rounds)} rounds ({escape(result.state)})</p>",
             "<h2>Suspects</h2>",
             table(SUSPECT_HEADERS, suspect_rows(result)) if result.suspects else "<p>No suspect node.</p>"]
-    if result.suspects:
+    if result.cordon_commands():
         body.append("<pre>" + escape("\n".join(result.cordon_commands())) + "</pre>")
     heat = heatmap_html(result)
     if heat:
