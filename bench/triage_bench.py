@@ -38,12 +38,12 @@ from runner.validate import validate_scenario  # noqa: E402
 from tests.fakekube import Behavior, FakeKube, Match  # noqa: E402
 from tests.fakekube.fleet import DegradedFleet, fleet_nodes  # noqa: E402
 
-FIXTURE = REPO / "tests" / "fixtures" / "k8s" / "nccl-allreduce-16ranks.log"
+FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"
 REGISTRY = "registry=registry.example/efa-validation"
 # The fake's launchers print the 16-rank fixture whatever the set's size, so for bisection's larger sets the two
 # rank-count checks become "at least 16 ranks" and "the provider line at least once" (triage scales an "==" ranks
 # check with the set, and every-rank counts the set's ranks: both would fail on the 16-rank log).
-OVERRIDES = [REGISTRY, "checks.ranks.op=>=", "checks.transport.count=1"]
+OVERRIDES = [REGISTRY, "checks.ranks.op=>=", "checks.transport.count=1", "checks.network.count=1"]
 TIME_SCALE = 0.01
 LAUNCHER_RUN = 3.0  # simulated seconds a launcher runs (30 ms real)
 

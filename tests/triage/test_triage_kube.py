@@ -13,7 +13,7 @@ from tests.fakekube import Behavior, FakeKube, Match
 from tests.fakekube.fleet import DegradedFleet, fleet_nodes
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "k8s" / "nccl-allreduce-16ranks.log"
+FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"
 REGISTRY = "registry=registry.example/efa-validation"
 
 
@@ -59,7 +59,7 @@ def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_rou
 # The fake's launchers print the 16-rank fixture whatever the set's size: bisection's larger sets would fail an
 # "== 16 ranks" check (triage scales it with the set) and the every-rank provider line, so these runs check
 # ">= 16" ranks and the provider line at least once instead.
-AT_LEAST_16_RANKS = ("checks.ranks.op=>=", "checks.transport.count=1")
+AT_LEAST_16_RANKS = ("checks.ranks.op=>=", "checks.transport.count=1", "checks.network.count=1")
 
 
 @pytest.mark.parametrize("strategy, count", [("all-pairs", 8), ("bisection", 16)])
