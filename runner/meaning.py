@@ -162,6 +162,9 @@ def used_parameters(scenario: Scenario) -> set[str]:
                 used.add(text.split(".")[1])
         if "params" in text:
             used.update(a or b for a, b in _PARAM_USE.findall(text))
+    triage = scenario.data.get("triage") or {}  # the fleet size and the rehearsal links' node names
+    for text in [str(triage.get("nodes", "")), *map(str, (triage.get("links") or {}).keys())]:
+        used.update(a or b for a, b in _PARAM_USE.findall(text))
     return used
 
 
