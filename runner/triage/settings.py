@@ -137,8 +137,8 @@ def local_nodes_block(scenario: Scenario) -> dict:
 
 
 def set_overrides(scenario: Scenario, settings: TriageSettings, nodes: Sequence[str]) -> list[str]:
-    """--set strings that pin the triage workload to `nodes` and size it to them; `triage` itself is switched off."""
-    sets = ["triage={}"]
+    """--set strings that pin the triage workload to `nodes` and size it to them."""
+    sets: list[str] = []  # the triage block stays: a set's record says what it was part of
     nodes = list(nodes) + ([settings.reference] if settings.reference and settings.reference not in nodes else [])
     count = len(nodes)
     if settings.executor == "local":

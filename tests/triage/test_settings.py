@@ -53,7 +53,7 @@ def test_a_pair_on_kubernetes_is_pinned_by_platform_nodes_and_sized_as_the_scena
     scenario = validate_scenario("nccl-allreduce", library, [REGISTRY])
     settings = settings_for(scenario, "kubernetes", {"strategy": "all-pairs"})
     sets = set_overrides(scenario, settings, ("gpu-3", "gpu-9"))
-    assert sets == ["triage={}", 'platform.nodes=["gpu-3", "gpu-9"]']
+    assert sets == ['platform.nodes=["gpu-3", "gpu-9"]']
     placed = validate_scenario("nccl-allreduce", library, [REGISTRY, *sets])
     assert placed.platform.nodes == ("gpu-3", "gpu-9")
 
@@ -84,10 +84,10 @@ def test_local_sets_create_only_their_nodes_with_their_links(tmp_path):
     settings = settings_for(scenario, "local")
     assert settings.nodes == ("node-0", "node-1", "node-2", "node-3")
     sets = set_overrides(scenario, settings, ("node-1", "node-2"))
-    block = json.loads(sets[1].split("=", 1)[1])
+    block = json.loads(sets[0].split("=", 1)[1])
     assert block == {"link": {"rateMbit": 400}, "names": ["node-1", "node-2"], "count": 2,
                      "links": {"node-2": {"rateMbit": 100}}, "placement": {"probe": ["node-1", "node-2"]}}
-    assert json.loads(set_overrides(scenario, settings, ("node-0", "node-3"))[1].split("=", 1)[1])["links"] == {
+    assert json.loads(set_overrides(scenario, settings, ("node-0", "node-3"))[0].split("=", 1)[1])["links"] == {
         "node-0": {"rateMbit": 300}}
 
 
