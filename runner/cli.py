@@ -376,16 +376,16 @@ def _progress(no_progress: bool):
 @click.option("--context", "kube_context", help="Kubernetes: kubeconfig context to use.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file.")
 @click.option("--namespace", "-n", help="Kubernetes: namespace to clean (default: every namespace).")
-@click.option("--local", "local", is_flag=True, help="Remove the emulated nodes (namespaces, links, hosts files, processes) of dead local runs.")
+@click.option("--local", "local", is_flag=True,
+              help="This machine: for runs whose runner died, end their processes, remove their emulated nodes and finalize their records as INCOMPLETE.")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), help="With --local: where run records are.")
 def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeconfig: str | None, namespace: str | None,
-            local: bool) -> None:
-    """Delete Kubernetes objects left by runs (after --keep, or a killed runner), by label, and verify nothing is left."""
+            local: bool, results_dir: Path | None) -> None:
+    """Delete Kubernetes objects left by runs (after --keep, or a killed runner), by label, and verify nothing is left.
+    With --local: recover local runs whose runner was killed (orphan processes ended, stale records finalized)."""
     if local:
-        from .executors.nodes import cleanup_stale
-
-        report = cleanup_stale()
-        click.echo("\n".join(report) if report else "nothing left")
-        sys.exit(3 if any(line.startswith("could not") for line in report) else 0)
+        _cleanup_local(results_dir, run_id)
+        return
     if bool(run_id) == bool(all_runs):
         raise ScenarioError(Problem("say which objects to delete: --run ID, --all or --local", hint="`scenario cleanup --run 20261127-101500-ab12`"))
     from .executors import kubernetes as kube_executor
@@ -396,6 +396,26 @@ def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeco
         raise RunnerError("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining),
                           hint="run `scenario cleanup` again; objects with finalizers can take a while to go")
     click.echo("nothing left")
+
+
+def _cleanup_local(results_dir: Path | None, run_id: str | None) -> None:
+    from .executors.nodes import cleanup_stale
+    from .executors.processes import end_marked
+    from .record import default_results_dir
+    from .stale import recover_stale_runs
+
+    results_dir = Path(results_dir or default_results_dir())
+    survivors = end_marked(run_id) if run_id else []
+    report = []
+    for record, left in recover_stale_runs(results_dir):
+        report.append(f"INCOMPLETE  {record}" + (f" (still alive: {', '.join(map(str, left))})" if left else ""))
+        survivors += left
+    report += cleanup_stale()
+    click.echo("\n".join(report) if report else "nothing left")
+    if survivors:
+        click.echo(f"processes still alive: {', '.join(map(str, survivors))}", err=True)
+    if survivors or any(line.startswith("could not") for line in report):
+        sys.exit(3)
 
 
 from .cli_records import register; register(cli)  # noqa: E402,E702  (history, compare, report)

@@ -49,7 +49,7 @@ def history(name: str, limit: int, output: str, results_dir: Path | None) -> Non
     from .report import format_value
 
     results_dir = _results(results_dir)
-    runs = past_runs(results_dir, name)[-limit:]
+    runs = past_runs(results_dir, name, incomplete=True)[-limit:]
     if not runs:
         click.echo(f"no runs of {name} under {results_dir}", err=True)
         if output == "json":
@@ -59,11 +59,20 @@ def history(name: str, limit: int, output: str, results_dir: Path | None) -> Non
     rows = []
     for run in runs:
         meta, metrics = run.meta(), run.metrics()
-        values = {key: metric_entry(metrics, key) for key in keys}
-        rows.append({"started": run.started, "run_id": run.run_id, "status": run.status,
-                     "variant": meta.get("variant") or {}, "sweep": meta.get("sweep") or "", "overrides": meta.get("overrides") or [],
+        try:
+            values = {key: metric_entry(metrics, key) for key in keys}
+            values = {k: v if isinstance(v, dict) else None for k, v in values.items()}
+            variant, overrides = meta.get("variant") or {}, meta.get("overrides") or []
+            if not isinstance(variant, dict) or not isinstance(overrides, list):
+                raise TypeError("run.json")
+            status = run.status
+        except (TypeError, AttributeError, ValueError):  # a corrupt record is listed, not fatal
+            values, variant, overrides, status = {k: None for k in keys}, {}, [], "CORRUPT"
+        rows.append({"started": run.started, "run_id": run.run_id, "status": status,
+                     "variant": variant, "sweep": meta.get("sweep") if isinstance(meta.get("sweep"), str) else "",
+                     "overrides": [str(o) for o in overrides],
                      "metrics": {k: (v or {}).get("value") for k, v in values.items()},
-                     "units": {k: (v or {}).get("unit", "") for k, v in values.items()},
+                     "units": {k: str((v or {}).get("unit", "")) for k, v in values.items()},
                      "entries": values})
     trends = _trends(rows, keys)
     for key, (_, points) in trends.items():

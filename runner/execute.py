@@ -110,6 +110,10 @@ class RunContext:
     progress: Progress
     options: Mapping[str, Any] = field(default_factory=dict)
     should_stop: Callable[[], bool] = lambda: False
+    redactor: Any = None  # runner.redaction.Redactor: what executors write about the run (command lines) goes through it
+
+    def redact(self, text: str) -> str:
+        return self.redactor.text(text) if self.redactor is not None else text
 
     def log_dir(self, workload: str) -> Path:
         path = self.run_dir / "logs" / workload

@@ -37,23 +37,42 @@ class PastRun:
         return not (meta.get("overrides") or meta.get("variant") or meta.get("sweep"))
 
 
+MAX_RECORD_FILE = 64 << 20
+
+
 def _read_json(path: Path) -> Any:
+    """A record's JSON document, or None when it is missing, corrupt, huge or not a JSON object."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        if Path(path).stat().st_size > MAX_RECORD_FILE:
+            return None
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
+    return document if isinstance(document, dict) else None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _past_run(path: Path, scenario: str = "") -> PastRun:
     meta = _read_json(path / "run.json") or {}
     verdict = _read_json(path / "verdict.json") or {}
-    return PastRun(meta.get("scenario") or scenario or path.parent.name, path.name, path,
-                   verdict.get("status") or meta.get("status") or "?", meta.get("started", ""))
+    status = _text(verdict.get("status")) or _text(meta.get("status"))
+    if path.name.endswith(".partial"):
+        from .stale import runner_alive
+
+        status, name = ("RUNNING" if runner_alive(path) else "INCOMPLETE"), path.name[: -len(".partial")]
+    else:
+        status, name = status or ("CORRUPT" if (path / "verdict.json").exists() else "?"), path.name
+    return PastRun(_text(meta.get("scenario")) or scenario or path.parent.name, name, path, status, _text(meta.get("started")))
 
 
-def _is_run_dir(path: Path) -> bool:
+def _is_run_dir(path: Path, incomplete: bool = False) -> bool:
     name = path.name
-    return path.is_dir() and not (name.endswith(".partial") or name.endswith((SWEEP_SUFFIX, TRIAGE_SUFFIX)) or name.startswith("."))
+    if name.endswith(".partial"):
+        return incomplete and path.is_dir()
+    return path.is_dir() and not (name.endswith((SWEEP_SUFFIX, TRIAGE_SUFFIX)) or name.startswith("."))
 
 
 def _order(path: Path) -> tuple:
@@ -65,10 +84,11 @@ def _order(path: Path) -> tuple:
     return path.name[:15], mtime, path.name
 
 
-def past_runs(results_dir: Path, scenario: str) -> list[PastRun]:
-    """Finished runs of a scenario, oldest first."""
+def past_runs(results_dir: Path, scenario: str, *, incomplete: bool = False) -> list[PastRun]:
+    """Finished runs of a scenario, oldest first; with `incomplete`, also runs still in progress (RUNNING) and
+    runs whose runner died (INCOMPLETE)."""
     folder = Path(results_dir) / scenario
-    paths = sorted((p for p in folder.iterdir() if _is_run_dir(p)), key=_order) if folder.is_dir() else []
+    paths = sorted((p for p in folder.iterdir() if _is_run_dir(p, incomplete)), key=_order) if folder.is_dir() else []
     return [_past_run(path, scenario) for path in paths]
 
 
@@ -90,6 +110,8 @@ def find_run(results_dir: Path, run_ref: str, scenario: str = "") -> PastRun | N
 def metric_entry(metrics: Mapping[str, Any], dotted: str) -> dict[str, Any] | None:
     """`workload.metric` in a metrics.json document; a bare `metric` matches when exactly one workload has it."""
     workloads = metrics.get("workloads") or {}
+    if not isinstance(workloads, dict):
+        return None
     workload, _, name = dotted.partition(".")
     if name and workload in workloads:
         entry = ((workloads[workload] or {}).get("metrics") or {}).get(name)
@@ -176,7 +198,10 @@ def load_metrics(document: Mapping[str, Any]) -> dict[str, WorkloadMetrics]:
 
 def check_metrics(verdict: Mapping[str, Any] | Verdict) -> list[str]:
     """`workload.metric` of every metric check in a verdict, in check order (the scenario's key metrics)."""
-    results = verdict.results if isinstance(verdict, Verdict) else load_verdict(verdict).results
+    try:
+        results = verdict.results if isinstance(verdict, Verdict) else load_verdict(verdict).results
+    except (TypeError, AttributeError, ValueError):  # a corrupt verdict.json names no metrics
+        return []
     keys: list[str] = []
     for result in results:
         if result.kind == "infrastructure" or not result.metric or result.metric.startswith("log:"):

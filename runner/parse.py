@@ -41,7 +41,32 @@ def parse_lines(name: str, lines: Iterable[str], source: str = "<stdin>", option
     catalog = get_catalog(name)
     for _, problem, hint in option_problems(catalog, options):
         raise ParseError(name, source, problem, hint=hint)
-    return declared_only(get_parser(name)(iter(lines), source, options), catalog, options)
+    counted = CountedLines(lines)
+    try:
+        result = get_parser(name)(counted, source, options)
+    except ParseError:
+        raise
+    except Exception as error:  # noqa: BLE001  (a log is untrusted input: whatever a parser trips on, name the place)
+        where = f"{source}:{counted.line}" if counted.line else source
+        raise ParseError(name, where, f"unexpected content near line {counted.line} ({type(error).__name__}: {error})"[:2000],
+                         hint="the log is not what this parser knows; `scenario parse` on it shows the same") from None
+    return declared_only(result, catalog, options)
+
+
+class CountedLines:
+    """The lines of a log, counted so that a parser failure names the line it was at."""
+
+    def __init__(self, lines: Iterable[str]):
+        self._lines = iter(lines)
+        self.line = 0
+
+    def __iter__(self) -> "CountedLines":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.line += 1
+        return line
 
 
 def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, Any]) -> ParseResult:
@@ -62,5 +87,7 @@ def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = 
     path = Path(path)
     if not path.exists():
         raise ParseError(name, str(path), "the log file does not exist", hint="did the workload run and write its output?")
+    from .saferegex import bounded_lines
+
     with path.open("r", encoding="utf-8", errors="replace") as handle:
-        return parse_lines(name, handle, str(path), options)
+        return parse_lines(name, bounded_lines(handle), str(path), options)

@@ -92,7 +92,41 @@ def redact_text(text: str) -> str:
     return _TEXT_OPTION.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
 
 
-def redact_record_files(record_dir: Path) -> list[Path]:
+def redact_tree(record_dir: Path, redactor: Any) -> list[Path]:
+    """Every file of a record that the runner did not write itself (tool logs, rendered objects, artifacts):
+    structured files (JSON, JSONL, YAML, .cmd) keep their structure, text files are streamed line by line.
+    Returns the files that changed."""
+    changed = redact_record_files(record_dir, redactor)
+    for path in sorted(p for folder in ("logs", "artifacts", "rendered") for p in (Path(record_dir) / folder).rglob("*") if p.is_file()):
+        if path.suffix.lower() in _STRUCTURED or path in changed:
+            continue
+        try:
+            if _redact_stream(path, redactor):
+                changed.append(path)
+        except OSError:
+            continue
+    return changed
+
+
+_STRUCTURED = (".cmd", ".yaml", ".yml", ".json", ".jsonl")
+
+
+def _redact_stream(path: Path, redactor: Any) -> bool:
+    from .saferegex import bounded_lines
+
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as source:
+        if not any(redactor.text(line) != line for line in bounded_lines(source)):
+            return False
+    tmp = path.with_name(f".{path.name}.redacting")
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as source, \
+            tmp.open("w", encoding="utf-8", errors="surrogateescape") as target:
+        for line in bounded_lines(source):
+            target.write(redactor.text(line))
+    os.replace(tmp, path)
+    return True
+
+
+def redact_record_files(record_dir: Path, redactor: Any = None) -> list[Path]:
     """Before finalize: redact secrets in files copied into the record that are not written through redact().
 
     rendered/*.yaml|json (Kubernetes env lists), logs/**/*.cmd (command lines), and JSON or JSONL files under
@@ -106,7 +140,7 @@ def redact_record_files(record_dir: Path) -> list[Path]:
             if path.stat().st_size > REDACT_MAX_BYTES or not _may_hold_secrets(path):
                 continue
             text = path.read_text(encoding="utf-8")
-            redacted = _redact_file_text(path, text)
+            redacted = _redact_file_text(path, text, redactor)
             if redacted is not None and redacted != text:
                 atomic_write(path, redacted)
                 changed.append(path)
@@ -155,40 +189,64 @@ def _may_hold_secrets(path: Path) -> bool:
         return handle.read(256).lstrip()[:1] in (b"{", b"[")
 
 
-def _redact_file_text(path: Path, text: str) -> str | None:
+def _redact_file_text(path: Path, text: str, redactor: Any = None) -> str | None:
     suffix = path.suffix.lower()
+    scrub = (lambda value: redactor.data(redact(value))) if redactor is not None else redact
     if suffix == ".cmd":
-        return redact_text(text)
+        return _redact_command_lines(text, redactor)
     if suffix in (".yaml", ".yml"):
         try:
             documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError:
-            return None
-        redacted = [redact(d) for d in documents]
+            return redactor.text(text) if redactor is not None else None
+        redacted = [scrub(d) for d in documents]
         return None if redacted == documents else yaml.safe_dump_all(redacted, sort_keys=False, width=120)
     if text.lstrip()[:1] in ("{", "["):
-        return _redact_json_text(text)
-    return None
+        found = _redact_json_text(text, scrub)
+        if found is None and redactor is not None and redactor.text(text) != text:
+            return redactor.text(text)  # not JSON after all: a text log that starts with a bracket
+        return found
+    return redactor.text(text) if redactor is not None else None
 
 
-def _redact_json_text(text: str) -> str | None:
+def _redact_command_lines(text: str, redactor: Any = None) -> str:
+    """A .cmd file stays valid shell: each line is split into arguments, each argument redacted, then joined."""
+    import shlex
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        try:
+            argv = shlex.split(line)
+        except ValueError:
+            out.append(redactor.text(line) if redactor is not None else redact_text(line))
+            continue
+        redacted = redact(argv)
+        if redactor is not None:
+            redacted = [redactor.text(arg) for arg in redacted]
+        out.append(line if redacted == argv else shlex.join(redacted) + ("\n" if line.endswith("\n") else ""))
+    return "".join(out)
+
+
+def _redact_json_text(text: str, scrub=None) -> str | None:
+    scrub = scrub or redact
     try:
         document = json.loads(text)
-    except json.JSONDecodeError:
-        return _redact_jsonl_text(text)
-    redacted = redact(document)
+    except (json.JSONDecodeError, RecursionError):
+        return _redact_jsonl_text(text, scrub)
+    redacted = scrub(document)
     return None if redacted == document else json.dumps(redacted, indent=1) + "\n"
 
 
-def _redact_jsonl_text(text: str) -> str | None:
+def _redact_jsonl_text(text: str, scrub=None) -> str | None:
+    scrub = scrub or redact
     lines = text.splitlines(keepends=True)
     out, changed = [], False
     for line in lines:
         try:
             document = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None  # neither JSON nor JSONL: a text log, left as it is
-        redacted = redact(document) if document is not None else None
+        redacted = scrub(document) if document is not None else None
         if redacted != document:
             changed = True
             line = json.dumps(redacted) + ("\n" if line.endswith("\n") else "")
@@ -248,25 +306,69 @@ def git_commit(files: list[str]) -> str:
     return commit + ("-dirty" if commit and dirty.stdout.strip() else "")
 
 
-class RunRecord:
-    """Creates the record directory up front and finalizes it with a rename."""
+RUNNER_FILE = "runner.json"  # in a `.partial` record: the runner's pid and start time, to tell a live run from a dead one
 
-    def __init__(self, results_dir: Path, scenario: str, run_id: str):
+
+def check_results_dir(results_dir: Path) -> None:
+    """Before anything runs: the results directory exists (or can be made) and takes a file."""
+    from .errors import ExecutionError
+
+    results_dir = Path(results_dir)
+    hint = "pass --results DIR (or set SCENARIO_RESULTS) to a writable directory"
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=results_dir, prefix=".write-check-")
+        try:
+            os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as error:
+        raise ExecutionError(f"cannot write run records to {results_dir}: {error.strerror or error}", hint=hint) from None
+
+
+def process_start_time(pid: int) -> str:
+    """The start time of a process in clock ticks since boot ('' when it is gone): a pid reused later differs."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+class RunRecord:
+    """Creates the record directory up front and finalizes it with a rename. Every file it writes goes through the
+    run's redactor (runner.redaction), so a record never holds a secret in clear, `.partial` ones included."""
+
+    def __init__(self, results_dir: Path, scenario: str, run_id: str, redactor: Any = None,
+                 runner_info: Mapping[str, Any] | None = None):
         self.scenario = scenario
         self.run_id = run_id
+        self.redactor = redactor
         self.final_dir = Path(results_dir) / scenario / run_id
         self.dir = self.final_dir.with_name(run_id + ".partial")
         if self.final_dir.exists() or self.dir.exists():
             raise FileExistsError(f"run record {self.final_dir} already exists")
         self.dir.mkdir(parents=True)
         self.started = time.time()
+        pid = os.getpid()
+        write_json(self.dir / RUNNER_FILE, {"pid": pid, "start_time": process_start_time(pid), "run_id": run_id,
+                                            "scenario": scenario, **dict(runner_info or {})})
+
+    def _text(self, text: str) -> str:
+        return self.redactor.text(text) if self.redactor is not None else text
+
+    def _data(self, data: Any) -> Any:
+        return self.redactor.data(data) if self.redactor is not None else data
 
     def write_scenario(self, data: Mapping[str, Any]) -> None:
-        resolved = redact(thaw(data))
+        resolved = self._data(redact(thaw(data)))
         atomic_write(self.dir / "scenario.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
 
     def write_json(self, name: str, data: Any) -> None:
-        write_json(self.dir / name, data)
+        write_json(self.dir / name, self._data(to_jsonable(data)))
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write(self.dir / name, self._text(text))
 
     def relative(self, data: Any) -> Any:
         """Paths inside the record (also the `.partial` ones) as paths relative to it, so a moved or copied record stays whole."""
@@ -283,6 +385,7 @@ class RunRecord:
     def finalize(self) -> Path:
         if self.final_dir.exists():  # rename() would silently replace an empty directory
             raise FileExistsError(f"run record {self.final_dir} already exists; this run stays in {self.dir}")
+        (self.dir / RUNNER_FILE).unlink(missing_ok=True)
         os.replace(self.dir, self.final_dir)
         self.dir = self.final_dir
         return self.final_dir

@@ -1,6 +1,7 @@
 """The whole pipeline for one run: validate -> execute -> collect -> parse -> judge -> report, record always written."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -12,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 from .baseline import serving_baselines
 from .delta import check_runnable, for_executor, runs_on
-from .errors import ParseError, RunnerError, ScenarioError
+from .errors import ExecutionError, ParseError, RunnerError, ScenarioError
 from .execute import RunContext, RunOutput, WorkloadOutcome, WorkloadState
 from .executors import get_executor
 from .history import baseline_lookup
@@ -20,8 +21,11 @@ from .judge import Verdict, WorkloadMetrics, judge
 from .model import Scenario, thaw
 from .parse import parse_file
 from .progress import QuietProgress
-from .record import (METRICS_FORMAT, RunRecord, atomic_write, default_results_dir, new_run_id, redact_record_files,
-                     redact_values_in_logs, run_metadata, secret_values, to_jsonable)
+from . import redaction
+from .record import (METRICS_FORMAT, RUN_FORMAT, VERDICT_FORMAT, RunRecord, _iso, check_results_dir, default_results_dir,
+                     new_run_id, redact_tree, run_metadata, to_jsonable)
+from .resolve import scenarios_dir
+from .stale import recover_stale_runs
 from .report import REPORTERS, RunReport
 from .reporters.json_report import verdict_document
 from .repeats import merge_metrics, merge_outputs, repeat_dir_name
@@ -59,6 +63,11 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
         return
 
     def handler(signum, frame):
+        if not flag.event.is_set():  # answered at once, whatever the run is doing; the loop then stops and cleans up
+            try:
+                os.write(2, f"\n{signal.Signals(signum).name}: stopping the workloads and finalizing the record\n".encode())
+            except OSError:
+                pass
         flag.signal_name = signal.Signals(signum).name
         flag.event.set()
 
@@ -85,26 +94,37 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     _refuse_registry_placeholder(scenario, executor_name, options or {})
     executor = get_executor(executor_name)
     results_dir = Path(results_dir or default_results_dir())
+    check_results_dir(results_dir)
+    recover_stale_runs(results_dir)
+    redactor = redaction.for_scenario(scenario, os.environ)
     run_id = new_run_id()
-    record = RunRecord(results_dir, scenario.name, run_id)
-    record.write_scenario(scenario.data)
-    _write_plan(executor, scenario, record.dir / "rendered")
-    progress = progress or QuietProgress()
+    record = RunRecord(results_dir, scenario.name, run_id, redactor,
+                       {"scenario_file": str(scenario.files[0]) if scenario.files else "", "library": str(scenarios_dir())})
+    progress = RedactingProgress(progress or QuietProgress(), redactor)
     timeout_s = timeout_s or scenario.run_timeout_s or DEFAULT_RUN_TIMEOUT_S
     stop = stop or StopFlag()
     started = time.time()
-    progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
-    warm_up_in_background()
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
-        outputs = _execute_repeats(executor, executor_name, scenario, run_id, record, timeout_s, progress, options, stop,
-                                   repeat or scenario.repeat)
-        progress.finish()
-        return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
-                              record_reports)
+        try:
+            record.write_scenario(scenario.data)
+            _write_plan(executor, scenario, record.dir / "rendered")
+            redact_tree(record.dir, redactor)
+            progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
+            warm_up_in_background()
+            outputs = _execute_repeats(executor, executor_name, scenario, run_id, record, timeout_s, progress, options, stop,
+                                       repeat or scenario.repeat, redactor)
+            progress.finish()
+            return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
+                                  record_reports)
+        except BaseException as error:
+            failure = _finalize_after_failure(record, scenario, executor_name, started, error)
+            if failure is error:
+                raise
+            raise failure from error
 
 
 def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: str, record: RunRecord, timeout_s: float, progress,
-                     options: Mapping[str, Any] | None, stop: StopFlag, repeat: int) -> list[RunOutput]:
+                     options: Mapping[str, Any] | None, stop: StopFlag, repeat: int, redactor=None) -> list[RunOutput]:
     """The run `repeat` times, each in its own folder (repeats/<n>/ when more than one), within the one run timeout.
     A repeat that does not complete ends the series: repeating a broken setup measures nothing."""
     outputs: list[RunOutput] = []
@@ -113,7 +133,8 @@ def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: s
         run_dir = record.dir if repeat == 1 else record.dir / repeat_dir_name(index)
         if repeat > 1:
             progress.tick(f"repeat {index + 1}/{repeat}")
-        context = RunContext(scenario, run_id, run_dir, max(deadline - time.monotonic(), 0.001), progress, dict(options or {}), stop)
+        context = RunContext(scenario, run_id, run_dir, max(deadline - time.monotonic(), 0.001), progress, dict(options or {}), stop,
+                             redactor)
         outputs.append(_execute(executor, executor_name, context))
         if not _complete(outputs[-1]) or stop():
             break
@@ -150,9 +171,13 @@ def _finish_record(scenario, record, outputs, stop, executor_name, started, resu
     output = merge_outputs(outputs)
     if stop() and output.state != "interrupted":
         output = RunOutput(output.executor, output.outcomes, "interrupted", f"interrupted by {stop.signal_name}", output.facts)
+    redact_tree(record.dir, record.redactor)  # tool logs first: everything read from them below is then clean
+    outputs = [record.redactor.data(one) for one in outputs]
+    output = record.redactor.data(output)
     metrics = merge_metrics([collect_metrics(scenario, one) for one in outputs])
     lookup = baseline_lookup(results_dir)
-    verdict = judge(scenario, output, metrics, lookup, outputs if len(outputs) > 1 else ())
+    verdict = record.redactor.data(judge(scenario, output, metrics, lookup, outputs if len(outputs) > 1 else ()))
+    metrics = {name: record.redactor.data(entry) for name, entry in metrics.items()}
     # what the record says names the final folder: the `.partial` one is gone once the run ends
     output = _moved(output, record.dir, record.final_dir)
     verdict, metrics = _final_texts(verdict, metrics, str(record.dir), str(record.final_dir))
@@ -168,10 +193,79 @@ def _finish_record(scenario, record, outputs, stop, executor_name, started, resu
     report = RunReport(verdict, metrics, run_id, str(record.final_dir), scenario.description, run_document,
                        serving_baselines(thaw(scenario.data).get("checks") or [], lookup.used, results_dir))
     _write_extra_reports(record, report, record_reports)
-    redact_record_files(record.dir)
-    redact_values_in_logs(record.dir, secret_values(os.environ, scenario.env, *(w.env for w in scenario.workloads)))
     final = record.finalize()
     return RunResult(scenario, run_id, final, verdict, metrics, output, report)
+
+
+def _finalize_after_failure(record: RunRecord, scenario: Scenario, executor_name: str, started: float,
+                            error: BaseException) -> BaseException:
+    """Something failed after the record existed (a full disk, a bug, a second signal): finalize what can be, with an
+    ERROR verdict and the cause, and return the error to raise (a RunnerError the CLI words plainly)."""
+    interrupted = isinstance(error, KeyboardInterrupt)
+    cause = "interrupted" if interrupted else _failure_text(error)
+    status = "INTERRUPTED" if interrupted else "ERROR"
+    notes = []
+    for name, document in (("verdict.json", {"format": VERDICT_FORMAT, "scenario": scenario.name, "status": status,
+                                             "summary": f"{status}: {cause}", "results": [],
+                                             "run_id": record.run_id}),
+                           ("run.json", {"format": RUN_FORMAT, "scenario": scenario.name, "run_id": record.run_id,
+                                         "status": status, "executor": executor_name, "started": _iso(started),
+                                         "ended": _iso(time.time()), "facts": {"run_state": "error", "run_message": cause}})):
+        try:
+            record.write_json(name, document)
+        except OSError as write_error:
+            notes.append(f"{name} not written ({write_error.strerror or write_error})")
+    try:
+        redact_tree(record.dir, record.redactor)
+    except OSError:
+        notes.append("logs not redacted")
+    try:
+        final = record.finalize()
+    except OSError as move_error:
+        final = record.dir
+        notes.append(f"not renamed ({move_error.strerror or move_error})")
+    if interrupted:
+        return error
+    text = f"the run failed after its record was created: {cause}; record: {final}" + (f" ({'; '.join(notes)})" if notes else "")
+    if isinstance(error, RunnerError):
+        return type(error)(record.redactor.text(text), hint=error.hint) if not isinstance(error, ScenarioError) else error
+    return ExecutionError(record.redactor.text(text), hint=_failure_hint(error))
+
+
+def _failure_text(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"the disk is full ({error.filename or 'results directory'})"
+    if isinstance(error, RunnerError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
+
+
+def _failure_hint(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "free space where results/ lives, or pass --results DIR on another disk"
+    return "this is a bug in the runner: please report it with the record"
+
+
+class RedactingProgress:
+    """Progress lines on the terminal with the run's secrets redacted (a ready line shows captured values)."""
+
+    def __init__(self, inner: Any, redactor: Any):
+        self.inner, self.redactor = inner, redactor
+
+    def start(self, title: str, timeout_s: float | None) -> None:
+        self.inner.start(self.redactor.text(title), timeout_s)
+
+    def workload(self, name: str, state: str, detail: str = "") -> None:
+        self.inner.workload(name, state, self.redactor.text(detail) if detail else detail)
+
+    def tick(self, detail: str = "") -> None:
+        self.inner.tick(self.redactor.text(detail) if detail else detail)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _final_texts(verdict: Verdict, metrics: Mapping[str, WorkloadMetrics], old: str, new: str
@@ -224,9 +318,9 @@ def _write_extra_reports(record: RunRecord, report: RunReport, only: tuple[str, 
         try:
             content = reporter(report)
         except Exception as error:  # a broken report must not lose the record
-            (record.dir / f"{filename}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
+            record.write_text(f"{filename}.error.txt", f"{type(error).__name__}: {error}\n")
             continue
-        atomic_write(record.dir / filename, content)
+        record.write_text(filename, content)
 
 
 def _outcome_summary(outcome: WorkloadOutcome) -> dict:

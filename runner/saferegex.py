@@ -55,11 +55,13 @@ class SafePattern:
 
 
 @lru_cache(maxsize=1024)
-def compile(pattern: str, *, multiline: bool = False, ignorecase: bool = False) -> SafePattern:  # noqa: A001
+def compile(pattern: str, *, multiline: bool = False, ignorecase: bool = False, capture: bool = True) -> SafePattern:  # noqa: A001
+    """`capture=False` when only "does it match" counts: RE2 is ~15x faster without submatches."""
     re2 = _re2()
     options = re2.Options()
     options.log_errors = False  # RE2 would print every refused pattern on stderr
     options.max_mem = 64 << 20
+    options.never_capture = not capture
     flags = ("m" if multiline else "") + ("i" if ignorecase else "")
     try:
         compiled = re2.compile(f"(?{flags}){pattern}" if flags else pattern, options)
@@ -90,6 +92,7 @@ def bounded_lines(handle: IO[str], limit: int = MAX_LINE) -> Iterator[str]:
 
 def count_matching_lines(path: Path, pattern: SafePattern) -> int:
     """Lines of the file that match; OSError when it cannot be read (never 0 for an unreadable file)."""
+    pattern = compile(pattern.pattern, capture=False)
     count = 0
     with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
         for line in bounded_lines(handle):
@@ -99,32 +102,44 @@ def count_matching_lines(path: Path, pattern: SafePattern) -> int:
 
 
 class LogWatch:
-    """Readiness on a growing log: each poll() reads only the bytes written since the last one (at most READ_CHUNK),
-    matches complete lines, and keeps at most MAX_LINE characters of an unfinished line. Memory and time per poll
-    are bounded whatever the log holds."""
+    """Readiness on a growing log: each match() reads only the bytes written since the last one, in READ_CHUNK
+    pieces, matches complete lines with RE2, and keeps at most MAX_LINE bytes of an unfinished line. Memory per
+    call is bounded and the time is linear in the new bytes, whatever the log holds."""
 
-    def __init__(self, path: Path, pattern: SafePattern | str):
-        self.path = Path(path)
+    def __init__(self, pattern: SafePattern | str):
         self.pattern = compile(pattern, multiline=True) if isinstance(pattern, str) else pattern
+        self.path: Path | None = None
         self.offset = 0
-        self._pending = b""
+        self.pending = b""
 
-    def poll(self) -> dict[str, str] | None:
-        """The named groups of the first matching line, or None (no match yet, or no log yet)."""
+    def match(self, path: Path | None) -> dict[str, str] | None:
+        """The named groups of the first match in the lines completed since the last call, or None.
+        Raises OSError when the log exists but cannot be read."""
+        if path is None:
+            return None
+        if path != self.path:
+            self.path, self.offset, self.pending = Path(path), 0, b""
         try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            return None
+        with handle:
+            handle.seek(self.offset)
+            while True:
                 chunk = handle.read(READ_CHUNK)
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        self.offset += len(chunk)
-        data = self._pending + chunk
+                if not chunk:
+                    return None
+                self.offset += len(chunk)
+                found = self._feed(chunk)
+                if found is not None:
+                    return found
+
+    def _feed(self, chunk: bytes) -> dict[str, str] | None:
+        data = self.pending + chunk
         end = data.rfind(b"\n") + 1
-        complete, self._pending = data[:end], data[end:]
-        if len(self._pending) > MAX_LINE:  # an endless line: match what there is, keep no more than a line's worth
-            complete, self._pending = complete + self._pending[:-MAX_LINE], self._pending[-MAX_LINE:]
+        complete, self.pending = data[:end], data[end:]
+        if len(self.pending) > MAX_LINE:  # an endless line: match its start once, then keep only its newest bytes
+            complete, self.pending = complete + self.pending[:MAX_LINE], self.pending[-MAX_LINE:]
         if not complete:
             return None
         return self.pattern.groups_of(complete.decode("utf-8", "replace"))

@@ -21,19 +21,18 @@ Rules:
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import saferegex
 from .errors import ExecutionError, RunnerError
 from .execute import (Backend, Observation, Phase, RunContext, RunOutput, RunState, StartFailed, WorkloadOutcome,
                       WorkloadState, start_order)
 from .model import Workload
 
 DEFAULT_READY_S = 600.0
-PENDING_LINE_BYTES = 1 << 20  # the unterminated tail of a log kept for the next match; older bytes of one line are dropped
 _FAILURE_STATES = (WorkloadState.FAILED, WorkloadState.TIMEOUT)
 
 
@@ -53,39 +52,14 @@ def ready_text(workload: Workload) -> str:
     return f"a log line matches {ready.log!r}"
 
 
-class LogWatch:
-    """Reads a growing log from a byte offset and matches a regex against complete lines only."""
-
-    def __init__(self, pattern: str):
-        self.regex = re.compile(pattern, re.MULTILINE)
-        self.path: Path | None = None
-        self.offset = 0
-        self.pending = b""
+class LogWatch(saferegex.LogWatch):
+    """Reads a growing log from a byte offset and matches a regex (RE2: linear time) against complete lines only."""
 
     def match(self, path: Path | None) -> dict[str, str] | None:
-        """The named groups of the first match in the lines completed since the last call, or None."""
-        if path is None:
-            return None
-        if path != self.path:
-            self.path, self.offset, self.pending = path, 0, b""
         try:
-            with path.open("rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            return None
+            return super().match(path)
         except OSError as error:
             raise ExecutionError(f"cannot read {path} for readiness: {error}") from error
-        self.offset += len(chunk)
-        data = self.pending + chunk
-        end = data.rfind(b"\n") + 1
-        complete, self.pending = data[:end], data[end:][-PENDING_LINE_BYTES:]
-        if not complete:
-            return None
-        found = self.regex.search(complete.decode("utf-8", "replace"))
-        if found is None:
-            return None
-        return {k: v for k, v in found.groupdict().items() if v is not None}
 
 
 @dataclass

@@ -335,9 +335,9 @@ class LocalBackend:
 
     def _popen(self, launch: Launch, rank: int, argv: list[str], env: dict[str, str], log_name: str = "") -> None:
         log = launch.log_dir / (log_name or f"rank-{rank}.log")
-        full_env = {**os.environ, **env, "PATH": env.get("PATH", self.path)}
+        full_env = {**os.environ, **env, "PATH": env.get("PATH", self.path), processes.RUN_MARKER: self.context.run_id}
         try:
-            launch.processes.append(processes.spawn(rank, argv, full_env, log, launch.log_dir))
+            launch.processes.append(processes.spawn(rank, argv, full_env, log, launch.log_dir, self.context.redact))
         except FileNotFoundError as error:
             raise ExecutionError(missing_program_message(argv[0], launch.workload.name)) from error
         except PermissionError as error:
@@ -412,10 +412,11 @@ class LocalBackend:
         """End every process group the run started; a group that survives turns the run into an error."""
         popens = [p.popen for launch in self.launches for p in launch.processes]
         processes.terminate(popens)
+        escaped = processes.end_marked(self.context.run_id)  # descendants that left their process group
         for launch in self.launches:
             for process in launch.processes:
                 process.handle.close()
-        survivors = [f"pid {p.pid}" for p in popens if processes.group_alive(p.pid)]
+        survivors = [f"pid {p.pid}" for p in popens if processes.group_alive(p.pid)] + [f"pid {pid}" for pid in escaped]
         if self.layer.mode == "nodes":
             self.facts["nodes"] = self.layer.describe()
             survivors += self.layer.teardown()

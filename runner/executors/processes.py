@@ -3,6 +3,13 @@
 Each process leads a new session (and so a new process group). Ending a group sends TERM,
 waits up to a grace period, then KILLs what is left; a group counts as gone when no live
 (non-zombie) process is left in it.
+
+Escapes: a descendant can leave the group (`setsid`, a double fork, a daemon). So every process a run starts
+carries a run marker in its environment, RUN_MARKER=<run id>, which its descendants inherit; at the end of the run,
+and when a later run or `scenario cleanup --local` recovers a run whose runner died, every process whose
+/proc/PID/environ holds the marker is ended too. Chosen over a per-run cgroup (needs a delegated cgroup v2 tree,
+often absent in containers and CI) and PR_SET_CHILD_SUBREAPER (orphans are lost when the runner itself dies). A
+process that clears its environment (`env -i`) and leaves the group is not found.
 """
 from __future__ import annotations
 
@@ -30,8 +37,12 @@ class Process:
         return self.popen.poll() is not None
 
 
-def spawn(rank: int, argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> Process:
-    """Start argv with its stdout and stderr appended to log; the command line goes to log.cmd. Raises OSError."""
+RUN_MARKER = "SCENARIO_RUNNER_RUN_ID"
+
+
+def spawn(rank: int, argv: list[str], env: dict[str, str], log: Path, cwd: Path, redact=None) -> Process:
+    """Start argv with its stdout and stderr appended to log; the command line goes to log.cmd (each argument through
+    `redact`, so the file stays valid shell without secrets). Raises OSError."""
     handle = log.open("ab", buffering=0)
     try:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=env,
@@ -39,7 +50,7 @@ def spawn(rank: int, argv: list[str], env: dict[str, str], log: Path, cwd: Path)
     except OSError:
         handle.close()
         raise
-    log.with_suffix(".cmd").write_text(shlex.join(argv) + "\n")
+    log.with_suffix(".cmd").write_text(shlex.join([redact(arg) for arg in argv] if redact else argv) + "\n")
     return Process(rank, popen, log, handle)
 
 
@@ -103,3 +114,47 @@ def _has_live_member(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
+
+
+def marked_processes(run_id: str) -> list[int]:
+    """Live processes (not zombies, not this one) whose environment carries RUN_MARKER=run_id."""
+    wanted = f"{RUN_MARKER}={run_id}".encode()
+    found = []
+    own = os.getpid()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            if wanted not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # gone, or another user's
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def end_marked(run_id: str, grace_s: float = GRACE_S) -> list[int]:
+    """End every process carrying the run's marker: TERM, up to grace_s, then KILL, repeated while new ones appear
+    (a process forking as it dies). Returns the pids still alive afterwards (none, unless another user's)."""
+    for _ in range(5):
+        pids = marked_processes(run_id)
+        if not pids:
+            return []
+        for pid in pids:
+            _signal_pid(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and marked_processes(run_id):
+            time.sleep(0.05)
+        for pid in marked_processes(run_id):
+            _signal_pid(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    return marked_processes(run_id)
+
+
+def _signal_pid(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -75,6 +75,7 @@ CATALOG = Catalog(
     ),
 )
 
+MAX_ROWS_PER_RUN = 100_000  # -b 8 -e 16G -f 2 prints 32; even a 1-MiB step from 1 MiB to 64 GiB prints 65,536
 _TRUNCATED = "the log ends before the '# Avg bus bandwidth' footer: truncated run?"
 
 
@@ -196,6 +197,9 @@ class _TextScanner:
         fields = line.split()
         if len(fields) < 5 or not (fields[0].isdigit() and fields[1].isdigit()):
             return
+        if len(self.current.rows) >= MAX_ROWS_PER_RUN:  # memory stays bounded whatever the log holds
+            raise ParseError(NAME, f"{self.source}:{self.line_no}", f"more than {MAX_ROWS_PER_RUN:,} result rows in one run",
+                             hint="nccl-tests prints one row per message size: is this log several runs without headers?")
         try:
             self.current.rows.append(self._row(fields))
         except (ValueError, IndexError) as error:

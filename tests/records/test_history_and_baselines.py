@@ -140,3 +140,26 @@ def test_slower_pd_fails_against_the_baseline(lab):
     ensure_baselines(lab.scenario("bench-pd"), lab.library, lab.results, run_scenario, progress=QuietProgress())
     result = lab.run("bench-pd")
     assert result.verdict.status == "FAIL"
+
+
+def test_history_lists_incomplete_runs_and_tolerates_corrupt_records(tmp_path):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from runner.cli import main
+
+    folder = tmp_path / "demo"
+    for run_id, verdict in (("20261201-100000-aaaa", "[1, 2"), ("20261201-100001-bbbb", "[1, 2]"),
+                            ("20261201-100002-cccc", _json.dumps({"status": "PASS", "results": "nope", "workloads": 3}))):
+        (folder / run_id).mkdir(parents=True)
+        (folder / run_id / "verdict.json").write_text(verdict)
+        (folder / run_id / "run.json").write_text(_json.dumps({"variant": "x", "overrides": 5, "started": 7}))
+    (folder / "20261201-100003-dddd.partial").mkdir()
+    (folder / "20261201-100003-dddd.partial" / "runner.json").write_text(_json.dumps({"pid": 999999999, "start_time": "1"}))
+    with CliRunner().isolation() as (out, err, _):
+        code = main(["history", "demo", "--results", str(tmp_path)])
+    text = out.getvalue().decode() + err.getvalue().decode()
+    assert code == 0, text
+    assert "internal error" not in text
+    assert text.count("CORRUPT") == 3 and "20261201-100003-dddd" in text and "INCOMPLETE" in text
