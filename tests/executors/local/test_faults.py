@@ -123,7 +123,7 @@ def test_catastrophic_readiness_regex_does_not_hang_and_sigint_is_answered(lab):
     out, err = runner.communicate(timeout=30)
     assert runner.returncode == 130, err
     assert "SIGINT: stopping the workloads and finalizing the record" in err
-    assert time.monotonic() - sent < 2.0, f"{time.monotonic() - sent:.1f} s"  # 1 s to answer, the rest to end `sleep`
+    assert time.monotonic() - sent < 4.0, f"{time.monotonic() - sent:.1f} s"  # the message at once; ending `sleep`, finalizing
     (record,) = _records(lab, "backtrack")
     assert not record.name.endswith(".partial")
     assert _alive_with("1007") == []
