@@ -66,6 +66,7 @@ workloads:
       FAIL_PASSWORD: {SECRETS["failing_tail"]}
 checks:
   - {{log: client, contains: "Bearer"}}
+  - {{log: failing, contains: "the secret is"}}
 """
 
 

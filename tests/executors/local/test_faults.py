@@ -71,11 +71,15 @@ def test_sigkilled_runner_is_recovered_by_the_next_run(lab):
             after: [server]
             shell: true
             command: "echo working; sleep 1006"
+        checks:
+          - {log: job, contains: working}
         """)
     lab.write("next", """\
         workloads:
           - name: job
             command: [echo, hi]
+        checks:
+          - {log: job, contains: hi}
         """)
     env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
     runner = subprocess.Popen([str(SCENARIO_BIN), "run", "victim", "--results", str(lab.results)], env=env,
@@ -109,6 +113,8 @@ def test_catastrophic_readiness_regex_does_not_hang_and_sigint_is_answered(lab):
             shell: true
             command: "printf 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\\\\n'; sleep 1007"
             ready: {log: '^(a+)+$', timeout: 60s}
+        checks:
+          - {log: server, regex: "Traceback", absent: true}
         """)
     env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
     runner = subprocess.Popen([str(SCENARIO_BIN), "run", "backtrack", "--results", str(lab.results)], env=env,
@@ -170,6 +176,8 @@ def test_unwritable_results_directory_is_refused_before_anything_runs(lab, tmp_p
           - name: job
             shell: true
             command: "sleep 1009"
+        checks:
+          - {log: job, regex: "Traceback", absent: true}
         """)
     target = tmp_path / "file-not-dir"
     target.write_text("x")
@@ -186,6 +194,8 @@ def test_marker_is_in_every_process_environment(lab):
           - name: job
             shell: true
             command: "echo marker=$SCENARIO_RUNNER_RUN_ID"
+        checks:
+          - {log: job, contains: "marker="}
         """)
     result = lab.run("marked")
     log = (result.record / "logs" / "job" / "rank-0.log").read_text()
