@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import processes_with  # noqa: F401 - re-exported for the tests
 from runner.progress import QuietProgress
 from runner.resolve import Library
 from runner.run import run_scenario
@@ -62,19 +63,3 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path: Path) -> Lab:
     return Lab(tmp_path)
-
-
-def processes_with(marker: str) -> list[int]:
-    """PIDs of live (non-zombie) processes whose command line contains marker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
