@@ -3,7 +3,7 @@ so template and object errors surface before a run. The layer above both stages:
 plans, render never calls validate."""
 from __future__ import annotations
 
-from .delta import for_executor, runs_on
+from .delta import expand_attempts, for_executor, runs_on
 from .errors import Problem, RunnerError, ScenarioError
 from .executors import get_executor
 from .model import Scenario
@@ -32,7 +32,7 @@ def render_check(scenario: Scenario) -> None:
     problems: list[Problem] = []
     for name in dict.fromkeys(scenario.executors + (("local",) if runs_on(scenario, "local") else ())):
         try:
-            get_executor(name).plan(for_executor(scenario, name), None)
+            get_executor(name).plan(expand_attempts(for_executor(scenario, name)), None)
         except ScenarioError as error:
             problems.extend(error.problems)
         except RunnerError as error:

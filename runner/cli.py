@@ -157,10 +157,10 @@ def render(name: str, out_dir: Path | None, executor_name: str | None, overrides
     from .validate import validate_scenario
 
     scenario = validate_scenario(name, _library(), overrides)
-    from .delta import for_executor
+    from .delta import expand_attempts, for_executor
 
     executor_name = _executor_name(scenario, executor_name)
-    scenario = for_executor(scenario, executor_name, overrides)
+    scenario = expand_attempts(for_executor(scenario, executor_name, overrides))
     executor = get_executor(executor_name)
     plan = executor.plan(scenario, out_dir)
     if out_dir is not None:
@@ -307,9 +307,6 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace, "keep": keep, "dry_run": dry_run,
                "fail_fast_s": _duration_option("--fail-fast", fail_fast)}
     executor = get_executor(executor_name)
-    if executor_name not in scenario.executors:
-        raise ScenarioError(Problem(f"scenario {scenario.name} does not run on executor {executor_name!r}", Location("--executor"),
-                                    f"it declares {', '.join(scenario.executors)}"))
     if dry_run and dry_run not in getattr(executor, "dry_runs", ()):
         raise ScenarioError(Problem(f"--dry-run={dry_run}: the {executor_name} executor has no dry run", Location("--dry-run"),
                                     f"`scenario render {scenario.name}` shows what it would run without running it"))

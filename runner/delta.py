@@ -5,12 +5,16 @@ The block is an overlay merged onto the resolved scenario the way `extends` merg
 that a value given on the command line still wins. The result is validated like any scenario: it is
 the scenario that runs, and the one the run record keeps. `local.nodes` (emulated nodes) and
 `local.refuse` stay in the block for the local executor to read.
+
+Both executors run a job with `repeat: N` as N jobs in a row (expand_attempts); the plan shows them.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable
 
-from .model import Scenario, thaw
+from .load import SourceMap
+from .model import Scenario, attempt_name, thaw
 
 OVERLAY_KEYS = ("parameters", "env", "timeouts", "workloads", "checks", "lints")
 
@@ -68,3 +72,34 @@ def _here() -> str:
     gpus = len(glob.glob("/dev/nvidia[0-9]*"))
     sglang = "SGLang installed" if importlib.util.find_spec("sglang") else "no SGLang"
     return f"{gpus} GPU{'s' if gpus != 1 else ''}, {sglang}"
+
+
+def expand_attempts(scenario: Scenario) -> Scenario:
+    """The scenario as the executors run it: each job with `repeat: N` becomes N jobs in a row, the first after
+    what the job waited for, each next one after the previous; what waited for the job waits for the last."""
+    if all(w.repeat <= 1 for w in scenario.workloads):
+        return scenario
+    last = {w.name: attempt_name(w.name, w.repeat) for w in scenario.workloads if w.repeat > 1}
+    workloads, origin = [], []  # origin: the index in the scenario file of each workload that runs
+    for index, workload in enumerate(scenario.workloads):
+        after = tuple(last.get(name, name) for name in workload.after)
+        if workload.repeat <= 1:
+            workloads.append(replace(workload, after=after))
+            origin.append(index)
+            continue
+        for attempt in range(1, workload.repeat + 1):
+            previous = (attempt_name(workload.name, attempt - 1),) if attempt > 1 else ()
+            workloads.append(replace(workload, name=attempt_name(workload.name, attempt), repeat=1, attempt_of=workload.name,
+                                     after=after + previous))
+            origin.append(index)
+    return replace(scenario, workloads=tuple(workloads), sources=_sources_for(scenario.sources, origin))
+
+
+def _sources_for(sources: SourceMap, origin: list[int]) -> SourceMap:
+    """Locations for the expanded workload list: an attempt's values sit where the repeated job's do."""
+    moved = SourceMap({path: location for path, location in sources.items() if path[:1] != ("workloads",) or len(path) < 2})
+    for new_index, old_index in enumerate(origin):
+        for path, location in sources.items():
+            if path[:2] == ("workloads", old_index):
+                moved[("workloads", new_index) + path[2:]] = location
+    return moved

@@ -79,6 +79,7 @@ class WorkloadOutcome:
     message: str = ""                    # one line: why it failed / timed out
     diagnostics: tuple[str, ...] = ()    # events, container states, log tails, hints
     outputs: Mapping[str, str] = field(default_factory=dict)  # values captured by readiness regexes
+    attempts: tuple["WorkloadOutcome", ...] = ()  # a repeated job: each attempt's own outcome, in order
 
     @property
     def duration_s(self) -> float | None:

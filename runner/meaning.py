@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from .catalog import Catalog, MetricSpec, option_problems, unknown_metric_hint
 from .errors import Problem
-from .model import Check, Scenario, seconds, thaw
+from .model import Check, Scenario, attempt_name, seconds, thaw
 
 MAX_DURATION_S = 604800.0  # schema $defs.duration: at most a week
 _PARAM_USE = re.compile(r"\bparams\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
@@ -26,7 +26,7 @@ def meaning_problems(scenario: Scenario, executor_view: bool = False) -> list[Pr
     if not executor_view:
         problems += list(_parameters_are_used(scenario))
     for check in (_commands_given, _ready_waits_for_something, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options, _durations,
-                  _untemplated_check_fields):
+                  _untemplated_check_fields, _repeats_are_jobs):
         problems += list(check(scenario))
     return problems
 
@@ -83,6 +83,23 @@ def _no_vacuous_checks(scenario: Scenario) -> Iterator[Problem]:
         if check.log and not check.absent and check.count == 0:
             yield Problem("this check always holds: finding the evidence 0 times or more needs nothing", _at(scenario, "checks", index, "count"),
                           "to require that it never appears, write `absent: true`; to require it, a count of 1 or more")
+
+
+def _repeats_are_jobs(scenario: Scenario) -> Iterator[Problem]:
+    """`repeat` on a workload runs it again after it succeeded: only a job ends, and attempt names must be free."""
+    names = {w.name for w in scenario.workloads}
+    for index, workload in enumerate(scenario.workloads):
+        if workload.repeat <= 1:
+            continue
+        if workload.is_service:
+            yield Problem(f"workload {workload.name!r} is a {workload.kind}: it runs until the run ends, so it cannot be repeated",
+                          _at(scenario, "workloads", index, "repeat"),
+                          "repeat the job that measures against it (`repeat:` on that job), or the whole run (`repeat:` at the top, `--repeat N`)")
+            continue
+        taken = sorted(names & {attempt_name(workload.name, k) for k in range(1, workload.repeat + 1)})
+        if taken:
+            yield Problem(f"the attempts of {workload.name!r} would be named {taken[0]!r}, which another workload already is",
+                          _at(scenario, "workloads", index, "repeat"), f"rename that workload, or this one")
 
 
 # --- checks and the catalog ---------------------------------------------------------------------

@@ -103,8 +103,10 @@ class Workload:
     after: tuple[str, ...] = ()
     parser: ParserRef | None = None
     timeout_s: float | None = None
+    repeat: int = 1           # a job: attempts in a row within the run (runner.repeats.expand_attempts)
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     informational: str = ""  # why this workload has no check
+    attempt_of: str = ""      # set on an attempt: the workload it repeats (the name checks and metrics use)
 
     @property
     def is_service(self) -> bool:
@@ -209,6 +211,11 @@ class Scenario:
     def image_ref(self, key: str) -> str:
         ref = self.images.get(key, key)
         return ref.replace("{{ registry }}", self.registry).replace("{{registry}}", self.registry)
+
+
+def attempt_name(workload: str, attempt: int) -> str:
+    """The name attempt `attempt` (from 1) of a repeated job runs under: its objects, processes and log folder."""
+    return f"{workload}-r{attempt}"
 
 
 def env_str(value: Any) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .baseline import serving_baselines
-from .delta import check_runnable, for_executor, runs_on
+from .delta import check_runnable, expand_attempts, for_executor, runs_on
 from .errors import ExecutionError, ParseError, RunnerError, ScenarioError
 from .execute import RunContext, RunOutput, WorkloadOutcome, WorkloadState
 from .executors import get_executor
@@ -28,7 +28,7 @@ from .resolve import scenarios_dir
 from .stale import recover_stale_runs
 from .report import REPORTERS, RunReport
 from .reporters.json_report import verdict_document
-from .repeats import merge_metrics, merge_outputs, repeat_dir_name
+from .repeats import fold_attempts, merge_metrics, merge_outputs, merge_samples, repeat_dir_name
 from .reporters.plots import warm_up_in_background
 
 DEFAULT_RUN_TIMEOUT_S = 3600.0
@@ -107,12 +107,14 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
         try:
             record.write_scenario(scenario.data)
-            _write_plan(executor, scenario, record.dir / "rendered")
+            runs_as = expand_attempts(scenario)  # a repeated job: its attempts, one after another
+            _write_plan(executor, runs_as, record.dir / "rendered")
             redact_tree(record.dir, redactor)
             progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
             warm_up_in_background()
-            outputs = _execute_repeats(executor, executor_name, scenario, run_id, record, timeout_s, progress, options, stop,
+            outputs = _execute_repeats(executor, executor_name, runs_as, run_id, record, timeout_s, progress, options, stop,
                                        repeat or scenario.repeat, redactor)
+            outputs = [fold_attempts(scenario, output) for output in outputs]
             progress.finish()
             return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
                                   record_reports)
@@ -293,9 +295,11 @@ def _moved(output: RunOutput, old: Path, new: Path) -> RunOutput:
     def fix(text: str) -> str:
         return text.replace(str(old), str(new))
 
-    outcomes = {name: replace(o, logs=tuple(move(p) for p in o.logs), message=fix(o.message),
-                              diagnostics=tuple(fix(d) for d in o.diagnostics))
-                for name, o in output.outcomes.items()}
+    def moved(o: WorkloadOutcome) -> WorkloadOutcome:
+        return replace(o, logs=tuple(move(p) for p in o.logs), message=fix(o.message), diagnostics=tuple(fix(d) for d in o.diagnostics),
+                       attempts=tuple(moved(a) for a in o.attempts))
+
+    outcomes = {name: moved(o) for name, o in output.outcomes.items()}
     return replace(output, outcomes=outcomes, message=fix(output.message))
 
 
@@ -324,9 +328,12 @@ def _write_extra_reports(record: RunRecord, report: RunReport, only: tuple[str, 
 
 
 def _outcome_summary(outcome: WorkloadOutcome) -> dict:
-    return {"state": outcome.state, "exit_code": outcome.exit_code, "ranks": outcome.ranks, "message": outcome.message,
-            "duration_s": round(outcome.duration_s, 3) if outcome.duration_s is not None else None,
-            "logs": [str(p) for p in outcome.logs], "outputs": dict(outcome.outputs), "diagnostics": list(outcome.diagnostics)}
+    summary = {"state": outcome.state, "exit_code": outcome.exit_code, "ranks": outcome.ranks, "message": outcome.message,
+               "duration_s": round(outcome.duration_s, 3) if outcome.duration_s is not None else None,
+               "logs": [str(p) for p in outcome.logs], "outputs": dict(outcome.outputs), "diagnostics": list(outcome.diagnostics)}
+    if outcome.attempts:
+        summary["attempts"] = [_outcome_summary(attempt) for attempt in outcome.attempts]
+    return summary
 
 
 def collect_metrics(scenario: Scenario, output: RunOutput) -> dict[str, WorkloadMetrics]:
@@ -335,7 +342,11 @@ def collect_metrics(scenario: Scenario, output: RunOutput) -> dict[str, Workload
         if not workload.parser:
             continue
         outcome = output.outcomes.get(workload.name)
-        metrics[workload.name] = parse_workload(workload.parser, outcome)
+        if outcome is not None and outcome.attempts:
+            attempts = [parse_workload(workload.parser, attempt) for attempt in outcome.attempts]
+            metrics[workload.name] = attempts[0] if len(attempts) == 1 else merge_samples(workload.name, attempts, "attempt")
+        else:
+            metrics[workload.name] = parse_workload(workload.parser, outcome)
     return metrics
 
 

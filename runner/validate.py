@@ -313,6 +313,7 @@ def _workload(raw: dict, platform: Platform) -> Workload:
         after=tuple(raw.get("after") or ()),
         parser=parser,
         timeout_s=seconds(raw.get("timeout")),
+        repeat=raw.get("repeat", 1),
         overrides=freeze(overrides),
         informational=raw.get("informational", ""),
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ExecutionError
-from ..model import Scenario, Workload, seconds, thaw
+from ..model import Scenario, Workload, attempt_name, seconds, thaw
 from ..render import dns_name, object_name, resources_for
 from .nodes import MAX_NODES, LinkSettings, node_names
 
@@ -154,6 +154,10 @@ def pod_shapes(scenario: Scenario, workload: Workload, namespace: str) -> list[t
              tuple(r for r in ranks if r * count // max(len(ranks), 1) == i)) for i in range(count)]
 
 
+def _later_attempt(workload: Workload) -> bool:
+    return bool(workload.attempt_of) and workload.name != attempt_name(workload.attempt_of, 1)
+
+
 def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None = None) -> Placement:
     """Every pod on a node: pinned pods where `placement` says, the others each on the next free node."""
     namespace = dns_name(scenario.platform.namespace or "local")
@@ -165,7 +169,7 @@ def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None 
                                  f"(it has {', '.join(sorted(known))})")
     shapes = [(w, pod_shapes(scenario, w.for_executor("local"), namespace)) for w in order]
     pinned = {n for pins in config.placement.values() for n in pins}
-    needed = sum(len(pods) for w, pods in shapes if w.name not in config.placement) + len(pinned)
+    needed = sum(len(pods) for w, pods in shapes if w.name not in config.placement and not _later_attempt(w)) + len(pinned)
     count = max(config.count, len(config.names), needed)
     if count > MAX_NODES:
         raise ExecutionError(f"the scenario needs {count} emulated nodes; at most {MAX_NODES}")
@@ -180,9 +184,11 @@ def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None 
     free = [n for n in names if n not in pinned]
     pods: list[Pod] = []
     exclusive_on: dict[str, str] = {}
+    attempt_nodes: dict[str, list[str]] = {}  # a repeated job's attempts run one after another on the first one's nodes
     for workload, shape in shapes:
-        pins = config.placement.get(workload.name, ())
-        exclusive = is_exclusive(scenario, workload.for_executor("local"))
+        base = workload.attempt_of or workload.name
+        pins = attempt_nodes.get(base) or config.placement.get(base, ())
+        exclusive = is_exclusive(scenario, workload.for_executor("local")) and not _later_attempt(workload)
         for i, (hostname, dns, ranks) in enumerate(shape):
             node = pins[i] if i < len(pins) else (free.pop(0) if free else None)
             if node is None:
@@ -194,5 +200,7 @@ def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None 
                         f"but local.nodes.placement puts both on {node}")
                 exclusive_on[node] = hostname
             pods.append(Pod(workload.name, i, hostname, dns, node, ranks, exclusive))
+        if workload.attempt_of:
+            attempt_nodes.setdefault(base, [p.node for p in pods if p.workload == workload.name])
     links = {n: config.links.get(n, config.link) for n in names}
     return Placement(links, tuple(pods), namespace)

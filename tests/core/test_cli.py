@@ -92,6 +92,7 @@ def test_show_with_set_is_typed_and_json():
     (["render", "mooncake-tcp-loopback", "--executor", "kubernetes"], "does not run on 'kubernetes'"),
     (["render", "mooncake-tcp-loopback", "--executor", "bogus"], "does not run on 'bogus'; it declares local"),
     (["run", "mooncake-tcp-loopback", "--executor", "bogus"], "does not run on 'bogus'; it declares local"),
+    (["run", "sglang-1p1d", "--executor", "local"], "cannot run on the local executor: needs 16 GPUs"),  # the refusal, not "undeclared"
     (["run", "mooncake-tcp-loopback", "-o", "bogus"], "'bogus' is not one of 'html', 'json', 'junit', 'markdown', 'table'"),
     (["run", "mooncake-tcp-loopback", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
     (["history", "mooncake-tcp-loopback", "--limit", "0"], "Invalid value for '--limit'"),

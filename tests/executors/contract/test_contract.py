@@ -39,6 +39,12 @@ class Spec:
     run_for: float | None = 0.3       # real seconds; None: until stopped
     exit: int = 0
     never_ready: bool = False         # readiness never holds (no line, no listener, probe never passes)
+    repeat: int = 1                   # a job run this many times in a row (attempts <name>-r1 .. -rN)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What it runs as: its attempts' names when repeated."""
+        return tuple(f"{self.name}-r{k}" for k in range(1, self.repeat + 1)) if self.repeat > 1 else (self.name,)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,11 @@ CASES = [
         Spec("server", kind="service", lines=("serving",), run_for=0.2),
         Spec("client", after=("server",), lines=("client done",), run_for=1.0),
     ), {"server": "failed", "client": "done"}, "ERROR", ordered=False),
+    Case("repeated-job", (
+        Spec("server", kind="service", ready="log", lines=("listening on 7000",), run_for=None),
+        Spec("client", after=("server",), lines=("client done",), run_for=0.2, repeat=3),
+        Spec("report", after=("client",), lines=("reported",), run_for=0.1),
+    ), {"server": "done", "client": "done", "report": "done"}, "PASS"),
     Case("interrupted", (
         Spec("server", kind="service", ready="log", lines=("up",), run_for=None),
         Spec("client", after=("server",), lines=("never",), run_for=None),
@@ -122,6 +133,8 @@ def _workload(spec: Spec) -> dict:
     workload["command"] = command
     if spec.after:
         workload["after"] = list(spec.after)
+    if spec.repeat > 1:
+        workload["repeat"] = spec.repeat
     ready = {"log": {"log": _ready_line(spec)}, "port": {"port": "svc"}, "http": {"http": {"port": "svc", "path": "/health"}}}
     if spec.ready:
         workload["ready"] = dict(ready[spec.ready])
@@ -164,7 +177,7 @@ class Recorder(QuietProgress):
 def run_case(case: Case, executor: str, library: Path, results: Path, options: dict):
     scenario = validate_scenario(f"contract-{case.name}", Library(library))
     stop = StopFlag()
-    recorder = Recorder({s.name for s in case.specs}, stop, case.stop_when_ready)
+    recorder = Recorder({n for s in case.specs for n in s.names}, stop, case.stop_when_ready)
     result = run_scenario(scenario, executor_name=executor, results_dir=results, progress=recorder, options=options,
                           stop=stop)
     states = {name: str(o.state) for name, o in result.output.outcomes.items()}
@@ -187,7 +200,8 @@ def test_same_case_same_result_on_both_executors(case, fake_cluster, tmp_path, m
     (library / f"contract-{case.name}.yaml").write_text(scenario_text(case))
     kube.scripts.clear()
     for spec in case.specs:
-        kube.script(Match(labels={f"{LABEL_PREFIX}/workload": dns_name(spec.name)}), behavior(spec))
+        for name in spec.names:
+            kube.script(Match(labels={f"{LABEL_PREFIX}/workload": dns_name(name)}), behavior(spec))
 
     local = run_case(case, "local", library, tmp_path / "local", {})
     remote = run_case(case, "kubernetes", library, tmp_path / "kube",
@@ -198,4 +212,6 @@ def test_same_case_same_result_on_both_executors(case, fake_cluster, tmp_path, m
     assert local[2] == remote[2] == case.verdict
     if case.ordered:
         assert local[1] == remote[1], f"local {local[1]}\nkubernetes {remote[1]}"
+    for spec in (s for s in case.specs if s.repeat > 1):  # attempts ran one after another, each to the end
+        assert [n for n, state in local[1] if n in spec.names] == list(spec.names)
     assert kube.objects(f"{LABEL_PREFIX}/run-id") == []
