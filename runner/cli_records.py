@@ -179,8 +179,10 @@ def compare(run_a: str, run_b: str, tolerance: float, alpha: float, output: str,
     else:
         click.echo("\n\n".join(_comparison_text(c) for c in comparisons))
         regressions = [f"{c.label + ': ' if c.label else ''}{r.metric}" for c in comparisons for r in c.regressions]
+        confounded = regressions and any(c.conditions for c in comparisons)
         click.echo(f"\n{len(regressions)} regression{'s' if len(regressions) != 1 else ''} beyond {tolerance:g}%"
-                   + (f": {', '.join(regressions)}" if regressions else ""))
+                   + (f": {', '.join(regressions)}" if regressions else "")
+                   + (" (the host's load differed between the runs: see the conditions above)" if confounded else ""))
     sys.exit(max(c.exit_code for c in comparisons))
 
 
@@ -196,6 +198,9 @@ def _comparison_text(comparison) -> str:
         lines.append("note: A and B are runs of different scenarios")
     lines.append("settings that differ: " + ("none" if not comparison.settings else ""))
     lines += [f"  {line}" for line in comparison.settings]
+    if comparison.conditions:
+        lines.append("conditions that differ:")
+        lines += [f"  {line}" for line in comparison.conditions]
     lines.append("")
     headers = ["metric", "A", "B", "change", "better", "verdict", "evidence"]
     lines.append(tabulate(comparison_rows(comparison), headers=headers, tablefmt="simple") if comparison.changes else "(no metrics)")

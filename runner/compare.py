@@ -25,6 +25,7 @@ from .report import format_value
 
 DEFAULT_TOLERANCE_PCT = 5.0
 DEFAULT_ALPHA = 0.01
+LOAD_GAP_PER_CPU = 0.5  # runs whose host load per CPU differs by more were measured under different conditions
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     settings: tuple[str, ...] = ()   # what differs between the two runs' resolved scenarios
     label: str = ""                  # the sweep variant, when comparing sweeps
+    conditions: tuple[str, ...] = () # what differed around the runs: the local runner host's load
 
     @property
     def regressions(self) -> list[MetricChange]:
@@ -154,7 +156,28 @@ def compare_runs(a: PastRun, b: PastRun, tolerance_pct: float = DEFAULT_TOLERANC
     ma, mb = _flatten(a.metrics()), _flatten(b.metrics())
     names = [n for n in list(ma) + [n for n in mb if n not in ma] if _kind(ma.get(n), mb.get(n)) != "info"]
     changes = tuple(change_of(n, ma.get(n), mb.get(n), tolerance_pct, alpha) for n in names)
-    return Comparison(a, b, tolerance_pct, changes, alpha, tuple(settings_diff(a, b)), label)
+    return Comparison(a, b, tolerance_pct, changes, alpha, tuple(settings_diff(a, b)), label, tuple(conditions_diff(a, b)))
+
+
+def conditions_diff(a: PastRun, b: PastRun) -> list[str]:
+    """The runner host's load when both runs were local ones (they measured that host): said when it differed by more
+    than LOAD_GAP_PER_CPU per CPU, since the samples of each run then share a condition the other lacks, which the
+    noise test cannot see (it compares the spread within runs)."""
+    loads = [_load_per_cpu(run) for run in (a, b)]
+    if None in loads or abs(loads[0] - loads[1]) <= LOAD_GAP_PER_CPU:
+        return []
+    busier = "B" if loads[1] > loads[0] else "A"
+    return [f"host load: A {loads[0]:.2f}, B {loads[1]:.2f} per CPU (1-minute load average over the run): the host was busier "
+            f"during {busier}; a local run measures its own host, so a change may be the load's: rerun both on a quiet host"]
+
+
+def _load_per_cpu(run: PastRun) -> float | None:
+    meta = run.meta()
+    host = (meta.get("facts") or {}).get("runner_host") or {}
+    values = [host.get(k) for k in ("load_1m_start", "load_1m_end")]
+    if meta.get("executor") != "local" or not all(_number(v) is not None for v in values) or not _number(host.get("cpus")):
+        return None
+    return (values[0] + values[1]) / 2 / host["cpus"]
 
 
 def _kind(a: Mapping | None, b: Mapping | None) -> str:
@@ -244,6 +267,7 @@ def comparison_document(comparison: Comparison) -> dict:
         "alpha": comparison.alpha,
         "method": "median change beyond the tolerance and a one-sided exact Mann-Whitney U test at alpha",
         "settings": list(comparison.settings),
+        "conditions": list(comparison.conditions),
         "regressions": len(comparison.regressions),
         "metrics": [{"metric": c.metric, "a": c.a, "b": c.b, "unit": c.unit, "better": c.better, "kind": c.kind,
                      "change_pct": c.change_pct, "samples_a": list(c.samples_a), "samples_b": list(c.samples_b),

@@ -104,6 +104,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     timeout_s = timeout_s or scenario.run_timeout_s or DEFAULT_RUN_TIMEOUT_S
     stop = stop or StopFlag()
     started = time.time()
+    load_at_start = host_load()
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
         try:
             record.write_scenario(scenario.data)
@@ -116,6 +117,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
                                        repeat or scenario.repeat, redactor)
             outputs = [fold_attempts(scenario, output) for output in outputs]
             progress.finish()
+            outputs[0] = replace(outputs[0], facts={**outputs[0].facts, "runner_host": {**load_at_start, **host_load("end")}})
             return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
                                   record_reports)
         except BaseException as error:
@@ -141,6 +143,16 @@ def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: s
         if not _complete(outputs[-1]) or stop():
             break
     return outputs
+
+
+def host_load(when: str = "start") -> dict[str, Any]:
+    """The runner's host: its CPUs and 1-minute load average. A local run measures this host, so `compare` says
+    when two runs' loads differ (a busier host is a slower loopback, not a regression of what is tested)."""
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:
+        return {}
+    return {"cpus": os.cpu_count() or 1, f"load_1m_{when}": load}
 
 
 def _complete(output: RunOutput) -> bool:

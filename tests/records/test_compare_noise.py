@@ -76,3 +76,33 @@ def test_old_records_take_direction_and_kind_from_the_catalog():
     assert flat["initiator.batch_count"]["better"] == "" and flat["initiator.batch_count"]["kind"] == "correctness"
     assert flat["initiator.throughput_gbps"]["kind"] == "performance"
     assert flat["target.rpc_address"]["kind"] == "info"
+
+
+# --- conditions: a local run measures its own host, so a difference in that host's load is said -------------------
+
+
+def past_run(tmp_path, name, executor="local", load=(0.2, 0.3), cpus=2):
+    import json
+
+    from runner.history import PastRun
+
+    path = tmp_path / name
+    path.mkdir()
+    host = {"cpus": cpus, "load_1m_start": load[0], "load_1m_end": load[1]} if load else {}
+    (path / "run.json").write_text(json.dumps({"executor": executor, "facts": {"runner_host": host}}))
+    return PastRun("s", name, path, "PASS", "")
+
+
+def test_a_busier_host_is_named_as_a_condition_that_differs(tmp_path):
+    from runner.compare import conditions_diff
+
+    quiet, busy = past_run(tmp_path, "a"), past_run(tmp_path, "b", load=(3.0, 4.2))
+    (line,) = conditions_diff(quiet, busy)
+    assert "A 0.12, B 1.80 per CPU" in line and "busier during B" in line
+
+
+@pytest.mark.parametrize("b_kwargs", [{"load": (0.9, 1.1)}, {"load": None}, {"executor": "kubernetes", "load": (9.0, 9.0)}])
+def test_similar_loads_or_no_local_host_say_nothing(tmp_path, b_kwargs):
+    from runner.compare import conditions_diff
+
+    assert conditions_diff(past_run(tmp_path, "a"), past_run(tmp_path, "b", **b_kwargs)) == []

@@ -26,6 +26,8 @@ def test_run_json_describes_the_run(mooncake_run):
     assert meta["scenarios_commit"] == ""  # the test's library is a copy outside any git checkout: no commit to name
     assert meta["executor"] == "local"
     assert meta["facts"]["host"] and meta["facts"]["python"]
+    host = meta["facts"]["runner_host"]  # the load the run measured under (compare names a difference)
+    assert host["cpus"] >= 1 and host["load_1m_start"] >= 0 and host["load_1m_end"] >= 0
     started, ended = (datetime.fromisoformat(meta[k]) for k in ("started", "ended"))
     assert started <= ended and meta["duration_s"] > 0
     assert meta["overrides"] == ["parameters.duration=2"]
