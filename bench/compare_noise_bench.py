@@ -49,6 +49,15 @@ def compare(results: Path, a: str, b: str) -> dict:
     return json.loads(outcome.stdout)
 
 
+def load_text(results: Path, *run_ids: str) -> str:
+    """Each run's mean 1-minute load per CPU, from run.json's facts.runner_host."""
+    from runner.compare import _load_per_cpu
+    from runner.history import find_run
+
+    loads = [_load_per_cpu(find_run(results, run_id, SCENARIO)) for run_id in run_ids]
+    return "/".join("-" if load is None else f"{load:.2f}" for load in loads)
+
+
 def throughput(document: dict) -> dict:
     return next(m for m in document["metrics"] if m["metric"] == "initiator.throughput_gbps")
 
@@ -62,33 +71,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = args.results or Path(tempfile.mkdtemp(prefix="compare-noise-"))
     started = time.time()
-    rows, false_alarms, runs = [], 0, []
+    rows, false_alarms, false_alarms_load, runs = [], 0, 0, []
     for attempt in range(1, args.tries + 1):
         a, b = run_once(results, args.repeat), run_once(results, args.repeat)
         runs += [a, b]
         document = compare(results, a, b)
         change = throughput(document)
         false_alarms += bool(document["regressions"])
+        confounded = bool(document.get("conditions"))
+        false_alarms_load += bool(document["regressions"]) and confounded
         rows.append([attempt, a, b, f"{change['a']:.3f}", f"{change['b']:.3f}", f"{change['change_pct']:+.1f}%",
-                     f"{change['p_value']:.3g}" if change["p_value"] is not None else "-", change["verdict"], document["regressions"]])
+                     f"{change['p_value']:.3g}" if change["p_value"] is not None else "-", change["verdict"], document["regressions"],
+                     load_text(results, a, b) + (" (named)" if confounded else "")])
         print(f"try {attempt}/{args.tries}: {change['verdict']} ({change['change_pct']:+.1f}%), {document['regressions']} regression(s)",
               file=sys.stderr, flush=True)
-    print(tabulate(rows, headers=["try", "A", "B", "A median GB/s", "B median GB/s", "change", "p", "verdict", "regressions"]))
-    print(f"\nfalse alarms (identical settings, --repeat {args.repeat}): {false_alarms} of {args.tries}")
+    print(tabulate(rows, headers=["try", "A", "B", "A median GB/s", "B median GB/s", "change", "p", "verdict", "regressions",
+                                  "host load per CPU A/B"]))
+    print(f"\nfalse alarms (identical settings, --repeat {args.repeat}): {false_alarms} of {args.tries}"
+          f" ({false_alarms_load} of them with the host-load difference named as a condition)")
 
     slow = run_once(results, args.repeat, "parameters.block_size=4096")
     document = compare(results, runs[-1], slow)
     regressed = [m["metric"] for m in document["metrics"] if m["regression"]]
     change = throughput(document)
     print(f"block_size=4096 against the default: throughput {change['a']:.3f} -> {change['b']:.3f} GB/s "
-          f"({change['change_pct']:+.1f}%, p={change['p_value']:.3g}): {change['verdict']}; regressions: {', '.join(regressed) or 'none'}")
+          f"({change['change_pct']:+.1f}%, p={'-' if change['p_value'] is None else format(change['p_value'], '.3g')}): {change['verdict']}; regressions: {', '.join(regressed) or 'none'}")
     real_ok = regressed == ["initiator.throughput_gbps"]
 
     history = history_false_alarms(results, runs, args.shuffles)
     print(f"history change points over {len(runs)} identical runs: {history['flagged_in_order']} flagged in run order; "
           f"{history['flagged_shuffled']} in {args.shuffles} random orders "
           f"({history['rate_per_series']:.3f} per series of {len(runs)} runs)")
-    summary = {"tries": args.tries, "repeat": args.repeat, "false_alarms": false_alarms, "rows": rows,
+    summary = {"tries": args.tries, "repeat": args.repeat, "false_alarms": false_alarms, "false_alarms_load_named": false_alarms_load,
+               "rows": rows,
                "block_size_4096": {"change": change, "regressions": regressed, "ok": real_ok}, "history": history,
                "wall_s": round(time.time() - started, 1), "results": str(results)}
     (results / "bench-compare-noise.json").write_text(json.dumps(summary, indent=2, default=str))
