@@ -57,7 +57,8 @@ def best_line(result: Any) -> str:
     if result.tied:
         labels = ", ".join(f"{i + 1} ({result.variants[i].label})" for i in result.tied)
         few = min(len(result.variants[i].samples.get(result.best_metric) or ()) for i in result.tied)
-        advice = " (run with --repeat 3 or more: one sample cannot be told from noise)" if few < 3 else ""
+        advice = (f" (with {few} sample{'s' if few != 1 else ''} a variant cannot be told from noise: run with --repeat 3 or more)"
+                  if few < 3 else "")
         return f"best: none — variants {labels} are tied on {result.best_metric} within noise{advice}"
     if result.best_metric:
         return f"best: none (no passing variant with a value of {result.best_metric}{'' if result.better else ' or no direction'})"

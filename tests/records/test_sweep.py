@@ -145,7 +145,7 @@ def test_single_samples_never_make_a_best(lab):
     run_fn = fake_run_fn([1.0, 2.0, 3.0, 4.0], ["PASS"] * 4)
     result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, run_fn=run_fn, results_dir=lab.results, announce=None)
     assert result.best is None and result.tied == (3, 2, 1, 0)
-    assert "one sample cannot be told from noise" in result.table()
+    assert "with 1 sample a variant cannot be told from noise" in result.table()
 
 
 def test_an_interrupted_variant_stops_the_sweep_and_the_record_says_so(lab):
