@@ -21,6 +21,7 @@ MAX_DEPTH = 64                  # nesting of maps and lists
 MAX_INT_DIGITS = 30             # a 64-bit integer has 20
 MAX_EXTENDS = 16                # length of an `extends:` chain
 MAX_WORKLOADS = 128
+MAX_ATTEMPTS = 1000              # workloads one run starts once repeated jobs are counted attempt by attempt
 MAX_CHECKS = 1000
 MAX_MAP_ITEMS = 1000            # keys of parameters, env, args, ports, images
 MAX_LIST_ITEMS = 10_000         # items of one command, `after`, matrix axis

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from .catalog import Catalog, MetricSpec, option_problems, unknown_metric_hint
 from .errors import Problem
+from .limits import MAX_ATTEMPTS
 from .model import Check, Scenario, attempt_name, seconds, thaw
 
 MAX_DURATION_S = 604800.0  # schema $defs.duration: at most a week
@@ -88,6 +89,10 @@ def _no_vacuous_checks(scenario: Scenario) -> Iterator[Problem]:
 def _repeats_are_jobs(scenario: Scenario) -> Iterator[Problem]:
     """`repeat` on a workload runs it again after it succeeded: only a job ends, and attempt names must be free."""
     names = {w.name for w in scenario.workloads}
+    total = sum(w.repeat for w in scenario.workloads)
+    if total > MAX_ATTEMPTS:
+        yield Problem(f"the run would start {total:,} workloads once repeated jobs are counted attempt by attempt; at most {MAX_ATTEMPTS:,}",
+                      _at(scenario, "workloads"), "lower `repeat:` on the jobs, or repeat the whole run with --repeat N")
     for index, workload in enumerate(scenario.workloads):
         if workload.repeat <= 1:
             continue
