@@ -104,7 +104,7 @@ def _repeats_are_jobs(scenario: Scenario) -> Iterator[Problem]:
         taken = sorted(names & {attempt_name(workload.name, k) for k in range(1, workload.repeat + 1)})
         if taken:
             yield Problem(f"the attempts of {workload.name!r} would be named {taken[0]!r}, which another workload already is",
-                          _at(scenario, "workloads", index, "repeat"), f"rename that workload, or this one")
+                          _at(scenario, "workloads", index, "repeat"), "rename that workload, or this one")
 
 
 # --- checks and the catalog ---------------------------------------------------------------------

@@ -103,7 +103,7 @@ class Workload:
     after: tuple[str, ...] = ()
     parser: ParserRef | None = None
     timeout_s: float | None = None
-    repeat: int = 1           # a job: attempts in a row within the run (runner.repeats.expand_attempts)
+    repeat: int = 1           # a job: attempts in a row within the run (runner.delta.expand_attempts)
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     informational: str = ""  # why this workload has no check
     attempt_of: str = ""      # set on an attempt: the workload it repeats (the name checks and metrics use)
