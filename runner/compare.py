@@ -40,7 +40,7 @@ class MetricChange:
     kind: str = ""
     samples_a: tuple = ()
     samples_b: tuple = ()
-    p_value: float | None = None   # one-sided Mann-Whitney U: is B worse than A? None when it could not decide
+    p_value: float | None = None   # one-sided Mann-Whitney U in the direction the median moved; None when it could not decide
     note: str = ""
 
     @property
@@ -136,16 +136,17 @@ def change_of(metric: str, a: Mapping | None, b: Mapping | None, tolerance_pct: 
         return MetricChange(verdict="not judged", **base)
     worse = nb < na if better == "higher" else nb > na
     assessable = stats.smallest_p(len(sa), len(sb)) <= alpha
-    p_value = stats.worse(sa, sb, better) if assessable else None
+    # one-sided, in the direction the median moved: is B worse than A (or, for a gain, is A worse than B)?
+    p_value = (stats.worse(sa, sb, better) if worse else stats.worse(sb, sa, better)) if assessable else None
     note = "" if assessable else f"noise not assessed ({len(sa)} vs {len(sb)} samples)"
     if nb == na:
         verdict = "same"
     elif pct is not None and abs(pct) <= tolerance_pct:
         verdict = "within tolerance"
+    elif p_value is not None and p_value > alpha:
+        verdict = "within noise"  # a gain is held to the same test as a loss: noise is neither
     elif not worse:
         verdict = "improvement"
-    elif p_value is not None and p_value > alpha:
-        verdict = "within noise"
     else:
         verdict = "regression"  # from zero (pct None), any move in the wrong direction is beyond every tolerance
     return MetricChange(verdict=verdict, p_value=p_value, note=note, **base)

@@ -106,3 +106,10 @@ def test_similar_loads_or_no_local_host_say_nothing(tmp_path, b_kwargs):
     from runner.compare import conditions_diff
 
     assert conditions_diff(past_run(tmp_path, "a"), past_run(tmp_path, "b", **b_kwargs)) == []
+
+
+def test_a_gain_within_noise_is_not_an_improvement():
+    b = [0.170, 0.150, 0.182, 0.149, 0.176]  # median 7% higher, ranges overlap
+    change = change_of("initiator.throughput_gbps", entry(A), entry(b), 5.0)
+    assert change.change_pct > 5 and change.verdict == "within noise" and change.p_value > 0.01
+    assert change_of("initiator.throughput_gbps", entry(A), entry([x * 10 for x in A]), 5.0).verdict == "improvement"
