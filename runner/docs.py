@@ -158,6 +158,8 @@ def _log_condition(check: Check) -> str:
         return f"log of `{check.log}` never {evidence}"
     if check.count == "every-rank":
         times = " on every rank"
+    elif check.count == "every-pod":
+        times = " in every pod"
     elif int(check.count) > 1:
         times = f" at least {check.count} times"
     else:

@@ -274,6 +274,8 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
         pattern = saferegex.compile(check.regex) if check.regex else saferegex.literal(check.contains)
     except saferegex.RegexError as error:
         return CheckResult(status=ERROR, message=f"invalid regular expression {check.regex!r}: {error}", **base)
+    if check.count == "every-pod" and not check.absent:
+        return _judge_every_pod(check, outcome, logs, pattern, base)
     try:
         found = count_evidence(logs, pattern)
     except OSError as error:  # an unreadable log is no evidence either way, least of all of absence
@@ -294,6 +296,30 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"
     return CheckResult(status=PASS if holds else FAIL, measured=found, unit="lines", op=op, threshold=threshold,
                        message=message, **{**base, "metric": f"log: {evidence}"})
+
+
+def _judge_every_pod(check: Check, outcome: WorkloadOutcome, logs: tuple[Path, ...], pattern: saferegex.SafePattern,
+                     base: dict) -> CheckResult:
+    """The evidence in the primary log of every pod (or process): one replica's line does not stand in for another's."""
+    pods = pod_logs(logs)
+    try:
+        silent = [path for path in pods if count_in_file(path, pattern) == 0]
+    except OSError as error:
+        return CheckResult(status=ERROR, message=f"cannot read the log {error.filename or ''}: {error.strerror or error}", **base)
+    evidence = check.regex or check.contains
+    found = len(pods) - len(silent)
+    message = "" if not silent else (f"{len(silent)} of {len(pods)} pods printed no line matching {evidence!r}: "
+                                     f"{', '.join(p.name for p in silent)}")
+    if silent and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
+        message += f"; {outcome.name} {outcome.state}: {outcome.message}"
+    return CheckResult(status=FAIL if silent else PASS, measured=found, unit="pods", op=">=", threshold=len(pods),
+                       message=message, **{**base, "metric": f"log: {evidence}"})
+
+
+def pod_logs(logs: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each pod's or process's own log: `<pod>.log` (not a second container's `<pod>.<container>.log`), `rank-N.log`
+    (not the launcher's mpirun.log)."""
+    return tuple(p for p in logs if "." not in Path(p).stem and Path(p).name != "mpirun.log")
 
 
 def logs_of_role(logs: tuple[Path, ...], role: str) -> tuple[Path, ...]:

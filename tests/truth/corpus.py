@@ -3,7 +3,8 @@
 A case is a folder `<tool>/<version>/<case>/` with `<role>.log` files, a `case.yaml` and a README.md (provenance).
 `healthy_for: [tags]` makes it the healthy corpus of every scenario that has all those tags; `failure: NAME` with
 `failure_for: [tags]` makes it a known failure mode of those scenarios, its missing files taken from `base`.
-A workload reads `<role>.log` (its role, else its name; an MPI launcher reads `launcher.log`); a DisaggregatedSet
+A workload reads `<role>.log` (its role, else its name; an MPI launcher reads `launcher.log`); each pod of a pool of
+replicas reads `<name>-<i>.log` when the case has one (one replica failing), else the shared file; a DisaggregatedSet
 workload gets one file per role, named as the controller names the pods (`<name>-<revision>-<role>-<group>`).
 """
 from __future__ import annotations
@@ -63,7 +64,13 @@ def failure_cases(scenario: Scenario) -> list[Case]:
 
 def _names(workload: Workload) -> list[str]:
     names = [n for n in (workload.role, workload.name) if n]
-    return (["launcher"] if workload.kind == "mpi" else []) + names
+    return (["launcher"] if workload.kind == "mpi" else []) + names + _pods(workload)
+
+
+def _pods(workload: Workload) -> list[str]:
+    """A pool of several replicas has one log per pod, `<name>-<i>`; a case may give one pod its own file."""
+    replicas = workload.replicas if workload.kind in ("group", "service") else 1
+    return [f"{workload.name}-{i}" for i in range(replicas)] if replicas > 1 else []
 
 
 def _roles(workload: Workload) -> list[str]:
@@ -81,8 +88,10 @@ def materialize(scenario: Scenario, case: Case, out: Path) -> Path:
                     folder.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(source, folder / f"{workload.name}-6d4f8b9c7-{role}-0.log")
             continue
-        source = case.file(_names(workload))
-        if source:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, folder / ("launcher.log" if workload.kind == "mpi" else f"{workload.name}-0.log"))
+        shared = [n for n in _names(workload) if n not in _pods(workload)]
+        for index, pod in enumerate(_pods(workload) or [f"{workload.name}-0"]):
+            source = case.file([pod] + shared)
+            if source:
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, folder / ("launcher.log" if workload.kind == "mpi" else f"{pod}.log"))
     return out

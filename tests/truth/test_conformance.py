@@ -67,3 +67,13 @@ def test_every_case_folder_has_provenance():
     for folder in folders:
         text = (folder / "README.md").read_text()
         assert "Provenance" in text and ("real run" in text.lower() or "derived" in text), folder
+
+
+def test_one_decode_replica_without_efa_fails_kv_over_efa_itself(tmp_path):
+    """sglang-1p2d: the healthy replica's EFA lines must not vouch for the other one (count: every-pod)."""
+    case = next(c for c in cases() if c.id.endswith("pd-one-decode-tcp"))
+    verdict = _judge("sglang-1p2d", case, tmp_path)
+    result = next(r for r in verdict.results if r.name == "kv-over-efa")
+    assert result.status == FAIL and "1 of 2 pods printed no line" in result.message and "decode-1.log" in result.message
+    healthy = next(c for c in cases() if c.id.endswith("pd-healthy"))
+    assert next(r for r in _judge("sglang-1p2d", healthy, tmp_path / "h").results if r.name == "kv-over-efa").status == PASS
