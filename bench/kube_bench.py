@@ -41,7 +41,7 @@ from runner.run import run_scenario  # noqa: E402
 from runner.validate import validate_scenario  # noqa: E402
 from tests.fakekube import GPU_TAINT, Behavior, FakeKube, Match, node  # noqa: E402
 
-FIXTURE = REPO / "tests" / "fixtures" / "k8s" / "nccl-allreduce-16ranks.log"
+FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"  # provenance: its README.md
 SCENARIO = """\
 apiVersion: scenarios/v1
 kind: Scenario
