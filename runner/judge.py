@@ -100,7 +100,7 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
     """`repeats`: the outputs of each repeat when the run was repeated; log checks must then hold in every one."""
     results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (WorkloadState.DONE, WorkloadState.SKIPPED)]
     for check in scenario.checks:
-        views = _log_views(check, output, repeats) if check.log else []
+        views = _log_views(check, output, repeats) if check.log and not check.skip else []
         if len(views) > 1:
             results.append(_judge_log_repeats(check, views, metrics.get(check.workload), baseline))
             continue
