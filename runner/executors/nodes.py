@@ -14,6 +14,7 @@ first namespace exists, so that `scenario cleanup --local` or the next run remov
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from typing import Iterator, Mapping
 NETNS_DIR = Path("/run/netns")
 HOSTS_ROOT = Path("/etc/netns")
 MARKER_DIR = Path("/run/scenario-runner/nodes")
+LOCK_NAME = ".lock"             # held while a run writes its marker and while stale runs are looked for and removed
 PREFIX = "sr-"                  # every namespace a run creates: sr-<tag>-hub, sr-<tag>-<i>
 SUBNET = "198.18.0"             # /24 of the benchmarking range; the hub's bridge is .1, node i is .(10 + i)
 PREFIX_LEN = 24
@@ -149,7 +151,8 @@ class Fabric:
         nodes = tuple(Node(name, i, f"{SUBNET}.{FIRST_HOST + i}", f"{PREFIX}{tag}-{i}", f"v{tag}-{i}", settings)
                       for i, (name, settings) in enumerate(links.items()))
         fabric = cls(run_id, nodes, tag)
-        fabric._write_marker()
+        with registry_lock():  # a concurrent cleanup_stale sees the marker before any namespace it names exists
+            fabric._write_marker()
         try:
             fabric._build()
             fabric.set_hosts(hosts or {})
@@ -183,7 +186,9 @@ class Fabric:
                   "created": time.time(), "hub": self.hub, "namespaces": [self.hub] + [n.netns for n in self.nodes.values()],
                   "nodes": {n.name: n.netns for n in self.nodes.values()}}
         path = MARKER_DIR / f"{self.tag}.json"
-        path.write_text(json.dumps(marker, indent=1) + "\n")
+        partial = MARKER_DIR / f".{self.tag}.json.partial"   # not matched by *.json: readers see the whole marker or none
+        partial.write_text(json.dumps(marker, indent=1) + "\n")
+        partial.replace(path)
 
     # --- names ------------------------------------------------------------------------------
 
@@ -440,9 +445,29 @@ def _marker_live(marker: dict) -> bool:
     return isinstance(pid, int) and _alive(pid) and _start_time(pid) == marker.get("pid_start")
 
 
+@contextmanager
+def registry_lock() -> Iterator[None]:
+    """One writer of the run markers at a time, across threads and processes (flock on a file of the marker folder).
+
+    Without it a run starting beside another (a triage round's sets, or two runs on one machine) could read the
+    markers, then see a namespace the other run made just after writing its marker, and delete it as an orphan."""
+    MARKER_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(MARKER_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
 def cleanup_stale(include_live: bool = False) -> list[str]:
     """Remove what runs that are gone left behind: every marker whose runner is dead, and `sr-` namespaces no live
     marker names. Returns a line per thing removed (and per thing that could not be)."""
+    with registry_lock():
+        return _cleanup_stale(include_live)
+
+
+def _cleanup_stale(include_live: bool) -> list[str]:
     report: list[str] = []
     live: set[str] = set()
     for path in sorted(MARKER_DIR.glob("*.json")) if MARKER_DIR.is_dir() else []:

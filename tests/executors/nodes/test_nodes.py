@@ -138,3 +138,38 @@ def test_what_a_killed_runner_left_is_found_and_removed():
     assert not any(ns in ip_netns() for ns in marker["namespaces"])
     assert nodes.pids_in(marker["namespaces"]) == []
     assert not (nodes.MARKER_DIR / f"{tag}.json").exists()
+
+
+def test_runs_starting_side_by_side_never_remove_each_others_nodes():
+    """Every run looks for stale runs (cleanup_stale) before it makes its nodes; a triage round starts its sets at once.
+    A sweep that read the markers just before a new run wrote its own, then saw that run's fresh namespaces, used to
+    delete them as orphans (the set then fell back to loopback or lost its processes)."""
+    import threading
+
+    tag = uuid.uuid4().hex[:6]
+    stop, problems = threading.Event(), []
+
+    def sweep():
+        while not stop.is_set():
+            nodes.cleanup_stale()
+
+    def make(worker):
+        for attempt in range(12):
+            try:
+                made = Fabric.create(f"test-race-{tag}-{worker}-{attempt}", {"node-0": LinkSettings(rate_mbit=100)})
+            except nodes.NodesError as error:
+                problems.append(str(error))
+                continue
+            gone = [ns for ns in [made.hub, made.nodes["node-0"].netns] if not (nodes.NETNS_DIR / ns).exists()]
+            problems.extend(f"{ns} removed under its run" for ns in gone)
+            problems.extend(made.teardown())
+
+    threads = [threading.Thread(target=sweep)] + [threading.Thread(target=make, args=(w,)) for w in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join()
+    stop.set()
+    threads[0].join()
+    assert problems == []
+    assert not [name for name in ip_netns().split() if tag in name]
