@@ -490,3 +490,36 @@ def _cleanup_stale(include_live: bool) -> list[str]:
         report += [f"removed namespace {ns} (no run marker)" for ns in orphans if f"namespace {ns}" not in left]
         report += [f"could not remove {item}" for item in left]
     return report
+
+
+# --- what a finished run left -----------------------------------------------------------------------
+
+
+def left_behind(options: Mapping | None, namespace: str, run_ids) -> list[str]:
+    """What the teardown of these finished runs should have removed and did not, a line each: their network
+    namespaces (with any process still inside), veths, hosts files, markers, and live processes carrying a run's
+    marker (processes.RUN_MARKER). A triage checks this after every round, as it checks the cluster on Kubernetes.
+    `options` and `namespace` are the Kubernetes check's arguments, unused here."""
+    from .processes import marked_processes
+
+    namespaces = sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+    links = _link_names()
+    left: list[str] = []
+    for run_id in run_ids:
+        tag = run_tag(run_id)
+        mine = [ns for ns in namespaces if ns.startswith(f"{PREFIX}{tag}-")]
+        left += [f"namespace {ns} (run {run_id})" for ns in mine]
+        left += [f"process {pid} in namespace of run {run_id}" for pid in pids_in(mine)]
+        left += [f"veth {name} (run {run_id})" for name in links if name.startswith(f"v{tag}-")]
+        left += [f"hosts file {path} (run {run_id})" for path in sorted(HOSTS_ROOT.glob(f"{PREFIX}{tag}-*"))]
+        left += [f"marker {path} (run {run_id})" for path in (MARKER_DIR / f"{tag}.json", MARKER_DIR / tag) if path.exists()]
+        left += [f"process {pid} of run {run_id}" for pid in marked_processes(run_id)]
+    return list(dict.fromkeys(left))
+
+
+def _link_names() -> list[str]:
+    """Interface names in this machine's own namespace (a veth of a run ends up here only by mistake)."""
+    if shutil.which("ip") is None:
+        return []
+    lines = _run(["ip", "-o", "link", "show"], check=False).stdout.splitlines()
+    return [line.split(":", 2)[1].strip().split("@")[0] for line in lines if line.count(":") >= 2]

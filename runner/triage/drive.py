@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -121,6 +121,8 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
     fleet = resolve_fleet(base, settings, options, discover)
     if executor == "kubernetes" and left_behind is None:
         from ..executors.kubernetes import left_behind
+    elif executor == "local" and left_behind is None:
+        from ..executors.nodes import left_behind  # the round's namespaces, veths, hosts files, markers and processes
     scenarios = _set_scenarios(name, library, overrides, base, settings)
     scenarios(tuple(fleet.nodes[:settings.set_size]))  # a placement that cannot validate fails before anything runs
     announce = announce or _stderr_line
@@ -135,9 +137,14 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
 
     def run_set(round_number: int, nodes: NodeSet) -> SetResult:
         result = run_set_once(round_number, nodes)
-        if result.status == "ERROR" and not (stop and stop()):  # infrastructure hiccups are retried once, not scored
-            announce(f"round {round_number}: {nodes_label(nodes)} ERROR ({result.message or ', '.join(result.failed_checks)}); once more")
+        # Cluster hiccups are retried once, not scored, and the record says so; a local set is not retried:
+        # its ERROR is the runner's own problem (emulated nodes, mpirun), and a retry would hide it.
+        if result.status == "ERROR" and settings.executor != "local" and not (stop and stop()):
+            first, why = result, result.message or ", ".join(result.failed_checks)
+            announce(f"round {round_number}: {nodes_label(nodes)} ERROR ({why}); once more")
             result = run_set_once(round_number, nodes)
+            result = replace(result, message=f"second try; the first (run {first.run_id or '-'}) was ERROR: {why}"
+                             + (f"; {result.message}" if result.message else ""))
         return result
 
     def run_set_once(round_number: int, nodes: NodeSet) -> SetResult:
