@@ -155,7 +155,14 @@ class EmulatedNodes:
         hostfile.write_text("".join(f"{pod.hostname} slots={len(pod.ranks)}\n" for pod in pods if pod.ranks))
         agent = self.fabric.rsh_agent({pod.hostname: pod.node for pod in self.placement.pods})
         subnet = self.fabric.describe()["subnet"]
-        return ["--hostfile", str(hostfile), "--mca", "plm_rsh_agent", str(agent), "--mca", "plm_rsh_no_tree_spawn", "1",
+        # The nodes share this machine's /tmp, and every run's pods have the same hostnames: Open MPI's session
+        # directories (/tmp/ompi.<host>.<uid>/jf.<job family>, the daemons' PMIx rendezvous files) would be shared by
+        # runs side by side, each removing the top one when it ends. The run's own folder keeps them apart (and
+        # goes with the teardown).
+        sessions = self.fabric.state_dir / "ompi"
+        sessions.mkdir(exist_ok=True)
+        return ["--hostfile", str(hostfile), "--mca", "orte_tmpdir_base", str(sessions),
+                "--mca", "plm_rsh_agent", str(agent), "--mca", "plm_rsh_no_tree_spawn", "1",
                 "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
                 "--mca", "pml", "ob1"]
 

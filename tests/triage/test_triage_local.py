@@ -49,6 +49,10 @@ def test_a_healthy_fleet_names_nobody(tmp_path):
     assert document.get("suspects") == [] and document["unexplained"] == [], stderr[-2000:]
     assert code == 0
     assert all(s["status"] == "PASS" for s in document["sets"]) and len(document["sets"]) == 3
+    # sets side by side keep their Open MPI session directories apart (their pods share hostnames and /tmp)
+    for entry in document["sets"]:
+        command = next(tmp_path.glob(f"triage-loopback/{entry['run_id']}/logs/all-reduce/mpirun.cmd")).read_text()
+        assert f"--mca orte_tmpdir_base {nodes.MARKER_DIR}/{nodes.run_tag(entry['run_id'])}/ompi " in command
 
 
 # --- every round is checked for what its sets left behind -------------------------------------------------------
