@@ -451,8 +451,12 @@ def registry_lock() -> Iterator[None]:
 
     Without it a run starting beside another (a triage round's sets, or two runs on one machine) could read the
     markers, then see a namespace the other run made just after writing its marker, and delete it as an orphan."""
-    MARKER_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(MARKER_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        MARKER_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(MARKER_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:  # not root (`scenario cleanup --local` as a user): this user can create no nodes to race
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -173,3 +173,16 @@ def test_runs_starting_side_by_side_never_remove_each_others_nodes():
     threads[0].join()
     assert problems == []
     assert not [name for name in ip_netns().split() if tag in name]
+
+
+def test_a_user_who_cannot_write_the_marker_folder_still_gets_a_cleanup_report(monkeypatch):
+    """`scenario cleanup --local` without root: no lock file can be made (and no node either), the sweep still runs."""
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith(nodes.LOCK_NAME):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(nodes.os, "open", refuse)
+    assert isinstance(nodes.cleanup_stale(), list)
