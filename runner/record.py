@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,7 +47,12 @@ _KEY_QUALIFIERS = {"API", "ACCESS", "PRIVATE", "SECRET", "SSH", "SIGNING", "ENCR
 
 def is_secret_name(name: Any) -> bool:
     """HF_TOKEN, hfToken, AWS_SECRET_ACCESS_KEY, api-key, env.DB_PASSWORD: yes. total_input_tokens, PWD, author: no."""
-    words = [w.upper() for w in _WORDS.split(str(name)) if w]
+    return _is_secret_name(str(name))
+
+
+@lru_cache(maxsize=1 << 16)  # asked for every key of every document a record holds: the same few hundred names
+def _is_secret_name(name: str) -> bool:
+    words = [w.upper() for w in _WORDS.split(name) if w]
     if any(w in _SECRET_WORDS for w in words):
         return True
     return any(w == "KEY" and i > 0 and words[i - 1] in _KEY_QUALIFIERS for i, w in enumerate(words))
@@ -109,6 +115,10 @@ def redact_tree(record_dir: Path, redactor: Any) -> list[Path]:
 
 
 _STRUCTURED = (".cmd", ".yaml", ".yml", ".json", ".jsonl")
+# libyaml where it is there (every record's rendered objects are read back here, twice a run): the same documents,
+# several times faster than the pure-Python loader
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _redact_stream(path: Path, redactor: Any) -> bool:
@@ -196,11 +206,11 @@ def _redact_file_text(path: Path, text: str, redactor: Any = None) -> str | None
         return _redact_command_lines(text, redactor)
     if suffix in (".yaml", ".yml"):
         try:
-            documents = list(yaml.safe_load_all(text))
+            documents = list(yaml.load_all(text, Loader=_SAFE_LOADER))
         except yaml.YAMLError:
             return redactor.text(text) if redactor is not None else None
         redacted = [scrub(d) for d in documents]
-        return None if redacted == documents else yaml.safe_dump_all(redacted, sort_keys=False, width=120)
+        return None if redacted == documents else yaml.dump_all(redacted, Dumper=_SAFE_DUMPER, sort_keys=False, width=120)
     if text.lstrip()[:1] in ("{", "["):
         found = _redact_json_text(text, scrub)
         if found is None and redactor is not None and redactor.text(text) != text:

@@ -22,6 +22,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 REQUEST_TIMEOUT_S = 30.0
 POOL_SIZE = 128  # watches and one follow per container hold connections open
+SHARED_POOL_SIZE = 1024  # a triage's concurrent sets share one pool: each holds its watches and log follows
+SHARED = "kube_shared"   # options key: a SharedCluster, one connection for the many runs of a triage
 
 LOCAL_ALTERNATIVES = ("render and validate without a cluster: `scenario run NAME --dry-run=client`; "
                       "or run a scenario that needs no cluster: `make scenario S=mooncake-tcp-loopback`")
@@ -115,7 +117,15 @@ def _with_context(source: ConfigSource) -> ConfigSource:
 
 
 def connect(options: Mapping[str, Any]) -> "KubeClient":
-    """A client for the configured cluster (nothing is requested yet)."""
+    """A client for the configured cluster (nothing is requested yet). Within a triage (options[SHARED]) a view of the
+    triage's one client: its own request counts, the shared connection pool, and close() leaves the pool open."""
+    shared = options.get(SHARED)
+    if shared is not None:
+        return shared.client()
+    return _connect(options)
+
+
+def _connect(options: Mapping[str, Any], pool_size: int = POOL_SIZE) -> "KubeClient":
     from kubernetes import client, config
 
     if not hasattr(client.ApiClient, "param_serialize"):
@@ -133,19 +143,61 @@ def connect(options: Mapping[str, Any]) -> "KubeClient":
                                     client_configuration=configuration, persist_config=False)
     except Exception as error:  # ConfigException and friends: a broken kubeconfig
         raise ExecutionError(f"cannot load the cluster configuration from {source.describe()}: {error}") from error
-    configuration.connection_pool_maxsize = POOL_SIZE
+    configuration.connection_pool_maxsize = pool_size
     return KubeClient(client.ApiClient(configuration), source)
+
+
+class SharedCluster:
+    """The cluster connection of a triage, whose sets are many runs one after the other and side by side.
+
+    Per triage instead of per set: the kubeconfig is read (and exec credentials fetched) once, one connection pool
+    serves every set, and the answers that cannot differ between sets are asked once (`remember`): the cluster
+    version, whether each custom kind is served, and the access reviews for the same verbs in the same namespace.
+    Everything about a set itself (its namespace, the capacity of its nodes, its objects, their cleanup and its
+    verification) is still asked by that set."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.options = {k: v for k, v in options.items() if k != SHARED}
+        self._client: KubeClient | None = None
+        self._lock = threading.Lock()
+        self._memo: dict[Any, Any] = {}
+        self._memo_lock = threading.Lock()
+
+    def client(self) -> "KubeClient":
+        with self._lock:
+            if self._client is None:
+                self._client = _connect(self.options, SHARED_POOL_SIZE)
+            return KubeClient(self._client.api, self._client.source, shared=self)
+
+    def remember(self, key: Any, compute):
+        """compute() once per key for the whole triage (the first set to ask computes; the others wait for it).
+        Failures are not remembered."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 class KubeClient:
     """Requests against one cluster; counts them by verb (the benchmark reads `counts`)."""
 
-    def __init__(self, api_client, source: ConfigSource = ConfigSource("kubeconfig")):
+    def __init__(self, api_client, source: ConfigSource = ConfigSource("kubeconfig"), shared: SharedCluster | None = None):
         self.api = api_client
         self.source = source
         self.host = api_client.configuration.host
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.shared = shared
+
+    def remember(self, key: Any, compute):
+        """compute(), or within a triage its answer from the first set that asked (SharedCluster.remember)."""
+        return self.shared.remember(key, compute) if self.shared is not None else compute()
 
     # --- the one place where errors are converted -----------------------------------------------
 
@@ -282,6 +334,8 @@ class KubeClient:
             raise
 
     def close(self) -> None:
+        if self.shared is not None:
+            return  # the triage's pool: SharedCluster.close() closes it
         try:
             self.api.close()
         except Exception:  # noqa: BLE001 - closing a pool must never mask the run's own outcome

@@ -66,7 +66,7 @@ def check_crds(client: KubeClient, kinds: Iterable[Kind]) -> list[Finding]:
     """Discovery says whether each custom kind is served (needs no RBAC beyond being authenticated)."""
     findings = []
     for kind in sorted(kinds, key=lambda k: k.resource):
-        document = client.api_resources(kind.api_version)
+        document = client.remember(("discovery", kind.api_version), lambda: client.api_resources(kind.api_version))
         served = document is not None and any(r.get("name") == kind.plural for r in document.get("resources") or [])
         if not served:
             findings.append(Finding("crd", f"{kind.kind} ({kind.resource}/{kind.version}) is not installed in this cluster",
@@ -125,8 +125,12 @@ def needed_access(objects: Iterable[Prepared], namespace: str, namespace_exists:
 
 def check_permissions(client: KubeClient, objects: list[Prepared], namespace: str, exists: bool) -> list[Finding]:
     needed = needed_access(objects, namespace, exists)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda access: _allowed(client, access), needed))
+
+    def review() -> list[bool]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda access: _allowed(client, access), needed))
+
+    answers = client.remember(("access", tuple(needed)), review)  # a triage's sets ask the same: once per triage
     denied = [access for access, allowed in zip(needed, answers) if not allowed]
     if not denied:
         return []

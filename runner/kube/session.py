@@ -15,13 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from ..errors import ExecutionError, RunnerError
 from ..execute import (Diagnosis, Observation, Phase, RunContext, RunOutput, RunState, StartFailed, WorkloadOutcome,
                        WorkloadState, start_order)
 from ..model import Scenario, Workload
-from ..render import render_kubernetes
+from ..render import readable_yaml, render_kubernetes
 from .labels import LABEL_PREFIX, dns_name
 from . import apply as apply_
 from . import cleanup as cleanup_
@@ -100,7 +99,7 @@ class Session:
         out = self.context.run_dir / "manifests"
         out.mkdir(parents=True, exist_ok=True)
         for obj in self.prepared:
-            (out / obj.source.filename).write_text(yaml.safe_dump(obj.body, sort_keys=False, width=120))
+            (out / obj.source.filename).write_text(readable_yaml(obj.body))
         return out
 
     def dry_run(self, mode: str) -> RunOutput:
@@ -145,7 +144,7 @@ class Session:
 
     def _record_cluster(self) -> None:
         self.facts["context"] = self.client.source.describe()
-        self.facts["cluster"] = facts_.cluster_version(self.client.version())
+        self.facts["cluster"] = facts_.cluster_version(self.client.remember(("version",), self.client.version))
 
     def _preflight(self) -> None:
         result = preflight_.run(self.client, self.scenario, self.prepared, self.namespace)

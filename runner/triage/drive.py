@@ -118,6 +118,27 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
     base = validate_scenario(name, library, overrides)
     executor = executor_name or base.default_executor
     settings = settings_for(base, executor, cli)
+    shared = _share_cluster(options) if executor == "kubernetes" and not options.get("dry_run") else None
+    try:
+        return _run_triage(name, library, overrides, base, executor, settings, run_fn, results_dir, options, timeout_s, stop,
+                           announce, discover, left_behind, cordon)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _share_cluster(options: dict):
+    """One client for the whole triage (runner.kube.client.SharedCluster), unless the caller brought one."""
+    from ..kube.client import SHARED, SharedCluster
+
+    if options.get(SHARED) is None:
+        options[SHARED] = SharedCluster(options)
+        return options[SHARED]
+    return None
+
+
+def _run_triage(name, library, overrides, base, executor, settings, run_fn, results_dir, options, timeout_s, stop, announce,
+                discover, left_behind, cordon) -> TriageResult:
     fleet = resolve_fleet(base, settings, options, discover)
     if executor == "kubernetes" and left_behind is None:
         from ..executors.kubernetes import left_behind

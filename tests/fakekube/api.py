@@ -332,8 +332,13 @@ class Api:
 
     def apply(self, rt: ResourceType, namespace: str, name: str, raw: bytes, ctx: Ctx,
               subresource: str = "") -> tuple[dict, bool]:
+        try:  # JSON is YAML: the runner sends JSON, parsed at JSON speed; anything else as YAML (libyaml where present)
+            config = json.loads(raw) if raw and raw.lstrip()[:1] == b"{" else None
+        except ValueError:
+            config = None
         try:
-            config = yaml.safe_load(raw or b"")
+            if config is None:
+                config = yaml.load(raw or b"", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as e:
             raise ApiError.bad_request(f"error decoding YAML: {e}") from None
         if not isinstance(config, dict):
