@@ -1,22 +1,27 @@
 """Benchmark: fleet triage against tests/fakekube, one node degraded to a quarter of the bandwidth.
 
-    .venv/bin/python bench/triage_bench.py [--nodes 64] [--strategies all-pairs,adaptive-pairs,bisection]
-                                           [--concurrency 32] [--json]
+    .venv/bin/python bench/triage_bench.py [--nodes 64] [--strategies per-node,all-pairs,adaptive-pairs,bisection]
+                                           [--concurrency 32] [--json] [--keep]
 
 Every set is a whole run of nccl-allreduce through the pipeline (validate, render, preflight, apply, watch,
 logs, cleanup with verification, parse, judge, record) pinned to its nodes; the fake's launchers print
 the real nccl-tests fixture, scaled down on the degraded node (tests/fixtures/k8s/README.md).
 Reported per strategy: rounds, sets, wall time, the runner's overhead per round (round wall time minus
 the time the launcher pods themselves run: with the fake that is nearly all of it), API requests in
-all and per pod, requests while the pods of a round run (polling would show here), and whether the
-suspect is the degraded node. Also, as the reference in the same process, one plain run of the same
+all, per pod and per set, requests while the pods run (the window in which every launcher of a round
+runs at once: polling would show here; the strategies with few rounds get launchers that run for
+--long-launcher-s so that window is seconds long), whether the suspect is the degraded node and every
+round left nothing behind. Also, as the reference in the same process, one plain run of the same
 scenario; and the strategies' own planning and scoring over the same fleet with no runs at all.
+The fake API server runs in the same process: its CPU is in the figures too.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -46,12 +51,14 @@ REGISTRY = "registry=registry.example/efa-validation"
 OVERRIDES = [REGISTRY, "checks.ranks.op=>=", "checks.transport.count=1", "checks.network.count=1"]
 TIME_SCALE = 0.01
 LAUNCHER_RUN = 3.0  # simulated seconds a launcher runs (30 ms real)
+MANY_ROUNDS = ("all-pairs", "per-node")
+ROUND_START, ROUND_END = re.compile(r"^round \d+: \d+ sets? of \d+ nodes?$"), re.compile(r"^round \d+: \d+ fine, \d+ bad")  # these keep the short launcher: 63 rounds of long launchers measure only sleep
 
 
-def fake_fleet(count: int, degraded: str) -> FakeKube:
+def fake_fleet(count: int, degraded: str, launcher_s: float = LAUNCHER_RUN) -> FakeKube:
     kube = FakeKube(nodes=fleet_nodes(count), time_scale=TIME_SCALE)
     kube.script(Match(kind="MPIJob", role="launcher"),
-                Behavior.succeeds(log=DegradedFleet(FIXTURE.read_text(), {degraded: 0.25}), log_every=0.0, after=LAUNCHER_RUN))
+                Behavior.succeeds(log=DegradedFleet(FIXTURE.read_text(), {degraded: 0.25}), log_every=0.0, after=launcher_s))
     return kube
 
 
@@ -69,27 +76,61 @@ def reference_run(count: int, degraded: str, root: Path) -> float:
         return time.perf_counter() - started
 
 
-def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | None, root: Path) -> dict:
-    kube = fake_fleet(count, degraded)
-    lines: list[str] = []
+def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | None, root: Path, launcher_s: float) -> dict:
+    kube = fake_fleet(count, degraded, launcher_s)
+    marks: list[tuple[float, str]] = []
+
+    def announce(line: str) -> None:
+        marks.append((time.monotonic(), line))
+        print(f"  {line}", file=sys.stderr, flush=True)
+
     with kube:
         started = time.perf_counter()
         result = run_triage("nccl-allreduce", Library(REPO / "scenarios"), OVERRIDES, executor_name="kubernetes",
                             cli={"strategy": strategy, "concurrency": concurrency}, results_dir=root / strategy,
-                            options=options(kube.write_kubeconfig(root / f"{strategy}.kubeconfig")),
-                            announce=lambda line: (lines.append(line), print(f"  {line}", file=sys.stderr, flush=True)))
+                            options=options(kube.write_kubeconfig(root / f"{strategy}.kubeconfig")), announce=announce)
         wall = time.perf_counter() - started
         requests = list(kube.requests)
+        launchers = [run for _, pod, container, run in kube.kubelet.started if "-launcher" in pod]
         left = kube.objects("scenario-runner.dev/run-id")
     pods = sum(len(r.nodes) + 1 for r in result.results)  # workers + launcher per set
-    pod_time = LAUNCHER_RUN * TIME_SCALE
+    pod_time = launcher_s * TIME_SCALE
     overheads = [r.wall_s - pod_time for r in result.rounds]
+    windows = _all_running_windows(marks, launchers)
+    during = [r for r in requests if any(a <= r.time <= b for a, b in windows)]
     return {"strategy": strategy, "nodes": count, "rounds": len(result.rounds), "sets": len(result.results), "wall_s": wall,
-            "overhead_per_round_s": statistics.median(overheads) if overheads else 0.0,
+            "launcher_s": pod_time, "overhead_per_round_s": statistics.median(overheads) if overheads else 0.0,
+            "overhead_per_round_max_s": max(overheads, default=0.0),
+            "overhead_first_last_s": [round(overheads[0], 3), round(overheads[-1], 3)] if overheads else [],
             "overhead_per_set_s": sum(overheads) / max(len(result.results), 1),
             "requests": len(requests), "requests_per_pod": len(requests) / max(pods, 1),
+            "requests_per_set": len(requests) / max(len(result.results), 1),
+            "requests_while_running": len(during), "requests_while_running_by_what": _by_what(during),
+            "running_window_s": sum(b - a for a, b in windows),
             "requests_by_verb": _by_verb(requests), "suspects": result.suspects, "expected": [degraded],
             "left_behind": left, "round_left_behind": [list(r.left_behind) for r in result.rounds if r.left_behind]}
+
+
+def _all_running_windows(marks: list[tuple[float, str]], launchers) -> list[tuple[float, float]]:
+    """Per round, the time in which every launcher of the round ran at once ([latest start, earliest end])."""
+    starts = [t for t, line in marks if ROUND_START.match(line)]
+    ends = [t for t, line in marks if ROUND_END.match(line)]
+    windows = []
+    for begin, end in zip(starts, ends):
+        runs = [r for r in launchers if begin <= r.started_at <= end and r.ended_at is not None]
+        if runs:
+            latest_start, earliest_end = max(r.started_at for r in runs), min(r.ended_at for r in runs)
+            if earliest_end > latest_start:
+                windows.append((latest_start, earliest_end))
+    return windows
+
+
+def _by_what(requests) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in requests:
+        what = f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}"
+        counts[what] = counts.get(what, 0) + 1
+    return counts
 
 
 def _by_verb(requests) -> dict[str, int]:
@@ -119,39 +160,54 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=64)
     parser.add_argument("--degraded", type=int, default=37, help="index of the degraded node")
-    parser.add_argument("--strategies", default="all-pairs,adaptive-pairs,bisection")
+    parser.add_argument("--strategies", default="per-node,all-pairs,adaptive-pairs,bisection")
     parser.add_argument("--concurrency", type=int, default=None, help="sets at once (default: every set of a round)")
+    parser.add_argument("--long-launcher-s", type=float, default=300.0,
+                        help="simulated seconds the launchers of the strategies with few rounds run (x 0.01 real)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the records (a temporary folder, named at the end)")
     args = parser.parse_args()
     os.environ.pop("KUBECONFIG", None)
     degraded = f"gpu-{args.degraded}"
     strategies = [s for s in args.strategies.split(",") if s]
     root = Path(tempfile.mkdtemp(prefix="triage-bench-"))
-    planning = [planning_only(s, args.nodes, degraded) for s in strategies]
-    reference = reference_run(args.nodes, degraded, root)
-    runs = []
-    for strategy in strategies:
-        print(f"{strategy} over {args.nodes} nodes ...", file=sys.stderr, flush=True)
-        runs.append(triage_on_fake(strategy, args.nodes, degraded, args.concurrency, root))
+    try:
+        planning = [planning_only(s, args.nodes, degraded) for s in strategies]
+        reference = reference_run(args.nodes, degraded, root)
+        runs = []
+        for strategy in strategies:
+            launcher_s = LAUNCHER_RUN if strategy in MANY_ROUNDS else args.long_launcher_s
+            print(f"{strategy} over {args.nodes} nodes (launchers run {launcher_s * TIME_SCALE:g} s) ...", file=sys.stderr, flush=True)
+            runs.append(triage_on_fake(strategy, args.nodes, degraded, args.concurrency, root, launcher_s))
+    finally:
+        if args.keep:
+            print(f"records kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    ok = all(r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] for r in runs)
     if args.json:
         print(json.dumps({"reference_run_s": reference, "planning": planning, "fake": runs}, indent=2))
-        return 0
+        return 0 if ok else 1
     print(f"fleet of {args.nodes} p5.48xlarge (fake API server), {degraded} at a quarter of the bandwidth; "
           f"one plain run of nccl-allreduce (reference): {reference:.2f} s")
-    print(tabulate([[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['overhead_per_round_s']:.2f} s",
+    print(tabulate([[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['launcher_s']:g} s",
+                     f"{r['overhead_per_round_s']:.2f} s (max {r['overhead_per_round_max_s']:.2f})",
                      f"{r['overhead_per_round_s'] / reference:.2f}x", f"{r['overhead_per_set_s']:.3f} s", r["requests"],
-                     f"{r['requests_per_pod']:.1f}", ",".join(r["suspects"]) or "-",
+                     f"{r['requests_per_pod']:.1f}", f"{r['requests_per_set']:.1f}",
+                     f"{r['requests_while_running']} in {r['running_window_s']:.1f} s" if r["running_window_s"] else "-",
+                     ",".join(r["suspects"]) or "-",
                      "yes" if r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] else "NO"]
                     for r in runs],
-                   headers=["strategy", "rounds", "sets", "wall", "overhead/round", "vs 1 run", "per set", "API requests",
-                            "per pod", "suspects", "right + clean"]))
+                   headers=["strategy", "rounds", "sets", "wall", "launcher", "overhead/round (median)", "vs 1 run", "per set",
+                            "API requests", "per pod", "per set", "while pods run", "suspects", "right + clean"]))
     print()
     print("planning and scoring alone (no runs):")
     print(tabulate([[p["strategy"], p["rounds"], p["sets"], f"{p['wall_s'] * 1000:.1f} ms", ",".join(p["suspects"])] for p in planning],
                    headers=["strategy", "rounds", "sets", "wall", "suspects"]))
     for r in runs:
-        print(f"{r['strategy']}: requests by verb {r['requests_by_verb']}")
-    return 0 if all(r["suspects"] == r["expected"] and not r["left_behind"] for r in runs) else 1
+        print(f"{r['strategy']}: overhead first/last round {r['overhead_first_last_s']} s; requests by verb {r['requests_by_verb']}"
+              + (f"; while pods ran: {r['requests_while_running_by_what']}" if r["running_window_s"] else ""))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

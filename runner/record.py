@@ -372,7 +372,7 @@ class RunRecord:
 
     def write_scenario(self, data: Mapping[str, Any]) -> None:
         resolved = self._data(redact(thaw(data)))
-        atomic_write(self.dir / "scenario.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
+        atomic_write(self.dir / "scenario.yaml", yaml.dump(resolved, Dumper=_SAFE_DUMPER, sort_keys=False, width=120))
 
     def write_json(self, name: str, data: Any) -> None:
         write_json(self.dir / name, self._data(to_jsonable(data)))

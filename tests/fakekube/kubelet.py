@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ class ContainerRun:
     started_wall: str
     lines: list[tuple[float, float, str]] = field(default_factory=list)
     ended_at: float | None = None  # monotonic time it ends (or ended)
+    started_at: float = 0.0        # monotonic time it started
 
     def emitted(self, now: float) -> list[tuple[float, str]]:
         return [(wall, text) for due, wall, text in self.lines if due <= now]
@@ -180,6 +182,8 @@ class Kubelet:
         self.pods_rt = api.rt("pods")
         self.runtimes: dict[str, PodRuntime] = {}
         self.lock = threading.RLock()
+        # (namespace, pod, container, run) of the latest container starts, for "what did the client ask while it ran"
+        self.started: deque[tuple[str, str, str, ContainerRun]] = deque(maxlen=20_000)
 
     # -- the loop step ------------------------------------------------------------------------------
 
@@ -408,8 +412,9 @@ class Kubelet:
             self._event(rt, "Normal", "Created", f"Created container: {c}", container=c)
             self._event(rt, "Normal", "Started", f"Started container {c}", container=c)
             rt.states[c] = {"running": {"startedAt": timestamp()}}
-            run = ContainerRun(started_wall=wall)
+            run = ContainerRun(started_wall=wall, started_at=now)
             rt.runs[c].append(run)
+            self.started.append((rt.namespace, rt.name, c, run))
             if wrong_arch:
                 run.lines = [(now, time.time(), f"exec {self._binary(rt, c)}: exec format error\n")]
             else:

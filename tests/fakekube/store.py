@@ -84,9 +84,10 @@ class Store:
             bucket = self._objects.get(key, {})
             return [bucket[k] for k in sorted(bucket) if namespace is None or k[0] == namespace]
 
-    def all_items(self) -> list[tuple[str, dict]]:
+    def all_items(self, skip: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
         with self.lock:
-            return [(key, obj) for key in sorted(self._objects) for _, obj in sorted(self._objects[key].items())]
+            return [(key, obj) for key in sorted(self._objects) if key not in skip
+                    for _, obj in sorted(self._objects[key].items())]
 
     def key_revision(self, key: str) -> int:
         with self.lock:
@@ -142,9 +143,14 @@ class Store:
                 oldest = self._history[0].rv if self._history else self.revision + 1
                 if since < self._compacted or (since < oldest - 1 and since < self.revision):
                     raise ApiError.gone(f"too old resource version: {since} ({oldest - 1})")
-                for event in self._history:
-                    if event.rv > since and sub.wants(event):
-                        sub.push(event)
+                newer = []  # from the newest back: a watch starts from a recent list, the history holds a whole triage
+                for event in reversed(self._history):
+                    if event.rv <= since:
+                        break
+                    if sub.wants(event):
+                        newer.append(event)
+                for event in reversed(newer):
+                    sub.push(event)
             self._subscriptions.append(sub)
             return sub, initial
 
