@@ -276,19 +276,40 @@ def _settings(run) -> str:
 def report(run: str, results_dir: Path | None) -> None:
     """Write a record's report files (junit.xml, summary.md, report.html) again from its JSON files.
 
-    RUN is a run id, a record's path, or a sweep record (`<sweep-id>.sweep` folder).
+    RUN is a run id, a record's path, a sweep record (`<sweep-id>.sweep` folder, or its id) or a triage record
+    (`<triage-id>.triage` folder, or its id): a triage's suspects table is printed, and its summary.md and
+    report.html (the node x node heatmap) are written again from triage.json.
     """
     from .reporters.regenerate import regenerate_reports, regenerate_sweep_reports
 
     results_dir = _results(results_dir)
     folder = Path(run)
-    if (folder / "sweep.json").exists():
+    triage = _triage_folder(results_dir, run)
+    if triage is not None:
+        from .triage.report import regenerate_triage_reports, triage_table
+
+        result, written = regenerate_triage_reports(triage)
+        click.echo(triage_table(result))
+    elif (folder / "sweep.json").exists():
         written = regenerate_sweep_reports(folder)
     else:
         sweeps = sorted(results_dir.glob(f"*/{run}.sweep")) if "/" not in run else []
         written = regenerate_sweep_reports(sweeps[0]) if sweeps else regenerate_reports(_find(results_dir, run, "RUN").path)
     for path in written:
         click.echo(str(path))
+
+
+def _triage_folder(results_dir: Path, ref: str) -> Path | None:
+    """A triage record: its folder (holding triage.json, or named .triage), or `<triage-id>[.triage]` under results/."""
+    from .history import TRIAGE_SUFFIX
+
+    folder = Path(ref)
+    if (folder / "triage.json").exists() or (folder.is_dir() and folder.name.endswith(TRIAGE_SUFFIX)):
+        return folder
+    if "/" in ref:
+        return None
+    found = sorted(results_dir.glob(f"*/{ref.removesuffix(TRIAGE_SUFFIX)}{TRIAGE_SUFFIX}"))
+    return found[0] if found else None
 
 
 def register(group: click.Group) -> None:

@@ -39,7 +39,7 @@ def triage(kube: FakeKube, tmp_path: Path, strategy: str, *overrides: str, **kw)
                       announce=lambda line: None, **kw)
 
 
-def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_round(tmp_path, no_cluster_env):
+def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_round(tmp_path, no_cluster_env, capsys):
     kube = fleet(16, {"gpu-11": 0.25})
     with kube:
         result = triage(kube, tmp_path, "adaptive-pairs")
@@ -54,6 +54,32 @@ def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_rou
     assert document["suspects"] == ["gpu-11"] and document["cordon"] == ["kubectl cordon gpu-11"]
     assert "gpu-11" in (result.record / "summary.md").read_text()
     assert 'class="heat"' in (result.record / "report.html").read_text()
+    _report_again(result, tmp_path / "results", capsys)
+
+
+def _report_again(result, results: Path, capsys) -> None:
+    """`scenario report <triage-id>` prints the suspects table and writes summary.md and report.html again from
+    triage.json alone: the same files, whether the triage is named by its id or its folder."""
+    from runner.cli import main
+
+    summary, html = (result.record / "summary.md").read_text(), (result.record / "report.html").read_text()
+    for name in ("summary.md", "report.html"):
+        (result.record / name).unlink()
+    capsys.readouterr()
+    assert main(["report", result.triage_id, "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "suspect" in out and result.suspects[0] in out and "bad" in out, out
+    assert f"{result.record / 'summary.md'}" in out and f"{result.record / 'report.html'}" in out
+    assert (result.record / "summary.md").read_text() == summary
+    regenerated = (result.record / "report.html").read_text()
+    assert 'class="heat"' in regenerated and regenerated.count("<td") == html.count("<td")
+    assert main(["report", str(result.record)]) == 0 and (result.record / "summary.md").read_text() == summary
+    # a record that is not one: one paragraph naming the file, exit 3 (as for a broken run record)
+    (result.record / "triage.json").write_text("{\"format\": \"scenario-runner/triage/v1\", \"sets\": 3}")
+    capsys.readouterr()
+    assert main(["report", str(result.record)]) == 3
+    err = capsys.readouterr().err
+    assert "triage.json: not a readable triage document" in err and "hint:" in err and "Traceback" not in err, err
 
 
 # The fake's launchers print the 16-rank fixture whatever the set's size: bisection's larger sets would fail an
