@@ -27,9 +27,15 @@ def meaning_problems(scenario: Scenario, executor_view: bool = False) -> list[Pr
     if not executor_view:
         problems += list(_parameters_are_used(scenario))
     for check in (_commands_given, _ready_waits_for_something, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options, _durations,
-                  _untemplated_check_fields, _repeats_are_jobs):
+                  _untemplated_check_fields, _repeats_are_jobs, _triage):
         problems += list(check(scenario))
     return problems
+
+
+def _triage(scenario: Scenario) -> list[Problem]:
+    from .triage.settings import triage_problems  # the `triage:` block: its workload, metric, fleet, reference, links
+
+    return triage_problems(scenario)
 
 
 def _at(scenario: Scenario, *path: Any, key: bool = False):

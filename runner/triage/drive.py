@@ -23,7 +23,7 @@ from ..progress import QuietProgress
 from ..record import default_results_dir, new_run_id
 from ..resolve import Library
 from .scoring import Findings, SetResult, find_suspects, judge_sets, outcomes
-from .settings import TriageSettings, set_overrides, settings_for
+from .settings import TriageSettings, link_names, set_overrides, settings_for
 from .strategies import NodeSet, max_rounds, plan_next
 
 TRIAGE_FORMAT = "scenario-runner/triage/v1"
@@ -155,6 +155,10 @@ def _run_triage(name, library, overrides, base, executor, settings, run_fn, resu
     state = _State(triage_id, base.name, folder, settings, fleet, str(options.get("context") or ""), time.time())
     announce(f"{base.name}: triage {triage_id}, {settings.strategy} over {len(fleet.nodes)} nodes"
              + (f" (left out: {', '.join(f'{n} {w}' for n, w in fleet.left_out.items())})" if fleet.left_out else ""))
+    unused = [n for n in link_names(base) if n not in fleet.nodes and n != settings.reference]
+    if unused:  # a parameter's "none" (node--1), or a node the fleet does not have: said, not guessed at
+        many = len(unused) > 1
+        announce(f"triage.links: {', '.join(unused)} {'are' if many else 'is'} not in the fleet: no link set for {'them' if many else 'it'}")
 
     def run_set(round_number: int, nodes: NodeSet) -> SetResult:
         result = run_set_once(round_number, nodes)

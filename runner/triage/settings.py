@@ -161,6 +161,13 @@ def _scaled_rank_checks(scenario: Scenario, settings: TriageSettings, ranks: int
     return sets
 
 
+def link_names(scenario: Scenario) -> list[str]:
+    """The node names triage.links names, rendered (`node-{{ params.degraded }}`)."""
+    params = {"params": dict(scenario.parameters)}
+    where = scenario.sources.with_path(("triage", "links"))
+    return [render_string(str(k), params, where) for k in (triage_block(scenario).get("links") or {})]
+
+
 def _local_nodes(scenario: Scenario, settings: TriageSettings, nodes: Sequence[str]) -> dict:
     """The emulated nodes of one set: only the set's nodes are created, with their own link settings
     (local.nodes.links, then triage.links with its names rendered)."""
@@ -173,3 +180,145 @@ def _local_nodes(scenario: Scenario, settings: TriageSettings, nodes: Sequence[s
             "names": list(nodes), "count": len(nodes),
             "links": {n: links[n] for n in nodes if n in links},
             "placement": {settings.workload: list(nodes)}}
+
+
+# --- validate: the triage block means something ----------------------------------------------------
+
+
+def triage_problems(scenario: Scenario) -> list[Problem]:
+    """What `scenario validate` reports about the `triage:` block (the schema has checked its shape): the workload and
+    the metric it scores by exist and the metric is a performance one, the fleet has at least two nodes (and as many
+    as a set needs), the reference is not one of them, and every rehearsal link names a node of the fleet."""
+    block = triage_block(scenario)
+    if not block:
+        return []
+    problems: list[Problem] = []
+
+    def at(*path: Any, key: bool = False) -> Location:
+        return scenario.sources.with_path(("triage", *path), key=key)
+
+    strategy = block.get("strategy", "all-pairs")
+    workload = _checked_workload(scenario, block, at, problems)
+    if workload is not None:
+        problems += _metric_problems(scenario, workload, block.get("metric"), at)
+    fleet = _checked_fleet(scenario, block, at, problems)
+    if fleet is None:
+        return problems
+    # bisection halves the fleet down to sets of the workload's size: both halves must hold one
+    needed = 2 * max(workload_nodes(scenario, workload), 1) if strategy == "bisection" and workload is not None else 2
+    if len(fleet) < needed:
+        problems.append(Problem(f"triage.nodes: a fleet of {len(fleet)} node{'s' if len(fleet) != 1 else ''} cannot be triaged"
+                                + (f" by bisection (each half must hold a set of {needed // 2} nodes)" if needed > 2 else ""),
+                                at("nodes"), "a suspect is a node whose sets are bad while the others' are fine: give at least "
+                                f"{needed} nodes"))
+    reference = str(block.get("reference") or "")
+    if reference and reference in fleet:
+        problems.append(Problem(f"triage.reference {reference!r} is also a node of the fleet (triage.nodes)", at("reference"),
+                                "the reference is a known-good partner from outside the fleet, tested beside every node: "
+                                "take it out of triage.nodes or pick another node"))
+    for key in (block.get("links") or {}):
+        if _TEMPLATE not in str(key) and str(key) not in fleet:
+            problems.append(Problem(f"triage.links names node {key!r}, which is not in the fleet ({_fleet_text(fleet)})",
+                                    at("links", key, key=True), _close_hint(str(key), fleet, "links apply to the fleet's nodes")))
+    return problems
+
+
+_TEMPLATE = "{{"
+
+
+def _checked_workload(scenario: Scenario, block: Mapping[str, Any], at, problems: list[Problem]) -> str | None:
+    names = [w.name for w in scenario.workloads]
+    name = block.get("workload")
+    if name is None:
+        return max(scenario.workloads, key=lambda w: workload_nodes(scenario, w.name)).name if scenario.workloads else None
+    if name not in names:
+        problems.append(Problem(f"triage.workload {name!r} is not a workload of {scenario.name}", at("workload"),
+                                _close_hint(str(name), names, "workloads")))
+        return None
+    return name
+
+
+def _metric_problems(scenario: Scenario, workload: str, metric: Any, at) -> list[Problem]:
+    from ..catalog import unknown_metric_hint
+    from ..meaning import _catalog
+
+    parser = scenario.workload(workload).parser
+    if metric is None:
+        checks = [c for c in scenario.checks if c.metric and c.workload == workload and c.kind == "performance"]
+        if checks:
+            return []
+        return [Problem(f"triage needs a metric to score the sets by: workload {workload!r} has no performance check",
+                        at(), f"set triage.metric: {workload}.<metric>, a performance metric of its parser"
+                        + (f" {parser.name!r}" if parser else ""))]
+    metric = str(metric)
+    if "." not in metric or metric.split(".", 1)[0] != workload:
+        return [Problem(f"triage.metric {metric!r} must be <workload>.<metric> of the triage workload {workload}", at("metric"),
+                        f"for example {workload}.{_performance_names(parser)[0] if _performance_names(parser) else '<metric>'}")]
+    name = metric.split(".", 1)[1]
+    catalog = _catalog(parser.name) if parser else None
+    if parser is None:
+        return [Problem(f"triage.metric {metric!r}: workload {workload!r} has no parser, so it yields no metrics", at("metric"),
+                        "give the workload a parser (see `scenario parse --list`)")]
+    if catalog is None:
+        return []  # an unknown parser: the workload's own problem, reported there
+    declared = catalog.metrics_for(thaw(parser.options))
+    spec = declared.get(name)
+    performance = _performance_names(parser)
+    if spec is None:
+        return [Problem(f"triage.metric: parser {parser.name!r} of workload {workload!r} yields no metric {name!r}", at("metric"),
+                        unknown_metric_hint(name, performance or declared))]
+    if spec.kind != "performance" or not spec.better:
+        what = f"a {spec.kind} metric" if spec.kind != "performance" else "a metric with no better direction"
+        return [Problem(f"triage.metric {metric!r} is {what}: sets are scored by a performance metric, higher or lower "
+                        "being better", at("metric"), f"performance metrics of {parser.name}: {', '.join(performance) or 'none'}")]
+    return []
+
+
+def _performance_names(parser) -> list[str]:
+    from ..meaning import _catalog
+
+    catalog = _catalog(parser.name) if parser else None
+    if catalog is None:
+        return []
+    return sorted(n for n, m in catalog.metrics_for(thaw(parser.options)).items() if m.kind == "performance" and m.better)
+
+
+def _checked_fleet(scenario: Scenario, block: Mapping[str, Any], at, problems: list[Problem]) -> tuple[str, ...] | None:
+    """The fleet the block names (None: discovered at run time, or not readable: then reported)."""
+    from ..errors import RunnerError
+
+    if block.get("nodes") is None:
+        return None
+    try:
+        value = block["nodes"]
+        if isinstance(value, str):
+            value = _rendered(scenario, value, at("nodes"))
+        if isinstance(value, bool) or not isinstance(value, (int, list, tuple)):
+            raise ScenarioError(Problem(f"triage.nodes: expected node names or a count, found {value!r}", at("nodes"),
+                                        "a list of node names, or a count N of emulated nodes (node-0 .. node-<N-1>)"))
+        if isinstance(value, int):
+            return emulated_names(scenario, value) if value > 0 else ()
+        names = tuple(str(v) for v in value)
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ScenarioError(Problem(f"triage.nodes names {', '.join(twice)} more than once", at("nodes"), "each node once"))
+        return names
+    except ScenarioError as error:
+        problems += error.problems
+    except RunnerError as error:
+        problems.append(Problem(f"triage.nodes: {error.message}", at("nodes"), error.hint))
+    except Exception as error:  # noqa: BLE001 - the rendered text is not YAML
+        problems.append(Problem(f"triage.nodes: not readable once rendered ({error})", at("nodes"),
+                                "a list of node names, or a count N of emulated nodes"))
+    return None
+
+
+def _fleet_text(fleet: Sequence[str]) -> str:
+    return ", ".join(fleet) if len(fleet) <= 6 else f"{fleet[0]} .. {fleet[-1]}, {len(fleet)} nodes"
+
+
+def _close_hint(name: str, known: Sequence[str], what: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"{what}: {_fleet_text(list(known)) or 'none'}"

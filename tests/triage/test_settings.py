@@ -112,3 +112,18 @@ def test_bad_settings_are_scenario_errors(tmp_path, cli, message):
     scenario = validate_scenario("fleet-local", library(tmp_path))
     with pytest.raises(ScenarioError, match=message):
         settings_for(scenario, "local", cli)
+
+
+def test_validate_checks_the_triage_block_of_the_library_and_names_rendered_links(tmp_path):
+    """The rehearsal's links key is a parameter: `degraded: -1` (none) renders a name outside the fleet, which validates
+    (the triage says so when it starts); a literal name outside the fleet does not (tests/broken/triage-links-*)."""
+    from runner.triage.settings import link_names, triage_problems
+
+    for degraded in ("-1", "3"):
+        scenario = validate_scenario("triage-loopback", Library(REPO / "scenarios"), [f"parameters.degraded={degraded}"])
+        assert triage_problems(scenario) == []
+        assert link_names(scenario) == [f"node-{degraded}"]
+    with pytest.raises(ScenarioError, match=r"triage.links names node 'node-7', which is not in the fleet \(node-0, node-1"):
+        validate_scenario("fleet-local", library(tmp_path, LOCAL.replace('"node-{{ params.degraded }}"', "node-7")))
+    with pytest.raises(ScenarioError, match="a fleet of 1 node cannot be triaged"):
+        validate_scenario("fleet-local", library(tmp_path, LOCAL), ["parameters.nodes=1"])
