@@ -85,11 +85,11 @@ def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | 
         print(f"  {line}", file=sys.stderr, flush=True)
 
     with kube:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = run_triage("nccl-allreduce", Library(REPO / "scenarios"), OVERRIDES, executor_name="kubernetes",
                             cli={"strategy": strategy, "concurrency": concurrency}, results_dir=root / strategy,
                             options=options(kube.write_kubeconfig(root / f"{strategy}.kubeconfig")), announce=announce)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         requests = list(kube.requests)
         launchers = [run for _, pod, container, run in kube.kubelet.started if "-launcher" in pod]
         left = kube.objects("scenario-runner.dev/run-id")
@@ -99,6 +99,7 @@ def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | 
     windows = _all_running_windows(marks, launchers)
     during = [r for r in requests if any(a <= r.time <= b for a, b in windows)]
     return {"strategy": strategy, "nodes": count, "rounds": len(result.rounds), "sets": len(result.results), "wall_s": wall,
+            "cpu_s": cpu,
             "launcher_s": pod_time, "overhead_per_round_s": statistics.median(overheads) if overheads else 0.0,
             "overhead_per_round_max_s": max(overheads, default=0.0),
             "overhead_first_last_s": [round(overheads[0], 3), round(overheads[-1], 3)] if overheads else [],
@@ -166,7 +167,12 @@ def main() -> int:
                         help="simulated seconds the launchers of the strategies with few rounds run (x 0.01 real)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the records (a temporary folder, named at the end)")
+    parser.add_argument("--show", metavar="FILE", type=Path, help="print the tables of a --json output saved in FILE, run nothing")
     args = parser.parse_args()
+    if args.show:
+        data = json.loads(args.show.read_text())
+        print(text_report(data))
+        return 0 if right(data["fake"]) else 1
     os.environ.pop("KUBECONFIG", None)
     degraded = f"gpu-{args.degraded}"
     strategies = [s for s in args.strategies.split(",") if s]
@@ -184,30 +190,39 @@ def main() -> int:
             print(f"records kept in {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    ok = all(r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] for r in runs)
-    if args.json:
-        print(json.dumps({"reference_run_s": reference, "planning": planning, "fake": runs}, indent=2))
-        return 0 if ok else 1
-    print(f"fleet of {args.nodes} p5.48xlarge (fake API server), {degraded} at a quarter of the bandwidth; "
-          f"one plain run of nccl-allreduce (reference): {reference:.2f} s")
-    print(tabulate([[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['launcher_s']:g} s",
-                     f"{r['overhead_per_round_s']:.2f} s (max {r['overhead_per_round_max_s']:.2f})",
-                     f"{r['overhead_per_round_s'] / reference:.2f}x", f"{r['overhead_per_set_s']:.3f} s", r["requests"],
-                     f"{r['requests_per_pod']:.1f}", f"{r['requests_per_set']:.1f}",
-                     f"{r['requests_while_running']} in {r['running_window_s']:.1f} s" if r["running_window_s"] else "-",
-                     ",".join(r["suspects"]) or "-",
-                     "yes" if r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] else "NO"]
-                    for r in runs],
-                   headers=["strategy", "rounds", "sets", "wall", "launcher", "overhead/round (median)", "vs 1 run", "per set",
-                            "API requests", "per pod", "per set", "while pods run", "suspects", "right + clean"]))
-    print()
-    print("planning and scoring alone (no runs):")
-    print(tabulate([[p["strategy"], p["rounds"], p["sets"], f"{p['wall_s'] * 1000:.1f} ms", ",".join(p["suspects"])] for p in planning],
-                   headers=["strategy", "rounds", "sets", "wall", "suspects"]))
+    data = {"nodes": args.nodes, "degraded": degraded, "reference_run_s": reference, "planning": planning, "fake": runs}
+    print(json.dumps(data, indent=2) if args.json else text_report(data))
+    return 0 if right(runs) else 1
+
+
+def right(runs) -> bool:
+    return all(r["suspects"] == r["expected"] and not r["left_behind"] and not r["round_left_behind"] for r in runs)
+
+
+def text_report(data: dict) -> str:
+    runs, planning, reference = data["fake"], data["planning"], data["reference_run_s"]
+    nodes = data.get("nodes") or (runs[0]["nodes"] if runs else "?")
+    degraded = data.get("degraded") or (runs[0]["expected"][0] if runs else "?")
+    lines = [f"fleet of {nodes} p5.48xlarge (fake API server), {degraded} at a quarter of the bandwidth; "
+             f"one plain run of nccl-allreduce (reference): {reference:.2f} s"]
+    lines.append(tabulate(
+        [[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['launcher_s']:g} s",
+          f"{r['overhead_per_round_s']:.2f} s (max {r['overhead_per_round_max_s']:.2f})",
+          f"{r['overhead_per_round_s'] / reference:.2f}x", f"{r['overhead_per_set_s']:.3f} s",
+          f"{r['cpu_s'] / max(r['sets'], 1):.3f} s" if "cpu_s" in r else "-", r["requests"],
+          f"{r['requests_per_pod']:.1f}", f"{r['requests_per_set']:.1f}",
+          f"{r['requests_while_running']} in {r['running_window_s']:.1f} s" if r["running_window_s"] else "-",
+          ",".join(r["suspects"]) or "-", "yes" if right([r]) else "NO"]
+         for r in runs],
+        headers=["strategy", "rounds", "sets", "wall", "launcher", "overhead/round (median)", "vs 1 run", "per set",
+                 "CPU per set", "API requests", "per pod", "per set", "while pods run", "suspects", "right + clean"]))
+    lines += ["", "planning and scoring alone (no runs):"]
+    lines.append(tabulate([[p["strategy"], p["rounds"], p["sets"], f"{p['wall_s'] * 1000:.1f} ms", ",".join(p["suspects"])]
+                           for p in planning], headers=["strategy", "rounds", "sets", "wall", "suspects"]))
     for r in runs:
-        print(f"{r['strategy']}: overhead first/last round {r['overhead_first_last_s']} s; requests by verb {r['requests_by_verb']}"
-              + (f"; while pods ran: {r['requests_while_running_by_what']}" if r["running_window_s"] else ""))
-    return 0 if ok else 1
+        lines.append(f"{r['strategy']}: overhead first/last round {r['overhead_first_last_s']} s; requests by verb {r['requests_by_verb']}"
+                     + (f"; while pods ran: {r['requests_while_running_by_what']}" if r["running_window_s"] else ""))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
