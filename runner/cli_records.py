@@ -286,7 +286,8 @@ def report(run: str, results_dir: Path | None) -> None:
     folder = Path(run)
     triage = _triage_folder(results_dir, run)
     if triage is not None:
-        from .triage.report import regenerate_triage_reports, triage_table
+        from .triage.regenerate import regenerate_triage_reports
+        from .triage.report import triage_table
 
         result, written = regenerate_triage_reports(triage)
         click.echo(triage_table(result))

@@ -26,7 +26,6 @@ from .scoring import Findings, SetResult, find_suspects, judge_sets, outcomes
 from .settings import TriageSettings, link_names, set_overrides, settings_for
 from .strategies import NodeSet, max_rounds, plan_next
 
-TRIAGE_FORMAT = "scenario-runner/triage/v1"
 INSTANCE_LABEL = "node.kubernetes.io/instance-type"
 SET_REPORTS = ("junit", "markdown")   # each set's record: no report.html (plots cost more than the set's whole run)
 

@@ -240,7 +240,6 @@ def _checked_workload(scenario: Scenario, block: Mapping[str, Any], at, problems
 
 def _metric_problems(scenario: Scenario, workload: str, metric: Any, at) -> list[Problem]:
     from ..catalog import unknown_metric_hint
-    from ..meaning import _catalog
 
     parser = scenario.workload(workload).parser
     if metric is None:
@@ -274,9 +273,14 @@ def _metric_problems(scenario: Scenario, workload: str, metric: Any, at) -> list
     return []
 
 
-def _performance_names(parser) -> list[str]:
-    from ..meaning import _catalog
+def _catalog(name: str):
+    from ..parse import CATALOGS, _load_parsers
 
+    _load_parsers()
+    return CATALOGS.get(name)
+
+
+def _performance_names(parser) -> list[str]:
     catalog = _catalog(parser.name) if parser else None
     if catalog is None:
         return []

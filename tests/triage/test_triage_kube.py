@@ -129,6 +129,10 @@ def test_one_degraded_node(tmp_path, no_cluster_env, strategy, count):
         elif r.verb == "list" and selector in after_delete:
             after_delete[selector].add(r.resource)
     assert len(after_delete) == sets and all({"pods", "mpijobs", "configmaps"} <= kinds for kinds in after_delete.values()), after_delete
+    # and after every round, one list per kind over the round's run ids: nothing of the round is left
+    round_checks = [r for r in requests if r.verb == "list" and r.query.get("labelSelector", "").startswith("scenario-runner.dev/run-id in (")]
+    assert len(round_checks) == len(result.rounds) * len({r.resource for r in round_checks}) and \
+        {"pods", "mpijobs", "configmaps"} <= {r.resource for r in round_checks}
 
 
 def _by_verb(requests) -> dict:
@@ -144,8 +148,10 @@ def test_64_nodes_adaptive_in_3_rounds_bisection_in_7(tmp_path, no_cluster_env):
         adaptive = triage(kube, tmp_path / "a", "adaptive-pairs", *AT_LEAST_16_RANKS)
         bisection = triage(kube, tmp_path / "b", "bisection", *AT_LEAST_16_RANKS)
         assert kube.objects("scenario-runner.dev/run-id") == []
-    assert adaptive.suspects == ["gpu-45"] and len(adaptive.rounds) <= 3
-    assert bisection.suspects == ["gpu-45"] and len(bisection.rounds) <= 7
+    assert adaptive.suspects == ["gpu-45"] and len(adaptive.rounds) <= 3, [(j.nodes, j.why) for j in adaptive.findings.judged if j.bad]
+    assert bisection.suspects == ["gpu-45"] and len(bisection.rounds) <= 7, [(j.nodes, j.why) for j in bisection.findings.judged if j.bad]
+    assert all(r.left_behind == () for r in adaptive.rounds + bisection.rounds)
+    assert len(adaptive.results) >= 32 and adaptive.findings.suspects[0].bad_sets == adaptive.findings.suspects[0].sets
 
 
 def test_discovery_leaves_out_cordoned_and_not_ready_nodes_and_cordon_cordons(tmp_path, no_cluster_env):
