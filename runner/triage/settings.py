@@ -201,6 +201,8 @@ def triage_problems(scenario: Scenario) -> list[Problem]:
     workload = _checked_workload(scenario, block, at, problems)
     if workload is not None:
         problems += _metric_problems(scenario, workload, block.get("metric"), at)
+    if is_placed_set(scenario):
+        return problems  # one set of a triage: its fleet was checked on the triage's scenario, its size is the set's
     fleet = _checked_fleet(scenario, block, at, problems)
     if fleet is None:
         return problems
@@ -224,6 +226,12 @@ def triage_problems(scenario: Scenario) -> list[Problem]:
 
 
 _TEMPLATE = "{{"
+
+
+def is_placed_set(scenario: Scenario) -> bool:
+    """One node set of a triage (set_overrides placed it: local.nodes.placement, or platform.nodes on Kubernetes):
+    its triage block is the triage's, while its emulated node names and workload size are the set's."""
+    return bool(local_nodes_block(scenario).get("placement")) or bool(scenario.platform.nodes)
 
 
 def _checked_workload(scenario: Scenario, block: Mapping[str, Any], at, problems: list[Problem]) -> str | None:

@@ -123,6 +123,12 @@ def test_validate_checks_the_triage_block_of_the_library_and_names_rendered_link
         scenario = validate_scenario("triage-loopback", Library(REPO / "scenarios"), [f"parameters.degraded={degraded}"])
         assert triage_problems(scenario) == []
         assert link_names(scenario) == [f"node-{degraded}"]
+    # a set of the triage (here per-node: node-1 beside the reference) keeps the block but is sized and named as the
+    # set: its fleet is not checked again
+    base = validate_scenario("triage-loopback", Library(REPO / "scenarios"), ["parameters.degraded=1"])
+    for strategy, nodes in (("per-node", ("node-1",)), ("bisection", ("node-0", "node-1", "node-2"))):
+        sets = set_overrides(base, settings_for(base, "local", {"strategy": strategy}), nodes)
+        assert triage_problems(validate_scenario("triage-loopback", Library(REPO / "scenarios"), ["parameters.degraded=1", *sets])) == []
     with pytest.raises(ScenarioError, match=r"triage.links names node 'node-7', which is not in the fleet \(node-0, node-1"):
         validate_scenario("fleet-local", library(tmp_path, LOCAL.replace('"node-{{ params.degraded }}"', "node-7")))
     with pytest.raises(ScenarioError, match="a fleet of 1 node cannot be triaged"):
