@@ -13,7 +13,8 @@ runs at once: polling would show here; the strategies with few rounds get launch
 --long-launcher-s so that window is seconds long), whether the suspect is the degraded node and every
 round left nothing behind. Also, as the reference in the same process, one plain run of the same
 scenario; and the strategies' own planning and scoring over the same fleet with no runs at all.
-The fake API server runs in the same process: its CPU is in the figures too.
+The fake API server runs in the same process: its CPU is in the wall times and "CPU per set"; "runner CPU" counts
+only the runner's threads (bench.ThreadCpu).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +55,59 @@ TIME_SCALE = 0.01
 LAUNCHER_RUN = 3.0  # simulated seconds a launcher runs (30 ms real)
 MANY_ROUNDS = ("all-pairs", "per-node")
 ROUND_START, ROUND_END = re.compile(r"^round \d+: \d+ sets? of \d+ nodes?$"), re.compile(r"^round \d+: \d+ fine, \d+ bad")  # these keep the short launcher: 63 rounds of long launchers measure only sleep
+
+
+class ThreadCpu:
+    """CPU seconds by side: the fake API server's threads (its HTTP handlers, controllers, kubelet) or the runner's
+    (the main thread, the triage's set threads, watch caches, log followers, access-review pools). Each thread is
+    classified by what it runs when it starts; a thread's CPU is read when it ends, and for the live ones from
+    /proc/self/task/<tid>/stat when asked."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ended: dict[str, float] = {"fake": 0.0, "runner": 0.0}
+        self.live: dict[int, str] = {}
+        self.main = time.thread_time()
+        original, meter = threading.Thread.run, self
+
+        def run(thread):
+            side = meter.side(thread)
+            with meter.lock:
+                meter.live[threading.get_native_id()] = side
+            try:
+                original(thread)
+            finally:
+                with meter.lock:
+                    meter.live.pop(threading.get_native_id(), None)
+                    meter.ended[side] += time.thread_time()
+
+        threading.Thread.run = run
+
+    @staticmethod
+    def side(thread: threading.Thread) -> str:
+        target = getattr(thread, "_target", None)
+        module = getattr(target, "__module__", "") or type(thread).__module__
+        owner = getattr(getattr(target, "__self__", None), "__class__", None)
+        fake = module.startswith(("tests.fakekube", "socketserver", "http.server")) or \
+            (owner is not None and owner.__module__.startswith(("tests.fakekube", "socketserver", "http.server")))
+        return "fake" if fake else "runner"
+
+    def totals(self) -> dict[str, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        with self.lock:
+            totals = dict(self.ended)
+            live = dict(self.live)
+        for tid, side in live.items():
+            try:
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                totals[side] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        totals["runner"] += time.thread_time() - self.main
+        return totals
+
+
+CPU = ThreadCpu()
 
 
 def fake_fleet(count: int, degraded: str, launcher_s: float = LAUNCHER_RUN) -> FakeKube:
@@ -85,11 +140,12 @@ def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | 
         print(f"  {line}", file=sys.stderr, flush=True)
 
     with kube:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, sides = time.perf_counter(), time.process_time(), CPU.totals()
         result = run_triage("nccl-allreduce", Library(REPO / "scenarios"), OVERRIDES, executor_name="kubernetes",
                             cli={"strategy": strategy, "concurrency": concurrency}, results_dir=root / strategy,
                             options=options(kube.write_kubeconfig(root / f"{strategy}.kubeconfig")), announce=announce)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        sides = {side: spent - sides[side] for side, spent in CPU.totals().items()}
         requests = list(kube.requests)
         launchers = [run for _, pod, container, run in kube.kubelet.started if "-launcher" in pod]
         left = kube.objects("scenario-runner.dev/run-id")
@@ -99,7 +155,7 @@ def triage_on_fake(strategy: str, count: int, degraded: str, concurrency: int | 
     windows = _all_running_windows(marks, launchers)
     during = [r for r in requests if any(a <= r.time <= b for a, b in windows)]
     return {"strategy": strategy, "nodes": count, "rounds": len(result.rounds), "sets": len(result.results), "wall_s": wall,
-            "cpu_s": cpu,
+            "cpu_s": cpu, "runner_cpu_s": sides["runner"], "fake_cpu_s": sides["fake"],
             "launcher_s": pod_time, "overhead_per_round_s": statistics.median(overheads) if overheads else 0.0,
             "overhead_per_round_max_s": max(overheads, default=0.0),
             "overhead_first_last_s": [round(overheads[0], 3), round(overheads[-1], 3)] if overheads else [],
@@ -209,13 +265,15 @@ def text_report(data: dict) -> str:
         [[r["strategy"], r["rounds"], r["sets"], f"{r['wall_s']:.1f} s", f"{r['launcher_s']:g} s",
           f"{r['overhead_per_round_s']:.2f} s (max {r['overhead_per_round_max_s']:.2f})",
           f"{r['overhead_per_round_s'] / reference:.2f}x", f"{r['overhead_per_set_s']:.3f} s",
-          f"{r['cpu_s'] / max(r['sets'], 1):.3f} s" if "cpu_s" in r else "-", r["requests"],
+          f"{r['cpu_s'] / max(r['sets'], 1):.3f} s" if "cpu_s" in r else "-",
+          f"{r['runner_cpu_s'] / max(r['sets'], 1):.3f} s" if "runner_cpu_s" in r else "-",
+          f"{r['runner_cpu_s'] / max(r['rounds'], 1):.2f} s" if "runner_cpu_s" in r else "-", r["requests"],
           f"{r['requests_per_pod']:.1f}", f"{r['requests_per_set']:.1f}",
           f"{r['requests_while_running']} in {r['running_window_s']:.1f} s" if r["running_window_s"] else "-",
           ",".join(r["suspects"]) or "-", "yes" if right([r]) else "NO"]
          for r in runs],
         headers=["strategy", "rounds", "sets", "wall", "launcher", "overhead/round (median)", "vs 1 run", "per set",
-                 "CPU per set", "API requests", "per pod", "per set", "while pods run", "suspects", "right + clean"]))
+                 "CPU per set", "runner CPU per set", "runner CPU per round", "API requests", "per pod", "per set", "while pods run", "suspects", "right + clean"]))
     lines += ["", "planning and scoring alone (no runs):"]
     lines.append(tabulate([[p["strategy"], p["rounds"], p["sets"], f"{p['wall_s'] * 1000:.1f} ms", ",".join(p["suspects"])]
                            for p in planning], headers=["strategy", "rounds", "sets", "wall", "suspects"]))
