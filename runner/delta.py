@@ -11,7 +11,7 @@ Both executors run a job with `repeat: N` as N jobs in a row (expand_attempts); 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable
+from typing import Any, Iterable
 
 from .load import SourceMap
 from .model import Scenario, attempt_name, thaw
@@ -97,9 +97,14 @@ def expand_attempts(scenario: Scenario) -> Scenario:
 
 def _sources_for(sources: SourceMap, origin: list[int]) -> SourceMap:
     """Locations for the expanded workload list: an attempt's values sit where the repeated job's do."""
-    moved = SourceMap({path: location for path, location in sources.items() if path[:1] != ("workloads",) or len(path) < 2})
+    moved = SourceMap()
+    by_workload: dict[Any, list] = {}
+    for path, location in sources.items():
+        if path[:1] == ("workloads",) and len(path) > 1:
+            by_workload.setdefault(path[1], []).append((path[2:], location))
+        else:
+            moved[path] = location
     for new_index, old_index in enumerate(origin):
-        for path, location in sources.items():
-            if path[:2] == ("workloads", old_index):
-                moved[("workloads", new_index) + path[2:]] = location
+        for rest, location in by_workload.get(old_index, ()):
+            moved[("workloads", new_index) + rest] = location
     return moved

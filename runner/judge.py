@@ -100,9 +100,9 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
     """`repeats`: the outputs of each repeat when the run was repeated; log checks must then hold in every one."""
     results = [_workload_row(outcome) for outcome in output.outcomes.values() if outcome.state not in (WorkloadState.DONE, WorkloadState.SKIPPED)]
     for check in scenario.checks:
-        views = _log_views(check, output, repeats) if check.log and not check.skip else []
+        views, noun = _log_views(check, output, repeats) if check.log and not check.skip else ([], "")
         if len(views) > 1:
-            results.append(_judge_log_repeats(check, views, metrics.get(check.workload), baseline))
+            results.append(_judge_log_repeats(check, views, noun, metrics.get(check.workload), baseline))
             continue
         results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
     status = overall(results, output.state)
@@ -155,30 +155,31 @@ def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadM
     return _judge_metric(check, outcome, parsed, baseline, base)
 
 
-def _log_views(check: Check, output: RunOutput, repeats: Sequence[RunOutput]) -> list[tuple[str, WorkloadOutcome | None]]:
-    """(label, outcome) of every log a log check must hold in: each repeat's, and within it each attempt's."""
+def _log_views(check: Check, output: RunOutput, repeats: Sequence[RunOutput]) -> tuple[list[tuple[str, WorkloadOutcome | None]], str]:
+    """(label, outcome) of every log a log check must hold in: each repeat's, and within it each attempt's; and what
+    they are ("repeats", "attempts" or both)."""
     outputs = repeats if len(repeats) > 1 else (output,)
-    views = []
+    views, attempted = [], False
     for index, one in enumerate(outputs):
         outcome = one.outcomes.get(check.workload)
         attempts = outcome.attempts if outcome is not None and outcome.attempts else (outcome,)
+        attempted |= len(attempts) > 1
         for number, attempt in enumerate(attempts):
             label = [f"repeat {index + 1}/{len(outputs)}"] if len(outputs) > 1 else []
             label += [f"attempt {number + 1}/{len(attempts)}"] if len(attempts) > 1 else []
             views.append((", ".join(label), attempt))
-    return views
+    noun = " and ".join(word for word, many in (("repeats", len(outputs) > 1), ("attempts", attempted)) if many)
+    return views, noun
 
 
-def _judge_log_repeats(check: Check, views: Sequence[tuple[str, WorkloadOutcome | None]], parsed: WorkloadMetrics | None,
-                       baseline: BaselineLookup | None) -> CheckResult:
+def _judge_log_repeats(check: Check, views: Sequence[tuple[str, WorkloadOutcome | None]], noun: str,
+                       parsed: WorkloadMetrics | None, baseline: BaselineLookup | None) -> CheckResult:
     """The first repeat or attempt in which the log check does not hold, else the last one's result."""
     result = None
     for label, outcome in views:
         result = judge_check(check, outcome, parsed, baseline)
         if result.status != PASS:
             return replace(result, message=f"{label}: {result.message}")
-    labels = " ".join(label for label, _ in views)
-    noun = " and ".join(word for word in ("repeats", "attempts") if word[:-1] in labels)
     return replace(result, message=f"in all {len(views)} {noun}") if result else result
 
 

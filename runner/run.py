@@ -354,9 +354,9 @@ def collect_metrics(scenario: Scenario, output: RunOutput) -> dict[str, Workload
         if not workload.parser:
             continue
         outcome = output.outcomes.get(workload.name)
-        if outcome is not None and outcome.attempts:
+        if outcome is not None and outcome.attempts:  # a repeated job: two attempts or more
             attempts = [parse_workload(workload.parser, attempt) for attempt in outcome.attempts]
-            metrics[workload.name] = attempts[0] if len(attempts) == 1 else merge_samples(workload.name, attempts, "attempt")
+            metrics[workload.name] = merge_samples(workload.name, attempts, "attempt")
         else:
             metrics[workload.name] = parse_workload(workload.parser, outcome)
     return metrics

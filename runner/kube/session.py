@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from ..errors import ExecutionError, RunnerError
 from ..execute import (Diagnosis, Observation, Phase, RunContext, RunOutput, RunState, StartFailed, WorkloadOutcome,
                        WorkloadState, start_order)

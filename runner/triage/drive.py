@@ -123,7 +123,10 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
                            announce, discover, left_behind, cordon)
     finally:
         if shared is not None:
+            from ..kube.client import SHARED
+
             shared.close()
+            options.pop(SHARED, None)  # the caller's options do not keep a closed connection
 
 
 def _share_cluster(options: dict):
