@@ -10,12 +10,12 @@ TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := libibverbs1 libnuma1 openmpi-bin iproute2
 APT_TEST_PACKAGES := chromium
 
-.PHONY: setup system-packages test validate render scenario list docs clean help
+.PHONY: setup system-packages test lint validate render scenario list docs clean help
 
 help:
 	@echo "make setup                 create .venv and install everything the local executor needs"
 	@echo "make scenario S=NAME       run a scenario (default S=$(S)) and print its verdict"
-	@echo "make test                  run the test suite"
+	@echo "make test                  ruff, then the test suite"
 	@echo "make validate              validate every scenario"
 	@echo "make render S=NAME         render a scenario into $(OUT)"
 	@echo "make images REGISTRY=...   build and push the five images (see images/README.md)"
@@ -45,8 +45,11 @@ $(VENV)/.installed: pyproject.toml
 	@if [ -n "$(TORCH_SPEC)" ]; then $(PYTHON) -m pip install -q $(TORCH_SPEC); fi
 	touch $@
 
-test: $(VENV)/.installed
+test: lint
 	$(PYTHON) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 validate: $(VENV)/.installed
 	$(SCENARIO) validate
@@ -55,7 +58,7 @@ list: $(VENV)/.installed
 	$(SCENARIO) list
 
 docs: $(VENV)/.installed
-	$(PYTHON) -m runner.docs > docs/scenarios.md.tmp && mv docs/scenarios.md.tmp docs/scenarios.md
+	$(PYTHON) -m runner.flows.docs > docs/scenarios.md.tmp && mv docs/scenarios.md.tmp docs/scenarios.md
 
 render: $(VENV)/.installed
 	$(SCENARIO) render $(S) --out $(OUT)

@@ -51,8 +51,8 @@ def compare(results: Path, a: str, b: str) -> dict:
 
 def load_text(results: Path, *run_ids: str) -> str:
     """Each run's mean 1-minute load per CPU, from run.json's facts.runner_host."""
-    from runner.compare import _load_per_cpu
-    from runner.history import find_run
+    from runner.records.compare import _load_per_cpu
+    from runner.records.history import find_run
 
     loads = [_load_per_cpu(find_run(results, run_id, SCENARIO)) for run_id in run_ids]
     return "/".join("-" if load is None else f"{load:.2f}" for load in loads)
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def history_false_alarms(results: Path, runs: list[str], shuffles: int) -> dict:
     """Change points flagged among runs with identical settings: all of them are false alarms."""
-    from runner.history import find_run
-    from runner.trend import change_points, run_samples
+    from runner.records.history import find_run
+    from runner.records.trend import change_points, run_samples
 
     series = [run_samples(find_run(results, run_id, SCENARIO), "initiator.throughput_gbps") for run_id in runs]
     in_order = change_points(series, "higher")

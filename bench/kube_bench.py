@@ -35,10 +35,10 @@ sys.path.insert(0, str(REPO))
 
 from tabulate import tabulate  # noqa: E402
 
-from runner.progress import QuietProgress  # noqa: E402
-from runner.resolve import Library  # noqa: E402
-from runner.run import run_scenario  # noqa: E402
-from runner.validate import validate_scenario  # noqa: E402
+from runner.execute.progress import QuietProgress  # noqa: E402
+from runner.flows.run import run_scenario  # noqa: E402
+from runner.scenario.resolve import Library  # noqa: E402
+from runner.scenario.validate import validate_scenario  # noqa: E402
 from tests.fakekube import GPU_TAINT, Behavior, FakeKube, Match, node  # noqa: E402
 
 FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"  # provenance: its README.md

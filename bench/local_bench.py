@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from runner.errors import ParseError
-from runner.executors.processes import group_alive
-from runner.parse import parse_lines
+from runner.base.errors import ParseError
+from runner.execute.local.processes import group_alive
+from runner.parse.logs import parse_lines
 
 BIN = Path(sys.executable).parent
 PARAMS = {"threads": 2, "block_size": 65536, "batch_size": 16, "buffer_size": 67108864}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from runner.executors import nodes
-from runner.executors.nodes import Fabric, LinkSettings
+from runner.execute.local import nodes
+from runner.execute.local.nodes import Fabric, LinkSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = Path(sys.executable).parent / "scenario"

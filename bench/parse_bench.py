@@ -84,7 +84,7 @@ def write_log(path: Path, megabytes: int) -> int:
 def child(path: str) -> None:
     """Parses the log twice (timed, then under tracemalloc) and prints the figures as JSON."""
     sys.path.insert(0, str(REPO))
-    from runner.parse import parse_file
+    from runner.parse.logs import parse_file
 
     parse_file("nccl-tests", REPO / "tests/fixtures/nccl-tests/all_gather_perf.txt")  # imports and warms up everything
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -37,7 +37,7 @@ def sweep(results: Path, *args: str) -> dict:
 
 def simulated_rate(variants: int, repeat: int, trials: int = 20000) -> float:
     """Share of sweeps of identical variants (i.i.d. samples) in which ranking.rank marks a best."""
-    from runner.ranking import rank
+    from runner.verdict.ranking import rank
 
     class Variant:
         def __init__(self, index, samples):
@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         found = sweep(results, SCENARIO, "--matrix", matrix, "--repeat", str(args.repeat), "--set", "parameters.duration=2")
         marked = found["best_line"].startswith("best: variant")
         false_best += marked
-        medians = [v.get("value") for v in found["document"].get("variants", [])]
         rows.append([index, "yes" if marked else "no", found["best_line"][:110]])
         print(f"sweep {index}/{args.sweeps}: {'a best marked' if marked else 'no best'}", file=sys.stderr, flush=True)
     print(tabulate(rows, headers=["sweep", "best marked", "what the sweep said"]))

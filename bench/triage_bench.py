@@ -35,13 +35,13 @@ sys.path.insert(0, str(REPO))
 
 from tabulate import tabulate  # noqa: E402
 
-from runner.progress import QuietProgress  # noqa: E402
-from runner.resolve import Library  # noqa: E402
-from runner.run import run_scenario  # noqa: E402
-from runner.triage.drive import run_triage  # noqa: E402
-from runner.triage.scoring import SetResult, find_suspects, judge_sets, outcomes  # noqa: E402
-from runner.triage.strategies import plan_next  # noqa: E402
-from runner.validate import validate_scenario  # noqa: E402
+from runner.execute.progress import QuietProgress  # noqa: E402
+from runner.flows.run import run_scenario  # noqa: E402
+from runner.flows.triage.drive import run_triage  # noqa: E402
+from runner.flows.triage.scoring import SetResult, find_suspects, judge_sets, outcomes  # noqa: E402
+from runner.flows.triage.strategies import plan_next  # noqa: E402
+from runner.scenario.resolve import Library  # noqa: E402
+from runner.scenario.validate import validate_scenario  # noqa: E402
 from tests.fakekube import Behavior, FakeKube, Match  # noqa: E402
 from tests.fakekube.fleet import DegradedFleet, fleet_nodes  # noqa: E402
 

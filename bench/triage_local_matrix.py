@@ -33,7 +33,7 @@ def uptime() -> str:
 def left_on_the_machine(document: dict) -> list[str]:
     """The case's own leftovers, checked again from outside the triage: namespaces, veths, markers, processes of its sets."""
     sys.path.insert(0, str(REPO))
-    from runner.executors.nodes import left_behind
+    from runner.execute.local.nodes import left_behind
 
     return left_behind({}, "", [s["run_id"] for s in document.get("sets", []) if s.get("run_id")])
 

@@ -37,9 +37,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runner.render import DEFAULT_TEMPLATES, template_names  # noqa: E402
-from runner.resolve import Library, resolve  # noqa: E402
-from runner.check import validate_files  # noqa: E402
+from runner.base.resources import template_names  # noqa: E402
+from runner.flows.check import validate_files  # noqa: E402
+from runner.render.kubernetes import DEFAULT_TEMPLATES
+from runner.scenario.resolve import Library, resolve  # noqa: E402
 
 SCENARIO = Path(os.environ.get("SCENARIO_BIN", REPO / ".venv" / "bin" / "scenario"))
 COLD_TARGET_S = 0.5
@@ -113,7 +114,7 @@ def bytecode_env(cache: str) -> dict[str, str]:
 
 def import_profile(top: int = 12) -> str:
     """The slowest imports of a cold `scenario validate` (self + children, ms)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner.cli", "validate", "-q"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner.cli.main", "validate", "-q"], cwd=REPO,
                             capture_output=True, text=True)
     rows = []
     for line in result.stderr.splitlines():
@@ -228,8 +229,8 @@ OBJECTS = [
 
 
 def object_validation(repeat: int = 30) -> list[list]:
-    from runner.kube.objects import object_problems
-    from runner.render import RenderedObject
+    from runner.render.kubernetes import RenderedObject
+    from runner.render.objects import object_problems
 
     rows = []
     try:
@@ -303,7 +304,7 @@ def main() -> int:
     objects = object_validation()
     if objects:
         print("\n(c) Kubernetes built-in object validation, ms per object")
-        print(tabulate(objects, headers=["kind", "kubernetes_validate.validate", "runner.kube.objects.object_problems"]))
+        print(tabulate(objects, headers=["kind", "kubernetes_validate.validate", "runner.render.objects.object_problems"]))
     return 1 if over else 0
 
 

@@ -1,4 +1,4 @@
 """`python -m runner` is the `scenario` command."""
-from .cli import entry
+from runner.cli.main import entry
 
 entry()

@@ -539,7 +539,7 @@ class RankContext:
 
 def import_torch() -> Any:
     try:
-        import torch
+        import torch  # the probe imports torch only when it runs, not when --help is read
         import torch.distributed  # noqa: F401
     except ImportError as error:
         raise ProbeError(TORCH_MISSING_MESSAGE, EXIT_USAGE) from error
@@ -621,7 +621,9 @@ def gather_devices(ctx: RankContext) -> list[DeviceInfo]:
 
 
 def probe_description(ctx: RankContext) -> str:
-    from runner import __version__
+    from runner import (
+        __version__,  # the probe runs on nodes from a plain copy of this file too
+    )
 
     text = f"# Collective probe (scenario-runner {__version__}) torch {ctx.torch.__version__} backend {ctx.backend}"
     if ctx.backend == "nccl":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.resolve import Library
+from runner.scenario.resolve import Library
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = REPO / "tests" / "broken"

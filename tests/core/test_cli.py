@@ -8,8 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from runner.cli import cli, main
-from runner.resolve import Library
+from runner.cli.main import cli, main
+from runner.scenario.resolve import Library
 
 from .conftest import REPO, SCENARIOS, scenario_text
 

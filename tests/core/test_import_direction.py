@@ -88,13 +88,82 @@ def describe(component: list[str], graph: dict[str, set[str]]) -> str:
     return "; ".join(f"{m} -> {', '.join(sorted(graph[m] & set(component)))}" for m in component)
 
 
+# runner's packages, bottom to top, in the order data flows: each imports only those below it (and itself).
+LAYERS = ["base", "parse", "scenario", "render", "execute", "verdict", "records", "report", "flows", "cli"]
+APART = {"probes": "runs on the nodes: runner.__version__ only", "cluster": "a control plane for rehearsals: nothing of runner's"}
+SIBLINGS_APART = [("runner.execute.local", "runner.execute.kubernetes")]
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that breaks the layering: a package importing one above it, or a package kept apart."""
+    rank = {name: level for level, name in enumerate(LAYERS)}
+    found = []
+    for module, targets in sorted(graph.items()):
+        source = package_of(module)
+        for target in sorted(targets):
+            dest = package_of(target)
+            if not dest or source in ("", "__main__") or source == dest and not _siblings(module, target):
+                continue
+            if source in APART or dest in APART and source not in ("flows", "cli"):
+                found.append(f"{module} -> {target} ({APART.get(source) or APART[dest]})")
+            elif source == dest:
+                found.append(f"{module} -> {target} (local and kubernetes executors never import each other)")
+            elif rank.get(dest, -1) > rank.get(source, -1):
+                found.append(f"{module} -> {target} ({source} is below {dest})")
+    return found
+
+
+def _siblings(module: str, target: str) -> bool:
+    return any(module.startswith(a) and target.startswith(b) or module.startswith(b) and target.startswith(a)
+               for a, b in SIBLINGS_APART)
+
+
+def test_packages_import_only_those_below_them():
+    graph = import_graph()
+    packages = {package_of(m) for m in graph} - {"", "__main__"}
+    assert packages <= set(LAYERS) | set(APART), f"a package outside LAYERS: {sorted(packages - set(LAYERS) - set(APART))}"
+    assert upward_imports(graph) == []
+
+
+def test_the_layering_check_sees_an_upward_import():
+    graph = {"runner.verdict.judge": {"runner.report.table", "runner.base.errors"},
+             "runner.execute.local.backend": {"runner.execute.kubernetes.client"},
+             "runner.scenario.meaning": {"runner.flows.triage.settings"}}
+    assert upward_imports(graph) == [
+        "runner.execute.local.backend -> runner.execute.kubernetes.client (local and kubernetes executors never import each other)",
+        "runner.scenario.meaning -> runner.flows.triage.settings (scenario is below flows)",
+        "runner.verdict.judge -> runner.report.table (verdict is below report)"]
+
+
+def test_few_imports_sit_inside_functions_and_each_says_why():
+    inside, total = [], 0
+    for path in RUNNER.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        lines = path.read_text().splitlines()
+        nested = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                total += 1
+                if id(node) in nested:
+                    inside.append((path, node.lineno, "\n".join(lines[node.lineno - 1:node.end_lineno])))
+    assert len(inside) <= 0.05 * total, f"{len(inside)} of {total} imports inside functions"
+    unexplained = [f"{p.relative_to(RUNNER.parent)}:{n}" for p, n, line in inside if "#" not in line]
+    assert unexplained == [], "an import inside a function says why (a comment on its line)"
+
+
 def test_stage_modules_import_each_other_one_way():
     graph = import_graph()
-    assert len(graph) > 40 and "runner.validate" in graph["runner.check"]
+    assert len(graph) > 40 and "runner.scenario.validate" in graph["runner.flows.check"]
     assert cycles(graph) == [], "\n".join(describe(c, graph) for c in cycles(graph))
 
 
 def test_the_walk_sees_a_cycle_made_by_a_lazy_import():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
-    assert "runner.schemas" in import_graph()["runner.validate"]
+    assert "runner.scenario.schemas" in import_graph()["runner.scenario.validate"]

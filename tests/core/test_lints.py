@@ -5,10 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.lints import LINTS, parse_size, run_lints
-from runner.resolve import Library, resolve_text
-from runner.validate import build, known_names, schema_problems, validate_resolved
+from runner.base.errors import ScenarioError
+from runner.flows.check import PLUGINS
+from runner.scenario.lints import LINTS, parse_size, run_lints
+from runner.scenario.resolve import Library, resolve_text
+from runner.scenario.validate import (
+    build,
+    known_names,
+    schema_problems,
+    validate_resolved,
+)
 
 from .conftest import JOB, JUDGED, scenario_text
 
@@ -104,7 +110,7 @@ def lint_codes(text: str, tmp_path) -> list[str]:
     library = Library(tmp_path)
     resolved = resolve_text(text, "demo.yaml", library)
     assert schema_problems(resolved.data, resolved.sources) == []
-    return [p.code for p in run_lints(build(resolved), known_names(library))]
+    return [p.code for p in run_lints(build(resolved), known_names(library, PLUGINS.executors))]
 
 
 def test_every_lint_has_a_case():

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.load import format_path, load_file, load_text
+from runner.base.errors import ScenarioError
+from runner.scenario.load import format_path, load_file, load_text
 
 TEXT = """\
 apiVersion: scenarios/v1
@@ -117,7 +117,7 @@ DOCUMENTS = [
 def test_load_documents_is_safe_load_all(text):
     import yaml
 
-    from runner.load import load_documents
+    from runner.scenario.load import load_documents
 
     assert repr(load_documents(text)) == repr(list(yaml.safe_load_all(text)))
 
@@ -125,10 +125,10 @@ def test_load_documents_is_safe_load_all(text):
 def test_load_documents_on_rendered_manifests():
     import yaml
 
-    from runner import render
-    from runner.load import load_documents
-    from runner.resolve import Library
-    from runner.validate import validate_scenario
+    from runner.flows.check import validate_scenario
+    from runner.render import kubernetes as render
+    from runner.scenario.load import load_documents
+    from runner.scenario.resolve import Library
 
     texts = []
     original = render.load_documents

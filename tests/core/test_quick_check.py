@@ -7,13 +7,13 @@ import random
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
-from runner.errors import ScenarioError
-from runner.model import thaw
-from runner.kube.objects import _builtin_validator, _crd_validators
-from runner.render import render_kubernetes
-from runner.resolve import Library, resolve
-from runner.schemas import QuickValidator, compile_check, scenario_validator
-from runner.validate import validate_scenario
+from runner.base.errors import ScenarioError
+from runner.flows.check import validate_scenario
+from runner.render.kubernetes import render_kubernetes
+from runner.render.objects import _builtin_validator, _crd_validators
+from runner.scenario.model import thaw
+from runner.scenario.resolve import Library, resolve
+from runner.scenario.schemas import QuickValidator, compile_check, scenario_validator
 
 from .conftest import BROKEN, SCENARIOS
 

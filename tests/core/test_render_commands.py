@@ -5,8 +5,8 @@ from types import MappingProxyType
 
 import pytest
 
-from runner.errors import Location, RenderError
-from runner.render import _compile, _substitute, render_string
+from runner.base.errors import Location, RenderError
+from runner.scenario.templating import _compile, _substitute, render_string
 
 VARIABLES = {
     "params": MappingProxyType({"threads": 4, "ratio": 1.5, "flag": True, "text": "a b", "none": None, "list": [1],
@@ -58,8 +58,8 @@ FLOW_VALUES = [
 def test_to_yaml_writes_what_pyyaml_writes(value):
     import yaml
 
-    from runner.model import thaw
-    from runner.render import _to_yaml
+    from runner.scenario.model import thaw
+    from runner.scenario.templating import _to_yaml
 
     expected = yaml.safe_dump(thaw(value), default_flow_style=True, sort_keys=False, width=10_000).strip()
     assert _to_yaml(value) == expected

@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.resolve import Library, apply_overrides, matrix_variants, merge, parse_override, resolve, scenarios_dir, variant_suffix
+from runner.base.errors import ScenarioError
+from runner.scenario.resolve import (
+    Library,
+    apply_overrides,
+    matrix_variants,
+    merge,
+    parse_override,
+    resolve,
+    scenarios_dir,
+    variant_suffix,
+)
 
 from .conftest import scenario_text
 

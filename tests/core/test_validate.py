@@ -5,10 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.resolve import Library, resolve_text
-from runner.schemas import schema
-from runner.validate import KNOWN_VERSIONS, validate_resolved, validate_scenario
+from runner.base.errors import ScenarioError
+from runner.scenario.resolve import Library, resolve_text
+from runner.scenario.schemas import schema
+from runner.scenario.validate import (
+    KNOWN_VERSIONS,
+    validate_resolved,
+    validate_scenario,
+)
 
 from .conftest import JOB, SCENARIOS, scenario_text
 

@@ -20,7 +20,15 @@ from functools import lru_cache
 import jsonschema
 from kubernetes.client import models
 
-from .errors import (ApiError, field_error, forbidden, invalid_value, required, too_long, unsupported)
+from .errors import (
+    ApiError,
+    field_error,
+    forbidden,
+    invalid_value,
+    required,
+    too_long,
+    unsupported,
+)
 from .selection import selector_from_dict
 from .store import clone
 
@@ -112,8 +120,8 @@ def parse_quantity(value) -> Decimal:
         return Decimal(str(value))
     m = _QUANTITY.match(str(value).strip())
     if not m:
-        raise ValueError(f"quantities must match the regular expression "
-                         f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        raise ValueError("quantities must match the regular expression "
+                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
     return Decimal(m.group(1)) * Decimal(_SUFFIXES[m.group(2) or ""])
 
 

@@ -550,7 +550,7 @@ class LeaderWorkerSetController(Controller):
 
     def reconcile(self, lws: dict, now: float) -> None:
         meta, spec = lws["metadata"], lws.get("spec") or {}
-        name, ns = meta["name"], meta["namespace"]
+        name = meta["name"]
         template = spec.get("leaderWorkerTemplate") or {}
         replicas, size = spec.get("replicas", 1), template.get("size", 1)
         self._ensure_service(lws)

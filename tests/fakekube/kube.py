@@ -20,7 +20,6 @@ from .selection import parse_label_selector
 from .store import Store, clone
 
 
-
 class FakeKube:
     """A Kubernetes API server on 127.0.0.1 with scripted controllers, for tests.
 
@@ -141,7 +140,7 @@ class FakeKube:
 
     def api_client(self):
         """A kubernetes.client.ApiClient for this server (no global configuration touched)."""
-        from kubernetes import client, config
+        from kubernetes import config
         return config.new_client_from_config_dict(self.kubeconfig())
 
     # -- seeding ------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-
 from .errors import ApiError
 from .store import clone
 

@@ -83,7 +83,7 @@ def parse_label_selector(text: str | None) -> LabelSelector:
             op = "=" if m["op"] == "==" else m["op"]
             if op in (">", "<") and not m["value"].lstrip("-").isdigit():
                 raise ApiError.bad_request(
-                    f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer")
+                    "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer")
             requirements.append(Requirement(m["key"], op, (m["value"],)))
         else:
             raise ApiError.bad_request(f"unable to parse requirement: {part.strip()!r} in selector {text!r}")

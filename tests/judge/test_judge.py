@@ -5,13 +5,23 @@ from pathlib import Path
 
 import pytest
 
-from runner.execute import RunOutput, WorkloadOutcome, WorkloadState
+from runner.execute.contract import RunOutput, WorkloadOutcome, WorkloadState
 
 DONE, FAILED, SKIPPED, TIMEOUT = WorkloadState.DONE, WorkloadState.FAILED, WorkloadState.SKIPPED, WorkloadState.TIMEOUT
-from runner.judge import (ERROR, FAIL, PASS, SKIP, STATUS_TIMEOUT, BaselineValue, WorkloadMetrics, judge, judge_check,
-                          overall)
-from runner.model import Baseline, Check
-from runner.parse import Metric, ParseResult
+from runner.parse.logs import Metric, ParseResult
+from runner.scenario.model import Baseline, Check
+from runner.verdict.judge import (
+    ERROR,
+    FAIL,
+    PASS,
+    SKIP,
+    STATUS_TIMEOUT,
+    BaselineValue,
+    WorkloadMetrics,
+    judge,
+    judge_check,
+    overall,
+)
 
 
 def metrics(**values) -> WorkloadMetrics:
@@ -115,7 +125,7 @@ def test_an_unreadable_log_is_an_error_not_evidence(tmp_path, absent):
 
 
 def test_overall_severity_order():
-    from runner.judge import CheckResult
+    from runner.verdict.judge import CheckResult
 
     rows = lambda *statuses: [CheckResult("c", "performance", "w", s) for s in statuses]
     assert overall(rows(PASS, PASS), "completed") == PASS

@@ -66,7 +66,7 @@ def installed(tmp_path_factory):
 
 def test_the_checkout_is_not_importable_and_the_data_comes_from_the_wheel(installed):
     scenario, python, env, elsewhere = installed
-    where = _run([python, "-c", "import runner, runner.probes.collectives as p; from runner.resources import schema_dir, template_dir;"
+    where = _run([python, "-c", "import runner, runner.probes.collectives as p; from runner.base.resources import schema_dir, template_dir;"
                   "print(runner.__file__, p.__file__, schema_dir(), template_dir(), sep='\\n')"], cwd=elsewhere, env=env)
     assert where.returncode == 0, where.stderr
     venv_dir = str(python.parent.parent)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.parse import ParseResult, parse_file, parse_lines
+from runner.parse.logs import ParseResult, parse_file, parse_lines
 
 from .helpers import FIXTURES
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.parse import ParseResult
+from runner.parse.logs import ParseResult
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

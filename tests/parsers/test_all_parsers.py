@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from runner.errors import ParseError
-from runner.parse import parse_lines, parser_names
+from runner.base.errors import ParseError
+from runner.parse.logs import parse_lines, parser_names
 
 # options that get each parser past its option checks, so that the input itself is what fails
 OPTIONS = {"regex": {"patterns": [{"regex": r"busbw (?P<busbw>[0-9.]+)"}]}}

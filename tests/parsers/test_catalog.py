@@ -6,10 +6,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from runner.catalog import BETTER, KINDS
-from runner.cli import cli
-from runner.errors import ParseError
-from runner.parse import get_catalog, parse_file, parse_lines, parser_names
+from runner.base.errors import ParseError
+from runner.cli.main import cli
+from runner.parse.catalog import BETTER, KINDS
+from runner.parse.logs import get_catalog, parse_file, parse_lines, parser_names
 
 from .helpers import FIXTURES
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ParseError
-from runner.parse import parse_lines, parser_names
+from runner.base.errors import ParseError
+from runner.parse.logs import parse_lines, parser_names
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MOONCAKE = (FIXTURES / "mooncake" / "current_format_gbps.log").read_text()

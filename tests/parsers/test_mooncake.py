@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import ParseError
+from runner.base.errors import ParseError
 
 from .helpers import FIXTURES, values
 
@@ -113,7 +113,7 @@ def test_bad_role(parse_fixture):
     ("http-metadata-random-port", "192.0.2.2:15850"),        # HTTP metadata without it: "new RPC mapping", random
 ])
 def test_target_address_under_every_rpc_binding_of_the_pinned_mooncake(case, address):
-    from runner.parse import parse_file
+    from runner.parse.logs import parse_file
     from tests.truth.corpus import ROOT
 
     result = parse_file(P, ROOT / "mooncake" / "v0.3.10.post2" / case / "target.log", {"role": "target"})

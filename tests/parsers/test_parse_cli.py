@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from runner.cli import cli
+from runner.cli.main import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -45,7 +45,7 @@ def test_truncated_log_is_an_error_with_the_reason_not_a_number():
 
 
 def test_parse_cli_exit_codes_through_main(tmp_path, capsys):
-    from runner.cli import main
+    from runner.cli.main import main
 
     code = main(["parse", "nccl-tests", str(FIXTURES / "nccl-tests" / "truncated_no_footer.txt")])
     captured = capsys.readouterr()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import ParseError
+from runner.base.errors import ParseError
 
 from .helpers import values
 

@@ -384,12 +384,12 @@ def test_json_numbers_agree_with_the_table(two_ranks: tuple[Launch, Path], colle
 
 
 def project_parser():
-    """runner.parse.parse_lines once the "nccl-tests" parser (written elsewhere) imports; else skip the test."""
+    """runner.parse.logs.parse_lines once the "nccl-tests" parser (written elsewhere) imports; else skip the test."""
     try:
-        importlib.import_module("runner.parsers.nccl_tests")
-        return importlib.import_module("runner.parse").parse_lines
+        importlib.import_module("runner.parse.nccl_tests")
+        return importlib.import_module("runner.parse.logs").parse_lines
     except Exception as error:
-        pytest.skip(f"runner.parsers.nccl_tests is not importable: {error}")
+        pytest.skip(f"runner.parse.nccl_tests is not importable: {error}")
 
 
 @needs_torch

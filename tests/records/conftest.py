@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.progress import QuietProgress
-from runner.resolve import Library
-from runner.run import run_scenario
-from runner.validate import validate_scenario
+from runner.execute.progress import QuietProgress
+from runner.flows.check import validate_scenario
+from runner.flows.run import run_scenario
+from runner.scenario.resolve import Library
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_MOONCAKE = (Path(sys.executable).parent / "transfer_engine_bench").exists() or shutil.which("transfer_engine_bench") is not None

@@ -7,8 +7,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from runner.cli import cli
-from runner.compare import change_of
+from runner.cli.main import cli
+from runner.records.compare import change_of
 
 from .conftest import needs_mooncake, read_json
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.compare import _flatten, change_of
-from runner.stats import median, p_greater, quantile, smallest_p, statistic
+from runner.base.stats import median, p_greater, quantile, smallest_p, statistic
+from runner.records.compare import _flatten, change_of
 
 A = [0.150, 0.162, 0.141, 0.171, 0.155]
 
@@ -84,7 +84,7 @@ def test_old_records_take_direction_and_kind_from_the_catalog():
 def past_run(tmp_path, name, executor="local", load=(0.2, 0.3), cpus=2):
     import json
 
-    from runner.history import PastRun
+    from runner.records.history import PastRun
 
     path = tmp_path / name
     path.mkdir()
@@ -94,7 +94,7 @@ def past_run(tmp_path, name, executor="local", load=(0.2, 0.3), cpus=2):
 
 
 def test_a_busier_host_is_named_as_a_condition_that_differs(tmp_path):
-    from runner.compare import conditions_diff
+    from runner.records.compare import conditions_diff
 
     quiet, busy = past_run(tmp_path, "a"), past_run(tmp_path, "b", load=(3.0, 4.2))
     (line,) = conditions_diff(quiet, busy)
@@ -103,7 +103,7 @@ def test_a_busier_host_is_named_as_a_condition_that_differs(tmp_path):
 
 @pytest.mark.parametrize("b_kwargs", [{"load": (0.9, 1.1)}, {"load": None}, {"executor": "kubernetes", "load": (9.0, 9.0)}])
 def test_similar_loads_or_no_local_host_say_nothing(tmp_path, b_kwargs):
-    from runner.compare import conditions_diff
+    from runner.records.compare import conditions_diff
 
     assert conditions_diff(past_run(tmp_path, "a"), past_run(tmp_path, "b", **b_kwargs)) == []
 

@@ -8,11 +8,15 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from runner.baseline import baseline_scenarios, ensure_baselines, missing_baselines
-from runner.cli import cli
-from runner.history import baseline_lookup, find_run, latest_passing, past_runs
-from runner.progress import QuietProgress
-from runner.run import run_scenario
+from runner.cli.main import cli
+from runner.execute.progress import QuietProgress
+from runner.flows.baseline import (
+    baseline_scenarios,
+    ensure_baselines,
+    missing_baselines,
+)
+from runner.flows.run import run_scenario
+from runner.records.history import baseline_lookup, find_run, latest_passing, past_runs
 
 from .conftest import bench_scenario, read_json
 
@@ -147,7 +151,7 @@ def test_history_lists_incomplete_runs_and_tolerates_corrupt_records(tmp_path):
 
     from click.testing import CliRunner
 
-    from runner.cli import main
+    from runner.cli.main import main
 
     folder = tmp_path / "demo"
     for run_id, verdict in (("20261201-100000-aaaa", "[1, 2"), ("20261201-100001-bbbb", "[1, 2]"),

@@ -7,8 +7,8 @@ import shutil
 
 from click.testing import CliRunner
 
-from runner.cli import cli
-from runner.trend import change_points, sparkline
+from runner.cli.main import cli
+from runner.records.trend import change_points, sparkline
 
 from .conftest import read_json
 

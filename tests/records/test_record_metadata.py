@@ -8,10 +8,10 @@ from datetime import datetime
 
 import pytest
 
-from runner.parse import parse_file
-from runner.judge import WorkloadMetrics
-from runner.record import RunRecord, atomic_write
-from runner.run import _image_refs, _tool_versions
+from runner.flows.run import _image_refs, _tool_versions
+from runner.parse.logs import parse_file
+from runner.records.record import RunRecord, atomic_write
+from runner.verdict.judge import WorkloadMetrics
 
 from .conftest import REPO, needs_mooncake, read_json
 
@@ -35,7 +35,7 @@ def test_run_json_describes_the_run(mooncake_run):
 
 
 def test_the_scenarios_commit_is_the_one_of_the_checkout_holding_the_files(tmp_path):
-    from runner.record import git_commit
+    from runner.records.record import git_commit
 
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     commit = git_commit([str(REPO / "scenarios" / "local" / "mooncake-tcp-loopback.yaml")])

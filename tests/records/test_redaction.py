@@ -6,8 +6,14 @@ import shutil
 
 import pytest
 
-from runner.parse import parse_file
-from runner.record import REDACTED, is_secret_name, redact, redact_record_files, redact_text
+from runner.parse.logs import parse_file
+from runner.records.record import (
+    REDACTED,
+    is_secret_name,
+    redact,
+    redact_record_files,
+    redact_text,
+)
 
 from .conftest import REPO, read_json
 

@@ -1,11 +1,10 @@
 """Repeats: one record, every sample kept, checks judge a statistic of the samples, log checks hold in every repeat."""
 from __future__ import annotations
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
-from runner.cli import cli
+from runner.cli.main import cli
 
 from .conftest import needs_mooncake, read_json
 

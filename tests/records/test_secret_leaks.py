@@ -132,7 +132,7 @@ def test_killed_run_is_recovered_redacted_and_incomplete(library):
     runner.wait(timeout=10)
     partial = log.parents[2]
     run_id = partial.name[: -len(".partial")]
-    from runner.executors.processes import marked_processes
+    from runner.execute.local.processes import marked_processes
 
     assert marked_processes(run_id), "the killed runner's service should still be running before recovery"
     history = subprocess.run([str(SCENARIO_BIN), "history", "leaky", "--results", str(library / "results")],

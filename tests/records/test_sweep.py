@@ -6,13 +6,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.judge import Verdict, WorkloadMetrics
-from runner.parse import Metric, ParseResult
-from runner.progress import QuietProgress
-from runner.record import new_run_id
-from runner.stats import median
-from runner.sweep import parse_matrix_options, plan_sweep, run_sweep, variant_overrides
+from runner.base.errors import ScenarioError
+from runner.base.stats import median
+from runner.execute.progress import QuietProgress
+from runner.flows.sweep import (
+    parse_matrix_options,
+    plan_sweep,
+    run_sweep,
+    variant_overrides,
+)
+from runner.parse.logs import Metric, ParseResult
+from runner.records.record import new_run_id
+from runner.report.sweep import sweep_table
+from runner.verdict.judge import Verdict, WorkloadMetrics
 
 from .conftest import Lab, needs_mooncake, read_json
 
@@ -35,7 +41,7 @@ def test_sweep_table_ranks_variants_by_median_and_marks_a_best_only_when_disting
     _, result, lines = real_sweep
     assert [v.status for v in result.variants] == ["PASS"] * 4
     assert all(len(v.samples[METRIC]) == 3 for v in result.variants)  # the scenario's repeat: 3
-    table = result.table().splitlines()
+    table = sweep_table(result).splitlines()
     header, rows = table[0], [line for line in table[2:6]]
     assert header.split()[:4] == ["best", "rank", "#", "block_size"]
     medians = {v.index: median(v.samples[METRIC]) for v in result.variants}
@@ -44,9 +50,9 @@ def test_sweep_table_ranks_variants_by_median_and_marks_a_best_only_when_disting
         assert result.best == top and sum(row.startswith("*") for row in rows) == 1
         runner_up = max((i for i in medians if i != top), key=medians.get)
         assert min(result.variants[top].samples[METRIC]) > max(result.variants[runner_up].samples[METRIC])
-        assert f"best: variant {top + 1} ({result.variants[top].label})" in result.table()
+        assert f"best: variant {top + 1} ({result.variants[top].label})" in sweep_table(result)
     else:
-        assert result.tied[0] == top and len(result.tied) >= 2 and "tied on initiator.throughput_gbps within noise" in result.table()
+        assert result.tied[0] == top and len(result.tied) >= 2 and "tied on initiator.throughput_gbps within noise" in sweep_table(result)
     assert lines[0] == "variant 1/4: block_size=16384"
     assert re.match(r"variant 4/4: block_size=1048576 -> PASS, initiator.throughput_gbps [0-9.]+ GB/s", lines[-1])
     assert result.exit_code == 0
@@ -75,7 +81,7 @@ def test_sweep_runs_are_linked_records(real_sweep):
 def test_history_shows_the_variants(real_sweep):
     from click.testing import CliRunner
 
-    from runner.cli import cli
+    from runner.cli.main import cli
 
     lab, result, _ = real_sweep
     outcome = CliRunner().invoke(cli, ["history", "mooncake-tcp-loopback-sweep", "--results", str(lab.results)])
@@ -128,14 +134,14 @@ def test_best_is_the_distinguishable_best_passing_variant(lab):
     assert result.exit_code == 1
     assert all(call["parent"] == result.sweep_id and call["options"]["repeat"] == 3 for call in run_fn.calls)
     assert run_fn.calls[0]["overrides"] == ["parameters.duration=1", "parameters.block_size=16384", "matrix={}"]
-    assert "distinguishable from the runner-up" in result.table()
+    assert "distinguishable from the runner-up" in sweep_table(result)
 
 
 def test_overlapping_samples_are_a_tie_and_no_best(lab):
     run_fn = fake_run_fn([(1.0, 1.1, 0.9), (3.0, 2.2, 3.6), (3.1, 2.0, 3.5), (2.9, 2.1, 3.4)], ["PASS"] * 4)
     result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, run_fn=run_fn, results_dir=lab.results, announce=None)
     assert result.best is None and result.tied == (2, 1, 3)
-    table = result.table()
+    table = sweep_table(result)
     assert "best: none — variants 3 (block_size=262144), 2 (block_size=65536), 4 (block_size=1048576) are tied" in table
     assert [line.split()[0] for line in table.splitlines()[2:6]] == ["4", "=", "=", "="]  # rank 4 first: nothing marked
     assert read_json(result.record / "sweep.json")["tied"] == [2, 1, 3]
@@ -145,7 +151,7 @@ def test_single_samples_never_make_a_best(lab):
     run_fn = fake_run_fn([1.0, 2.0, 3.0, 4.0], ["PASS"] * 4)
     result = run_sweep("mooncake-tcp-loopback-sweep", lab.library, run_fn=run_fn, results_dir=lab.results, announce=None)
     assert result.best is None and result.tied == (3, 2, 1, 0)
-    assert "with 1 sample a variant cannot be told from noise" in result.table()
+    assert "with 1 sample a variant cannot be told from noise" in sweep_table(result)
 
 
 def test_an_interrupted_variant_stops_the_sweep_and_the_record_says_so(lab):

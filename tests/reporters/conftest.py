@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from runner.judge import CheckResult, Verdict, WorkloadMetrics
-from runner.parse import parse_file
-from runner.reporters import plots
-from runner.reporters.base import RunReport
 from records.conftest import HAS_MOONCAKE, Lab, bench_scenario
+
+from runner.parse.logs import parse_file
+from runner.report import plots
+from runner.report.base import RunReport
+from runner.verdict.judge import CheckResult, Verdict, WorkloadMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -88,9 +88,9 @@ def nccl_record(tmp_path):
 @pytest.fixture(scope="session")
 def serving_run(tmp_path_factory):
     """A PD-like serving run judged against a real baseline run (both tiny local 'bench_serving' stand-ins)."""
-    from runner.baseline import ensure_baselines
-    from runner.progress import QuietProgress
-    from runner.run import run_scenario
+    from runner.execute.progress import QuietProgress
+    from runner.flows.baseline import ensure_baselines
+    from runner.flows.run import run_scenario
 
     lab = Lab(tmp_path_factory.mktemp("serving"))
     lab.write("bench-baseline", bench_scenario(1.0))
@@ -161,8 +161,8 @@ def rendered_image_sizes(report: Path, work: Path) -> list[list]:
 
 def screenshot_colours(report: Path, work: Path, size: str = "1200,2000") -> int:
     """Distinct colours in a headless-Chromium screenshot of the report (a blank page has one or two)."""
-    from matplotlib.image import imread
     import numpy as np
+    from matplotlib.image import imread
 
     shot = work / "shot.png"
     completed = chromium(f"--screenshot={shot}", f"--window-size={size}", "--hide-scrollbars", report.as_uri())

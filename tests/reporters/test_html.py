@@ -6,9 +6,17 @@ import sys
 
 import pytest
 
-from runner.reporters.html_report import html_report
+from runner.report.html_report import html_report
 
-from .conftest import embedded_pngs, needs_chromium, needs_matplotlib, png_size, rendered_image_sizes, report_of, screenshot_colours
+from .conftest import (
+    embedded_pngs,
+    needs_chromium,
+    needs_matplotlib,
+    png_size,
+    rendered_image_sizes,
+    report_of,
+    screenshot_colours,
+)
 
 
 def assert_self_contained(html: str) -> None:
@@ -61,7 +69,7 @@ def test_without_matplotlib_the_report_says_so(nccl_record, monkeypatch):
 
 @needs_matplotlib
 def test_a_plot_that_fails_leaves_a_note_not_a_broken_report(nccl_record, monkeypatch):
-    from runner.reporters import plots
+    from runner.report import plots
 
     folder, verdict, metrics = nccl_record
     monkeypatch.setattr(plots, "busbw_vs_size", lambda *a, **k: 1 / 0)

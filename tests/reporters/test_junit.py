@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from runner.judge import Verdict
 from runner.report import REPORTERS
-from runner.reporters.junit import junit_report
+from runner.report.junit import junit_report
+from runner.verdict.judge import Verdict
 
 from .conftest import every_status_verdict, report_of, write_record
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from runner.reporters.markdown import cell, markdown_report
+from runner.report.markdown import cell, markdown_report
 
 from .conftest import every_status_verdict, report_of, write_record
 

@@ -5,8 +5,9 @@ import shutil
 
 from click.testing import CliRunner
 
-from runner.cli import cli
-from runner.sweep import SweepResult, VariantRun, write_sweep_record
+from runner.cli.main import cli
+from runner.flows.sweep import write_sweep_record
+from runner.records.sweeps import SweepResult, VariantRun
 
 from .conftest import needs_matplotlib
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.docs import generate
-from runner.resolve import Library
-from runner.validate import validate_scenario
+from runner.flows.check import validate_scenario
+from runner.flows.docs import generate
+from runner.scenario.resolve import Library
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = Library(REPO_ROOT / "scenarios")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.load import load_file
-from runner.validate import schema_problems
+from runner.base.errors import ScenarioError
+from runner.scenario.load import load_file
+from runner.scenario.validate import schema_problems
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "schema" / "scenario.v1.json"

@@ -7,10 +7,10 @@ from typing import Any, Iterator
 
 import yaml
 
-from runner.model import thaw
-from runner.render import render_kubernetes
-from runner.resolve import Library
-from runner.validate import validate_scenario
+from runner.flows.check import validate_scenario
+from runner.render.kubernetes import render_kubernetes
+from runner.scenario.model import thaw
+from runner.scenario.resolve import Library
 
 RUN_ID = "test-run"
 REPO_ROOT = Path(__file__).resolve().parents[2]

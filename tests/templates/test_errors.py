@@ -1,14 +1,15 @@
 """Template errors name the template file and line."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from runner import render
-from runner.errors import RenderError
-from runner.resolve import Library, resolve_text
-from runner.validate import validate_resolved
+from runner.base.errors import RenderError
+from runner.render import kubernetes as render
+from runner.scenario.resolve import Library, resolve_text
+from runner.scenario.validate import validate_resolved
 
 SCENARIO = """\
 apiVersion: scenarios/v1
@@ -77,3 +78,12 @@ def test_the_real_templates_are_strict(demo):
 
     with pytest.raises(jinja2.UndefinedError):
         render.environment().from_string("{{ nothing }}").render()
+
+
+def test_a_missing_template_is_a_render_error_naming_it(demo, template_dir):
+    """It was a NameError (`from error` of an unnamed exception) that surfaced as an internal error."""
+    missing = replace(demo, workloads=(replace(demo.workloads[0], template="nope"),))
+    with pytest.raises(RenderError) as caught:
+        render.render_kubernetes(missing)
+    (problem,) = caught.value.problems
+    assert "no template nope.yaml.j2" in problem.message and "namespace" in problem.hint

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from .helpers import by_kind_name, containers, env_of, get, objects, pod_templates
+from .helpers import by_kind_name, env_of, get, pod_templates
 
 
 def _main(template: dict) -> dict:

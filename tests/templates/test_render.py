@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft7Validator
 
-from runner.render import template_names
+from runner.base.resources import template_names
 
-from .helpers import (RUN_ID, RUN_LABELS, SHARED_CRDS, containers, crd_schemas, kubernetes_scenarios, objects, pod_templates,
-                      scenario, strict)
+from .helpers import (
+    RUN_ID,
+    RUN_LABELS,
+    SHARED_CRDS,
+    containers,
+    crd_schemas,
+    kubernetes_scenarios,
+    objects,
+    pod_templates,
+    scenario,
+    strict,
+)
 
 SCENARIOS = kubernetes_scenarios()
 CUSTOM_KIND_OF = {"mpi": "MPIJob", "group": "LeaderWorkerSet", "disaggregated": "DisaggregatedSet"}  # by workload kind

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from runner.errors import RunnerError
-from runner.resolve import Library
-from runner.triage.drive import run_triage
+from runner.base.errors import RunnerError
+from runner.flows.triage.drive import run_triage
+from runner.scenario.resolve import Library
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ScenarioError
-from runner.resolve import Library
-from runner.triage.settings import has_triage, set_overrides, settings_for
-from runner.validate import validate_scenario
+from runner.base.errors import ScenarioError
+from runner.flows.check import validate_scenario
+from runner.flows.triage.settings import has_triage, set_overrides, settings_for
+from runner.scenario.resolve import Library
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "registry=registry.example/efa-validation"
@@ -117,7 +117,7 @@ def test_bad_settings_are_scenario_errors(tmp_path, cli, message):
 def test_validate_checks_the_triage_block_of_the_library_and_names_rendered_links(tmp_path):
     """The rehearsal's links key is a parameter: `degraded: -1` (none) renders a name outside the fleet, which validates
     (the triage says so when it starts); a literal name outside the fleet does not (tests/broken/triage-links-*)."""
-    from runner.triage.settings import link_names, triage_problems
+    from runner.flows.triage.settings import link_names, triage_problems
 
     for degraded in ("-1", "3"):
         scenario = validate_scenario("triage-loopback", Library(REPO / "scenarios"), [f"parameters.degraded={degraded}"])

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from runner.triage.scoring import SetResult, find_suspects, judge_sets, outcomes
-from runner.triage.strategies import STRATEGIES, plan_next, round_robin
+from runner.flows.triage.scoring import SetResult, find_suspects, judge_sets, outcomes
+from runner.flows.triage.strategies import STRATEGIES, plan_next, round_robin
 
 
 def fleet(n: int) -> list[str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.resolve import Library
-from runner.triage.drive import run_triage
+from runner.flows.triage.drive import run_triage
+from runner.scenario.resolve import Library
 from tests.fakekube import Behavior, FakeKube, Match
 from tests.fakekube.fleet import DegradedFleet, fleet_nodes
 
@@ -60,7 +60,7 @@ def test_adaptive_pairs_on_16_nodes_names_the_degraded_node_and_cleans_every_rou
 def _report_again(result, results: Path, capsys) -> None:
     """`scenario report <triage-id>` prints the suspects table and writes summary.md and report.html again from
     triage.json alone: the same files, whether the triage is named by its id or its folder."""
-    from runner.cli import main
+    from runner.cli.main import main
 
     summary, html = (result.record / "summary.md").read_text(), (result.record / "report.html").read_text()
     for name in ("summary.md", "report.html"):
@@ -75,7 +75,7 @@ def _report_again(result, results: Path, capsys) -> None:
     assert 'class="heat"' in regenerated and regenerated.count("<td") == html.count("<td")
     assert main(["report", str(result.record)]) == 0 and (result.record / "summary.md").read_text() == summary
     # a record that is not one: one paragraph naming the file, exit 3 (as for a broken run record)
-    (result.record / "triage.json").write_text("{\"format\": \"scenario-runner/triage/v1\", \"sets\": 3}")
+    (result.record / "triage.json").write_text("{\"format\": \"scenario-runner/flows/triage/v1\", \"sets\": 3}")
     capsys.readouterr()
     assert main(["report", str(result.record)]) == 3
     err = capsys.readouterr().err

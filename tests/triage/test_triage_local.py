@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.executors import nodes
+from runner.execute.local import nodes
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = str(Path(sys.executable).parent / "scenario")
@@ -66,7 +66,7 @@ def wait_for(condition, timeout_s: float = 10.0) -> None:
 
 
 def test_left_behind_names_a_runs_namespaces_marker_and_processes_until_they_are_gone():
-    from runner.executors import processes
+    from runner.execute.local import processes
 
     run_id = f"test-left-{uuid.uuid4().hex[:8]}"
     fabric = nodes.Fabric.create(run_id, {"node-0": nodes.LinkSettings(), "node-1": nodes.LinkSettings()})
@@ -90,10 +90,10 @@ def test_left_behind_names_a_runs_namespaces_marker_and_processes_until_they_are
 
 
 def test_a_round_that_leaves_namespaces_behind_stops_the_triage_as_an_infrastructure_error(tmp_path, monkeypatch):
-    from runner.errors import EXIT_INFRA
-    from runner.executors.emulated import EmulatedNodes
-    from runner.resolve import Library
-    from runner.triage.drive import run_triage
+    from runner.base.errors import EXIT_INFRA
+    from runner.execute.local.emulated import EmulatedNodes
+    from runner.flows.triage.drive import run_triage
+    from runner.scenario.resolve import Library
 
     kept: list = []
     monkeypatch.setattr(EmulatedNodes, "teardown", lambda self: kept.append(self.fabric) or [])  # a teardown that forgets

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from runner.model import Scenario, Workload
+from runner.scenario.model import Scenario, Workload
 
 ROOT = Path(__file__).resolve().parent
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.judge import FAIL, PASS
-from runner.rejudge import judge_logs
-from runner.resolve import Library
-from runner.validate import validate_scenario
+from runner.flows.check import validate_scenario
+from runner.flows.rejudge import judge_logs
+from runner.scenario.resolve import Library
+from runner.verdict.judge import FAIL, PASS
 
 from .corpus import ROOT, cases, failure_cases, healthy_cases, materialize
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from runner.cli import main
-from runner.resolve import Library
-from runner.validate import validate_scenario
+from runner.cli.main import main
+from runner.flows.check import validate_scenario
+from runner.scenario.resolve import Library
 
 from .corpus import ROOT, Case, materialize
 

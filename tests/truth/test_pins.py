@@ -3,11 +3,11 @@ executor installs (pyproject's `local` extra, the shared virtual environment) mu
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,8 +56,8 @@ def test_corpus_versions_are_the_pinned_ones():
 
 
 def test_library_images_carry_the_tag_versions_env_builds():
-    from runner.resolve import Library
-    from runner.validate import validate_scenario
+    from runner.flows.check import validate_scenario
+    from runner.scenario.resolve import Library
 
     tag = _pins()["IMAGE_TAG"]
     library = Library()

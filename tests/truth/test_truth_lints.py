@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from runner.cli import main
-from runner.errors import ScenarioError
-from runner.resolve import Library
-from runner.run import run_scenario
-from runner.validate import validate_scenario
+from runner.base.errors import ScenarioError
+from runner.cli.main import main
+from runner.flows.check import validate_scenario
+from runner.flows.run import run_scenario
+from runner.scenario.resolve import Library
 
 
 def test_registry_placeholder_refused_at_run_time_on_kubernetes(tmp_path):

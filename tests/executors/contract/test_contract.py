@@ -8,19 +8,17 @@ ready/terminal events; each case also states what that result must be, so two eq
 """
 from __future__ import annotations
 
-import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from runner.progress import QuietProgress
-from runner.kube.labels import LABEL_PREFIX, dns_name
-from runner.resolve import Library
-from runner.run import StopFlag, run_scenario
-from runner.validate import validate_scenario
+from runner.execute.progress import QuietProgress
+from runner.flows.check import validate_scenario
+from runner.flows.run import StopFlag, run_scenario
+from runner.render.labels import LABEL_PREFIX, dns_name
+from runner.scenario.resolve import Library
 from tests.fakekube import Behavior, FakeKube, Match, node
 
 TOOL = Path(__file__).with_name("tool.py")

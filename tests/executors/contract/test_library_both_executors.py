@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_contract import Recorder
 
-from runner.delta import for_executor
-from runner.executors import nodes
-from runner.kube.labels import LABEL_PREFIX, dns_name
-from runner.resolve import Library
-from runner.run import StopFlag, run_scenario
-from runner.validate import validate_scenario
+from runner.execute.local import nodes
+from runner.flows.check import for_executor, validate_scenario
+from runner.flows.run import StopFlag, run_scenario
+from runner.render.labels import LABEL_PREFIX, dns_name
+from runner.scenario.resolve import Library
 from tests.fakekube import GPU_TAINT, Behavior, FakeKube, Match, node
-
-from test_contract import ENDINGS, Recorder
 
 REPO = Path(__file__).resolve().parents[3]
 REGISTRY = "registry=registry.example/efa-validation"

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from kube_support import Cluster, standard_nodes
+
 from tests.fakekube import FakeKube
 
 

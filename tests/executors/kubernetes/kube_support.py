@@ -10,10 +10,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.progress import QuietProgress
-from runner.resolve import Library
-from runner.run import StopFlag, run_scenario
-from runner.validate import validate_scenario
+from runner.execute.progress import QuietProgress
+from runner.flows.check import validate_scenario
+from runner.flows.run import StopFlag, run_scenario
+from runner.scenario.resolve import Library
 from tests.fakekube import GPU_TAINT, FakeKube, node
 
 REPO = Path(__file__).resolve().parents[3]

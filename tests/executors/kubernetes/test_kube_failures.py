@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from kube_support import log_of
+
 from tests.fakekube import Behavior, Match
 
 HOSTFILE_ONLY = ("nccl-tests-worker-0.nccl-tests.scenario-runner.svc slots=8\n"

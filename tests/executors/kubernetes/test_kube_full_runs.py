@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from kube_support import Recorder, log_of
+
 from tests.fakekube import Behavior, Match
 
 

@@ -7,8 +7,9 @@ import subprocess
 import time
 
 from kube_support import REGISTRY, RUN_LABEL, SCENARIO, in_thread, log_of
-from runner.executors.kubernetes import cleanup
-from runner.run import StopFlag
+
+from runner.execute.kubernetes.executor import cleanup
+from runner.flows.run import StopFlag
 from tests.fakekube import Behavior, Match
 
 LAUNCHER = "training.kubeflow.org/job-role=launcher"

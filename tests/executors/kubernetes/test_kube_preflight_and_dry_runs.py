@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from kube_support import REGISTRY, RUN_LABEL, Cluster, gpu_nodes, make_cluster, run_cli
-from runner.errors import ExecutionError
-from runner.executors.kubernetes import KubernetesExecutor
-from runner.kube.client import find_config
-from tests.fakekube import STANDARD_CRDS, node
 
+from runner.base.errors import ExecutionError
+from runner.execute.kubernetes.client import find_config
+from runner.execute.kubernetes.executor import KubernetesExecutor
+from tests.fakekube import STANDARD_CRDS, node
 
 # --- no cluster configured -------------------------------------------------------------------------------
 

@@ -4,18 +4,26 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from kube_support import REPO, make_cluster
-from runner.kube import client as client_module
-from runner.kube.apply import prepare
-from runner.kube.client import connect, find_config
-from runner.kube.diagnose import hints_for, pod_problems
-from runner.kube.kinds import CONFIGMAP, DEPLOYMENT, JOB, LWS, MPIJOB
-from runner.kube.preflight import _pack, pod_templates
-from runner.kube.wait import DONE, FAILED, READY, RUNNING, WAITING, Cache, object_status
-from runner.render import render_kubernetes
-from runner.resolve import Library
-from runner.validate import validate_scenario
+
+from runner.execute.kubernetes import client as client_module
+from runner.execute.kubernetes.apply import prepare
+from runner.execute.kubernetes.client import connect, find_config
+from runner.execute.kubernetes.diagnose import hints_for, pod_problems
+from runner.execute.kubernetes.kinds import CONFIGMAP, DEPLOYMENT, JOB, LWS, MPIJOB
+from runner.execute.kubernetes.preflight import _pack, pod_templates
+from runner.execute.kubernetes.wait import (
+    DONE,
+    FAILED,
+    READY,
+    RUNNING,
+    WAITING,
+    Cache,
+    object_status,
+)
+from runner.flows.check import validate_scenario
+from runner.render.kubernetes import render_kubernetes
+from runner.scenario.resolve import Library
 
 
 def pod(name="p", conditions=(), statuses=(), phase="Pending"):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from runner.execute.progress import QuietProgress
+from runner.flows.check import validate_scenario
+from runner.flows.run import run_scenario
+from runner.scenario.resolve import Library
 from tests.processes import processes_with  # noqa: F401 - re-exported for the tests
-from runner.progress import QuietProgress
-from runner.resolve import Library
-from runner.run import run_scenario
-from runner.validate import validate_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIO = [sys.executable, "-m", "runner"]  # the `scenario` command, runner imported as the tests import it

@@ -6,14 +6,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from runner.executors.processes import RUN_MARKER, marked_processes
-
-import sys
+from runner.execute.local.processes import RUN_MARKER, marked_processes
 
 SCENARIO_BIN = Path(sys.executable).parent / "scenario"
 

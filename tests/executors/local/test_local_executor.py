@@ -6,12 +6,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
-from runner.executors.local import hints_for, missing_program_message
-
+from runner.execute.local.backend import hints_for, missing_program_message
 
 
 def test_crashing_process_gives_error_with_log_tail(lab):

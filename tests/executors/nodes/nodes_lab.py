@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from runner.execute.local import nodes
+from runner.execute.progress import QuietProgress
+from runner.flows.check import validate_scenario
+from runner.flows.run import run_scenario
+from runner.scenario.resolve import Library
 from tests.processes import processes_with  # noqa: F401 - re-exported for the tests
-from runner.executors import nodes
-from runner.progress import QuietProgress
-from runner.resolve import Library
-from runner.run import run_scenario
-from runner.validate import validate_scenario
 
 SCENARIO_BIN = Path(sys.executable).parent / "scenario"
 HEADER = "apiVersion: scenarios/v1\nkind: Scenario\nmetadata: {{name: {name}, layer: kv-transfer}}\nexecutors: [local]\n"

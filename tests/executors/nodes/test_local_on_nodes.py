@@ -7,10 +7,9 @@ import signal
 import subprocess
 import time
 
-
-from runner.executors import emulated, nodes
-
 from nodes_lab import SCENARIO_BIN, ip_netns, needs_nodes, processes_with
+
+from runner.execute.local import emulated, nodes
 
 pytestmark = needs_nodes
 

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from runner.executors import nodes
-from runner.executors.nodes import Fabric, LinkSettings
+from runner.execute.local import nodes
+from runner.execute.local.nodes import Fabric, LinkSettings
 
 pytestmark = pytest.mark.skipif(nodes.unavailable_reason() != "", reason=f"emulated nodes unavailable: {nodes.unavailable_reason()}")
 
@@ -120,7 +120,7 @@ def test_what_a_killed_runner_left_is_found_and_removed():
     run_id = f"crash-{uuid.uuid4().hex[:8]}"
     script = textwrap.dedent(f"""
         import subprocess, time
-        from runner.executors.nodes import Fabric, LinkSettings
+        from runner.execute.local.nodes import Fabric, LinkSettings
         fabric = Fabric.create({run_id!r}, {{"node-0": LinkSettings(), "node-1": LinkSettings()}})
         subprocess.Popen(fabric.launcher("node-1") + ["sleep", "300"], start_new_session=True)
         print(fabric.tag, flush=True)

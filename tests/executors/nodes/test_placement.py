@@ -5,12 +5,12 @@ import textwrap
 
 import pytest
 
-from runner.delta import for_executor
-from runner.errors import ExecutionError
-from runner.executors.emulated import expand_kube_vars
-from runner.executors.placement import nodes_config, place
-from runner.resolve import Library, resolve_text
-from runner.validate import validate_resolved, validate_scenario
+from runner.base.errors import ExecutionError
+from runner.execute.local.emulated import expand_kube_vars
+from runner.execute.local.placement import nodes_config, place
+from runner.flows.check import for_executor, validate_scenario
+from runner.scenario.resolve import Library, resolve_text
+from runner.scenario.validate import validate_resolved
 
 
 def scenario(body: str):
@@ -106,7 +106,7 @@ checks:
     assert local.checks[0].skip == "no EFA here" and local.checks[0].value == 320
     s = validate_resolved(resolve_text("apiVersion: scenarios/v1\nkind: Scenario\nmetadata: {name: s, layer: fabric}\n"
                                        + textwrap.dedent(body), "<test>"))
-    assert for_executor(s, "local", ["parameters.size=2M"]).parameters["size"] == "2M"
+    assert for_executor(s, "local", overrides=["parameters.size=2M"]).parameters["size"] == "2M"
 
 
 def test_kubernetes_expansion_of_command_arguments():

@@ -1,0 +1,222 @@
+"""Pipeline stage "execute": the contract between the run pipeline and the executors.
+
+An executor takes a RunContext and returns a RunOutput: one WorkloadOutcome per
+workload, with the logs it captured. It never judges: parsing and checks happen
+afterwards on the logs, the same way for every executor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from runner.base.errors import ExecutionError
+from runner.scenario.model import Scenario, Workload
+
+
+class Vocabulary(str, Enum):
+    """A closed set of names that are stored in records as plain strings."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class WorkloadState(Vocabulary):
+    """How a workload ended."""
+
+    DONE = "done"                # a job ran to completion with exit code 0, or a service served until the run ended
+    FAILED = "failed"            # non-zero exit, crash, failed pod, a service that exited while it was needed
+    TIMEOUT = "timeout"          # hit its time limit (or its readiness limit) and was stopped
+    SKIPPED = "skipped"          # never started (a dependency failed, or the run stopped first)
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM arrived while it ran
+
+
+class RunState(Vocabulary):
+    """How the run as a whole ended."""
+
+    COMPLETED = "completed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+class Phase(Vocabulary):
+    """What an executor sees of a started workload at one moment."""
+
+    RUNNING = "running"          # started, neither finished nor (for a service) up yet
+    SUCCEEDED = "succeeded"      # every process exited 0 / the controller reports completion
+    FAILED = "failed"            # a process exited non-zero / the controller gave up
+    TIMED_OUT = "timed-out"      # the platform itself enforced a deadline (activeDeadlineSeconds)
+
+
+@dataclass(frozen=True)
+class Observation:
+    phase: Phase
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What an executor can say about a failed workload: a better one-line reason, and evidence lines."""
+
+    message: str = ""
+    lines: tuple[str, ...] = ()
+
+
+class StartFailed(ExecutionError):
+    """A workload could not be started (missing program, object refused); the run goes on without it."""
+
+
+@dataclass(frozen=True)
+class WorkloadOutcome:
+    name: str
+    state: WorkloadState
+    logs: tuple[Path, ...] = ()          # primary log first (rank 0 / launcher / leader): the one parsers read
+    exit_code: int | None = None
+    ranks: int = 1
+    started: float | None = None
+    ended: float | None = None
+    message: str = ""                    # one line: why it failed / timed out
+    diagnostics: tuple[str, ...] = ()    # events, container states, log tails, hints
+    outputs: Mapping[str, str] = field(default_factory=dict)  # values captured by readiness regexes
+    attempts: tuple["WorkloadOutcome", ...] = ()  # a repeated job: each attempt's own outcome, in order
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    executor: str
+    outcomes: Mapping[str, WorkloadOutcome]
+    state: RunState
+    message: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)  # cluster/node facts, tool paths, image refs
+
+
+class Progress(Protocol):
+    def workload(self, name: str, state: str, detail: str = "") -> None: ...
+    def tick(self, detail: str = "") -> None: ...
+
+
+@dataclass(frozen=True)
+class RunContext:
+    scenario: Scenario
+    run_id: str
+    run_dir: Path
+    timeout_s: float | None
+    progress: Progress
+    options: Mapping[str, Any] = field(default_factory=dict)
+    should_stop: Callable[[], bool] = lambda: False
+    redactor: Any = None  # runner.redaction.Redactor: what executors write about the run (command lines) goes through it
+
+    def redact(self, text: str) -> str:
+        return self.redactor.text(text) if self.redactor is not None else text
+
+    def log_dir(self, workload: str) -> Path:
+        path = self.run_dir / "logs" / workload
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an executor would do with a scenario, for reviewers: the Kubernetes objects, or the local process plan."""
+
+    executor: str
+    documents: tuple[Mapping[str, Any], ...]
+    files: tuple[Path, ...] = ()         # written when the plan was asked for with an output folder
+
+
+class Executor(Protocol):
+    """An executor plans and runs scenarios; the run loop itself is runner.execute.schedule's, shared by all of them."""
+
+    name: str
+
+    def check_environment(self, options: Mapping[str, Any]) -> None:
+        """Raise a RunnerError before any run record exists when this executor cannot run here."""
+
+    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan: ...
+
+    def run(self, context: RunContext) -> RunOutput: ...
+
+
+class Backend(Protocol):
+    """The primitives an executor gives the scheduler, for one run.
+
+    A handle is whatever the backend needs to find a started workload again (processes, objects).
+    The scheduler owns order, readiness by log, deadlines, finish rules and settling; a backend only
+    starts, observes, probes, stops and tells where logs are.
+    """
+
+    name: str
+    facts: dict[str, Any]
+
+    def open(self) -> None:
+        """Before the first workload: connect, preflight, create what every workload shares."""
+
+    def start(self, workload: Workload, ready: Mapping[str, Mapping[str, str]]) -> Any:
+        """Launch the workload (`ready`: what readiness regexes captured so far); returns its handle.
+
+        StartFailed fails this workload; any other RunnerError stops the run."""
+
+    def observe(self, handle: Any, now: float) -> Observation: ...
+
+    def probe(self, handle: Any) -> bool:
+        """The workload's own readiness (port, HTTP, pods Ready) holds now; log readiness is the scheduler's."""
+
+    def primary_log(self, handle: Any) -> Path | None:
+        """The log that readiness regexes and parsers read first (rank 0, launcher, leader)."""
+
+    def diagnose(self, handle: Any, state: WorkloadState, message: str) -> Diagnosis: ...
+
+    def stop(self, handle: Any) -> None: ...
+
+    def logs(self, handle: Any) -> tuple[Path, ...]:
+        """Every log of the workload, primary first."""
+
+    def ranks(self, handle: Any) -> int: ...
+
+    def exit_code(self, handle: Any, state: WorkloadState) -> int | None: ...
+
+    def wait(self, seconds: float) -> None:
+        """Sleep until something may have changed, at most `seconds`."""
+
+    def tick_text(self) -> str: ...
+
+    def close(self, state: RunState, message: str) -> tuple[RunState, str]:
+        """After the last workload: end or delete everything the run started, and verify it; may turn the run into an error."""
+
+
+def start_order(scenario: Scenario) -> list[Workload]:
+    """Workloads in dependency order (stable: file order among equals)."""
+    done: list[str] = []
+    remaining = list(scenario.workloads)
+    while remaining:
+        progressed = False
+        for workload in list(remaining):
+            if all(dep in done for dep in workload.after):
+                done.append(workload.name)
+                remaining.remove(workload)
+                progressed = True
+        if not progressed:
+            raise ExecutionError(f"workloads wait on each other in a cycle: {', '.join(w.name for w in remaining)}")
+    return [scenario.workload(name) for name in done]
+
+
+def log_tail(path: Path | None, lines: int = 20, max_bytes: int = 32768) -> str:
+    """The last lines of a log file (read from its end, however large), or "" when there is none."""
+    if path is None:
+        return ""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,443 @@
+"""The local executor, the embedded default: workloads run as supervised processes on this machine.
+
+Each process gets its own process group, the scenario and workload environment plus
+rank variables, free ports handed over as template variables, and its output
+captured to logs/<workload>/rank-<r>.log while it runs. The run loop (order, readiness,
+deadlines) is runner.schedule's; this module starts, observes, probes and stops processes.
+Whatever happens (success, failure, timeout, SIGINT/SIGTERM) every process group the run
+started is ended (TERM, then KILL after a grace period) and the ending is verified.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from runner.base.errors import ExecutionError
+from runner.execute.contract import (
+    Diagnosis,
+    Observation,
+    Phase,
+    Plan,
+    RunContext,
+    RunOutput,
+    RunState,
+    StartFailed,
+    WorkloadState,
+    log_tail,
+    start_order,
+)
+from runner.execute.local import processes
+from runner.execute.local.emulated import Loopback, expand_kube_vars, layer_for
+from runner.execute.local.placement import nodes_config, place
+from runner.execute.local.processes import Process
+from runner.execute.registry import executor
+from runner.execute.schedule import ready_text, run_with
+from runner.scenario.model import Scenario, Workload
+from runner.scenario.templating import (
+    command_variables,
+    placeholder_ready,
+    render_command,
+    render_env,
+)
+
+POLL_S = 0.05
+NODES_TICK_S = 0.25  # how often the links of emulated nodes are looked at (and timed link faults applied)
+MPI_OUTPUT_DIR = "ranks"
+TOOL_PACKAGES = ("mooncake-transfer-engine-non-cuda", "mooncake-transfer-engine", "torch", "sglang", "scenario-runner")
+
+# Where a missing program comes from, so the error can say what to install.
+PROVIDERS = {
+    "transfer_engine_bench": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
+    "mooncake_http_metadata_server": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
+    "mooncake_master": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
+    "mpirun": "Debian's openmpi-bin (apt-get install openmpi-bin)",
+    "all_reduce_perf": "nccl-tests (build github.com/NVIDIA/nccl-tests with `make MPI=1`, or use the nccl-tests image)",
+    "alltoall_perf": "nccl-tests (build github.com/NVIDIA/nccl-tests with `make MPI=1`, or use the nccl-tests image)",
+    "torchrun": "torch (`pip install '.[probes]'`, or torch==2.13.0 on CPU machines)",
+}
+KNOWN_LOG_HINTS = (
+    (re.compile(r"libibverbs\.so|libnuma\.so"), "Mooncake needs Debian's libibverbs1 and libnuma1 even for TCP: apt-get install libibverbs1 libnuma1"),
+    (re.compile(r"No module named 'torch'"), "the collectives probe needs torch: pip install '.[probes]' (torch==2.13.0 on CPU machines)"),
+    (re.compile(r"Address already in use|EADDRINUSE"), "a port was taken by another program between allocation and start; run again"),
+    (re.compile(r"Cannot select device for dest_addr"), "block_size x batch_size x threads exceeds buffer_size"),
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tool_path() -> str:
+    """PATH with this interpreter's bin directory first, so tools installed in the venv are found without activating it."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def resolve_program(argv0: str, path: str) -> str | None:
+    if argv0 in ("python", "python3"):
+        return sys.executable
+    if os.sep in argv0:
+        return argv0 if os.access(argv0, os.X_OK) else None
+    return shutil.which(argv0, path=path)
+
+
+def missing_program_message(argv0: str, workload: str) -> str:
+    provider = PROVIDERS.get(Path(argv0).name)
+    where = f"; it comes from {provider}" if provider else "; install it or put it on PATH"
+    return f"workload {workload}: program {argv0!r} not found on PATH{where}"
+
+
+def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of the Python packages that provide the tools, for the run record (absent ones are left out)."""
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def mpi_rank_logs(log_dir: Path) -> tuple[Path, ...]:
+    """Open MPI's --output-filename layout: <dir>/<job>/rank.<r>/stdout, ordered by rank."""
+    files = list((log_dir / MPI_OUTPUT_DIR).glob("*/rank.*/stdout"))
+    return tuple(sorted(files, key=lambda p: int(p.parent.name.split(".")[-1])))
+
+
+def hints_for(text: str) -> list[str]:
+    return [hint for pattern, hint in KNOWN_LOG_HINTS if pattern.search(text)]
+
+
+@executor("local")
+class LocalExecutor:
+    """Supervised processes on this machine."""
+
+    name = "local"
+
+    # --- plan -------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_environment(options: Mapping[str, Any]) -> None:
+        """Nothing to connect to: the local executor runs wherever the runner runs."""
+
+    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan:
+        """The process plan a reviewer reads: commands, environment, ports, start order (placeholders for run-time values)."""
+        ports = {w.name: {p: f"<free port {w.name}.{p}>" for p in w.ports} for w in scenario.workloads}
+        ready = {name: {k: f"<from {name}'s log: {k}>" for k in groups} for name, groups in placeholder_ready(scenario).items()}
+        config = nodes_config(scenario)
+        placement = place(scenario, config, start_order(scenario)) if config and config.mode == "nodes" else None
+        hosts = None
+        if placement:
+            ports = {w.name: dict(w.ports) for w in scenario.workloads}
+            hosts = {w.name: placement.service_host(w.name) for w in scenario.workloads}
+        steps = []
+        for workload in start_order(scenario):
+            index = scenario.workloads.index(workload)
+            local = workload.for_executor("local")
+            variables = self._variables(scenario, local, ports, ready, hosts)
+            command = render_command(scenario, local, index, variables)
+            steps.append({
+                "workload": local.name,
+                "kind": local.kind,
+                "type": "service (runs until the run ends)" if local.is_service else "job (runs to completion)",
+                "after": list(local.after),
+                "ranks": local.ranks,
+                "launcher": self._launcher_text(local, placement),
+                **({"nodes": [{"pod": p.hostname, "node": p.node, "ranks": list(p.ranks)} for p in placement.pods_of(local.name)]}
+                   if placement else {}),
+                "command": command if isinstance(command, str) else list(command),
+                "shell": local.shell,
+                "fallback": None if not local.fallback else {
+                    "when": f"{self._argv0(command)} is not on PATH",
+                    "command": list(render_command(scenario, replace(local, command=local.fallback.command), index, variables,
+                                                   path=("fallback", "command"))),
+                    "ranks": local.fallback.ranks or local.ranks},
+                "env": render_env(scenario, local, index, variables),
+                "rank_env": self._rank_env_names(local),
+                "ports": dict(ports[local.name]),
+                "ready": ready_text(local) if local.ready else None,
+                "timeout": local.timeout_s,
+                "log": f"logs/{local.name}/rank-<r>.log",
+                "parser": local.parser.name if local.parser else None,
+            })
+        plan = {"executor": "local", "scenario": scenario.name, "start_order": [s["workload"] for s in steps], "steps": steps}
+        if placement:
+            plan["nodes"] = {name: {"link": link.describe(), "workloads": placement.workloads_on(name)}
+                             for name, link in placement.nodes.items()}
+        if out_dir is None:
+            return Plan("local", (plan,))
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "process-plan.yaml"
+        path.write_text(yaml.safe_dump(plan, sort_keys=False, width=120))
+        return Plan("local", (plan,), (path,))
+
+    @staticmethod
+    def _argv0(command: Any) -> str:
+        if isinstance(command, str):
+            return shlex.split(command)[0] if command.strip() else ""
+        return command[0] if command else ""
+
+    @staticmethod
+    def _rank_env_names(workload: Workload) -> list[str]:
+        names = ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"]
+        if workload.kind == "group":
+            names += ["LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"]
+        return names
+
+    @staticmethod
+    def _launcher_text(workload: Workload, placement) -> str:
+        if not placement:
+            return "mpirun on localhost when found, else one process per rank" if workload.kind == "mpi" else "one process per rank"
+        if workload.kind == "mpi":
+            return "mpirun in the hub namespace, ranks on the worker nodes through an rsh agent that enters each node's namespace"
+        return "one process per rank inside its pod's node namespace"
+
+    @staticmethod
+    def _variables(scenario: Scenario, workload: Workload, ports: dict, ready: dict, hosts: Mapping[str, str] | None = None) -> dict:
+        hosts = hosts or {w.name: "127.0.0.1" for w in scenario.workloads}
+        return command_variables(scenario, workload, ports=ports[workload.name], hosts=hosts, peer_ports=ports, ready=ready,
+                                 namespace="local", run_id="")
+
+        # --- run --------------------------------------------------------------------------------
+
+    def run(self, context: RunContext) -> RunOutput:
+        return run_with(context, LocalBackend(context), POLL_S)
+
+
+@dataclass
+class Launch:
+    """One started workload: its processes (rank order; one mpirun for `mpi` workloads) and where they write."""
+
+    workload: Workload
+    log_dir: Path
+    processes: list[Process] = field(default_factory=list)
+
+    @property
+    def launcher_logs(self) -> tuple[Path, ...]:
+        return tuple(p.log for p in self.processes)
+
+
+class LocalBackend:
+    """The scheduler's primitives for processes on this machine."""
+
+    name = "local"
+
+    def __init__(self, context: RunContext):
+        self.context = context
+        self.scenario = context.scenario
+        self.path = _tool_path()
+        self.layer: Any = Loopback(self.scenario)
+        self.ports = self.layer.ports
+        self.launches: list[Launch] = []
+        self.node_failures: dict[str, str] = {}
+        self.next_nodes_tick = 0.0
+        self.facts: dict[str, Any] = {"host": socket.gethostname(), "python": sys.version.split()[0], "programs": {},
+                                      "packages": installed_versions(TOOL_PACKAGES)}
+
+    def open(self) -> None:
+        """Emulated nodes when the scenario asks for them (local.nodes): created here, before the first workload."""
+        if nodes_config(self.scenario) is None:
+            return
+        self.layer = layer_for(self.scenario, self.context.run_id, start_order(self.scenario))
+        self.ports = self.layer.ports
+        self.facts["nodes"] = self.layer.describe()
+        if self.layer.notice:
+            print(f"notice: {self.layer.notice}", file=sys.stderr)
+        if self.layer.mode != "nodes":
+            return
+        for name, node in self.facts["nodes"]["nodes"].items():
+            detail = f"{node['address']}, {node['link_text']}: {', '.join(node['workloads']) or 'idle'}"
+            self.context.progress.workload(name, "node", detail)
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def start(self, raw: Workload, ready: Mapping[str, Mapping[str, str]]) -> Launch:
+        workload = raw.for_executor("local")
+        index = self.scenario.workloads.index(raw)
+        variables = LocalExecutor._variables(self.scenario, workload, self.ports, ready, self.layer.hosts())
+        command = render_command(self.scenario, workload, index, variables)
+        ranks = workload.ranks
+        if not self._found(command, workload.shell) and workload.fallback:
+            fallback = replace(workload, command=workload.fallback.command)
+            command = render_command(self.scenario, fallback, index, variables, path=("fallback", "command"))
+            ranks = workload.fallback.ranks or ranks
+            self.context.progress.workload(workload.name, "fallback", f"{LocalExecutor._argv0(workload.command)} not found")
+        launch = Launch(replace(workload, ranks=ranks), self.context.log_dir(workload.name))
+        self.launches.append(launch)
+        self.context.progress.workload(workload.name, "starting", f"{ranks} rank{'s' if ranks > 1 else ''}")
+        env = render_env(self.scenario, workload, index, variables)
+        if workload.kind != "mpi":  # Kubernetes' downward-API POD_IP; MPI ranks sit on several nodes and are not given one
+            env.setdefault("POD_IP", self.layer.pod_ip(workload.name))
+        command = expand_kube_vars(command, env) if isinstance(command, str) else [expand_kube_vars(a, env) for a in command]
+        try:
+            self._spawn(launch, command, env)
+        except ExecutionError as error:
+            self.stop(launch)
+            raise StartFailed(error.message, hint=error.hint) from error
+        return launch
+
+    def _found(self, command: Any, shell: bool) -> bool:
+        if shell:
+            return True
+        argv0 = LocalExecutor._argv0(command)
+        return bool(argv0) and resolve_program(argv0, self.path) is not None
+
+    def _spawn(self, launch: Launch, command: Any, env: dict[str, str]) -> None:
+        workload = launch.workload
+        master_port = free_port()
+        if workload.kind == "mpi" and not workload.shell and resolve_program("mpirun", self.path) is not None:
+            argv = self._argv(command, workload)
+            program = resolve_program(argv[0], self.path) or argv[0]
+            rank_env = self._rank_env(workload, 0, master_port, self.layer.master_addr(workload.name))
+            full_env = {**env, "MASTER_ADDR": rank_env["MASTER_ADDR"], "MASTER_PORT": rank_env["MASTER_PORT"]}
+            mpirun = self._mpirun(workload, launch.log_dir, env) + [program] + argv[1:]
+            self._popen(launch, 0, getattr(self.layer, "wrap_launcher", lambda a: a)(mpirun), full_env, "mpirun.log")
+            self.facts["programs"][workload.name] = {"launcher": "mpirun", "program": program}
+            return
+        for rank in range(workload.ranks):
+            rank_env = {**env, **self._rank_env(workload, rank, master_port, self.layer.master_addr(workload.name))}
+            if workload.kind != "mpi" and "POD_IP" not in workload.env and "POD_IP" not in self.scenario.env:
+                rank_env["POD_IP"] = self.layer.pod_ip(workload.name, rank)
+            if workload.shell:
+                argv = ["/bin/sh", "-c", command if isinstance(command, str) else shlex.join(command)]
+            else:
+                argv = self._argv(command, workload)
+                program = resolve_program(argv[0], self.path)
+                if program is None:
+                    raise ExecutionError(missing_program_message(argv[0], workload.name))
+                argv = [program] + argv[1:]
+                self.facts["programs"][workload.name] = {"launcher": "processes", "program": program}
+            self._popen(launch, rank, self.layer.wrap(workload.name, rank, argv), rank_env)
+
+    def _mpirun(self, workload: Workload, log_dir: Path, env: Mapping[str, str]) -> list[str]:
+        # Per-rank files (rank.<r>/stdout) keep ranks from interleaving inside lines; mpirun's own output goes to mpirun.log.
+        argv = [resolve_program("mpirun", self.path), "--oversubscribe", "-np", str(workload.ranks), *self.layer.mpirun_placement(workload),
+                "--bind-to", "none", "--output-filename", str(log_dir / MPI_OUTPUT_DIR), "--merge-stderr-to-stdout"]
+        if os.geteuid() == 0:
+            argv.append("--allow-run-as-root")
+        inherited = {"PATH", "PYTHONPATH"} & set(os.environ)
+        for name in sorted(set(env) | {"MASTER_ADDR", "MASTER_PORT"} | inherited):
+            argv += ["-x", name]
+        return argv
+
+    @staticmethod
+    def _argv(command: Any, workload: Workload) -> list[str]:
+        if isinstance(command, str):
+            raise ExecutionError(f"workload {workload.name}: a command given as one string needs `shell: true`; otherwise write it as a list")
+        return list(command)
+
+    @staticmethod
+    def _rank_env(workload: Workload, rank: int, master_port: int, master_addr: str = "127.0.0.1") -> dict[str, str]:
+        env = {
+            "RANK": str(rank), "WORLD_SIZE": str(workload.ranks), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(workload.ranks),
+            "MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "PYTHONUNBUFFERED": "1",
+        }
+        if workload.kind == "group":
+            env.update({"LWS_LEADER_ADDRESS": master_addr, "LWS_GROUP_SIZE": str(workload.ranks), "LWS_WORKER_INDEX": str(rank)})
+        return env
+
+    def _popen(self, launch: Launch, rank: int, argv: list[str], env: dict[str, str], log_name: str = "") -> None:
+        log = launch.log_dir / (log_name or f"rank-{rank}.log")
+        full_env = {**os.environ, **env, "PATH": env.get("PATH", self.path), processes.RUN_MARKER: self.context.run_id}
+        try:
+            launch.processes.append(processes.spawn(rank, argv, full_env, log, launch.log_dir, self.context.redact))
+        except FileNotFoundError as error:
+            raise ExecutionError(missing_program_message(argv[0], launch.workload.name)) from error
+        except PermissionError as error:
+            raise ExecutionError(f"workload {launch.workload.name}: {argv[0]} is not executable") from error
+
+    # --- watching ---------------------------------------------------------------------------
+
+    def observe(self, launch: Launch, now: float) -> Observation:
+        lost = self.node_failures.get(launch.workload.name)
+        if lost:
+            return Observation(Phase.FAILED, lost)
+        exited = [p for p in launch.processes if p.exited]
+        failed = [p for p in exited if p.popen.returncode != 0]
+        if failed:
+            first = failed[0]
+            code = first.popen.returncode
+            return Observation(Phase.FAILED, f"rank {first.rank} exited with code {code}{processes.signal_text(code)}")
+        if exited and len(exited) == len(launch.processes):
+            return Observation(Phase.SUCCEEDED)
+        return Observation(Phase.RUNNING)
+
+    def probe(self, launch: Launch) -> bool:
+        ready = launch.workload.ready
+        if ready and ready.port:
+            return self.layer.port_open(launch.workload.name, self.ports[launch.workload.name][ready.port])
+        if ready and ready.http_port:
+            return self.layer.http_ok(launch.workload.name, self.ports[launch.workload.name][ready.http_port], ready.http_path)
+        return True
+
+    def primary_log(self, launch: Launch) -> Path | None:
+        logs = self.logs(launch)
+        return logs[0] if logs else None
+
+    def diagnose(self, launch: Launch, state: WorkloadState, message: str) -> Diagnosis:
+        logs = self.logs(launch)
+        if not logs:
+            return Diagnosis()
+        tail = "\n".join(filter(None, (log_tail(path) for path in dict.fromkeys(logs[:1] + launch.launcher_logs[:1]))))
+        if not tail:
+            return Diagnosis()
+        return Diagnosis(lines=(f"last lines of {logs[0].name}:\n{tail}", *hints_for(tail)))
+
+    def stop(self, launch: Launch) -> None:
+        processes.terminate([p.popen for p in launch.processes])
+
+    def logs(self, launch: Launch) -> tuple[Path, ...]:
+        launcher = launch.launcher_logs
+        if launcher and launcher[0].name == "mpirun.log":
+            return mpi_rank_logs(launch.log_dir) or launcher
+        return launcher
+
+    def exit_code(self, launch: Launch, state: WorkloadState | None) -> int | None:
+        codes = [p.popen.returncode for p in launch.processes]
+        return next((c for c in codes if c), codes[0] if codes else None)
+
+    def ranks(self, launch: Launch) -> int:
+        return launch.workload.ranks
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+        now = time.monotonic()
+        if self.layer.mode == "nodes" and now >= self.next_nodes_tick:
+            self.next_nodes_tick = now + NODES_TICK_S
+            self.node_failures.update(self.layer.tick())
+
+    def tick_text(self) -> str:
+        return ""
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def close(self, state: RunState, message: str) -> tuple[RunState, str]:
+        """End every process group the run started; a group that survives turns the run into an error."""
+        popens = [p.popen for launch in self.launches for p in launch.processes]
+        processes.terminate(popens)
+        escaped = processes.end_marked(self.context.run_id)  # descendants that left their process group
+        for launch in self.launches:
+            for process in launch.processes:
+                process.handle.close()
+        survivors = [f"pid {p.pid}" for p in popens if processes.group_alive(p.pid)] + [f"pid {pid}" for pid in escaped]
+        if self.layer.mode == "nodes":
+            self.facts["nodes"] = self.layer.describe()
+            survivors += self.layer.teardown()
+        if survivors:
+            return RunState.ERROR, f"{message}; processes left alive after cleanup: {survivors}".strip("; ")
+        return state, message
+

@@ -1,0 +1,58 @@
+"""The one entry every command and flow validates a scenario through, and `scenario validate` over files.
+
+A scenario is validated by its own language's rules (runner.scenario: schema, meaning, lints, commands) plus what
+the layers above it own: the executors that exist and the `triage:` block. Files are then planned (rendered) for
+every executor they declare, so template and object errors surface before a run."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from runner.base.errors import Problem, RunnerError, ScenarioError
+from runner.execute import executor_names, get_executor
+from runner.flows.triage.settings import triage_problems
+from runner.scenario import overlay
+from runner.scenario import validate as language
+from runner.scenario.model import Scenario
+from runner.scenario.resolve import Library
+from runner.scenario.sandbox import bounded_rendering
+
+PLUGINS = language.Plugins(executors=tuple(executor_names()), checks=(triage_problems,))
+
+
+def validate_scenario(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
+    """The scenario, resolved and validated, or ScenarioError with every problem."""
+    return language.validate_scenario(name_or_path, library or Library(), overrides, PLUGINS)
+
+
+def for_executor(scenario: Scenario, executor: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
+    """The scenario as `executor` runs it (its `local:` overlay merged and validated against the same library)."""
+    return overlay.for_executor(scenario, executor, library or Library(), overrides, PLUGINS)
+
+
+def validate_files(targets: list[str], library: Library, *, render: bool = True) -> tuple[list, list]:
+    """Validate many scenarios; returns ([(target, Scenario)], [(target, [Problem])])."""
+    ok, invalid = [], []
+    for target in targets:
+        try:
+            with bounded_rendering():
+                scenario = validate_scenario(target, library)
+                if render:
+                    render_check(scenario, library)
+            ok.append((target, scenario))
+        except ScenarioError as error:
+            invalid.append((target, error.problems))
+    return ok, invalid
+
+
+def render_check(scenario: Scenario, library: Library | None = None) -> None:
+    """Render for every executor the scenario declares, so template errors surface at validate time."""
+    problems: list[Problem] = []
+    for name in dict.fromkeys(scenario.executors + (("local",) if overlay.runs_on(scenario, "local") else ())):
+        try:
+            get_executor(name).plan(overlay.expand_attempts(for_executor(scenario, name, library)), None)
+        except ScenarioError as error:
+            problems.extend(error.problems)
+        except RunnerError as error:
+            problems.append(Problem(error.message, scenario.sources.with_path(("executors",))))
+    if problems:
+        raise ScenarioError(problems)

@@ -1,0 +1,103 @@
+"""Pipeline stage "parse": a tool's output becomes named metrics with units.
+
+Parsers live in runner/parse/, one module per tool, registered by name with
+`@parser("nccl-tests")`. A parser takes an iterator of text lines (streamed, so
+memory stays bounded however big the log) and returns a ParseResult. It raises
+ParseError when the output is malformed or truncated: a wrong number is worse
+than no number.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from runner.base.errors import ParseError, ScenarioError
+from runner.base.saferegex import bounded_lines
+from runner.parse import mooncake, nccl_tests, regex, sglang_bench_serving, uccl_ep  # noqa: F401  (importing registers them)
+from runner.parse.base import (  # noqa: F401  (the stage's types)
+    CATALOGS,
+    PARSERS,
+    Metric,
+    ParseResult,
+    ParserFn,
+    Series,
+    Value,
+    parser,
+)
+from runner.parse.catalog import Catalog, option_problems
+
+
+def catalog_of(name: str) -> Catalog | None:
+    """The metric catalog of a parser, None for an unknown parser."""
+    return CATALOGS.get(name)
+
+
+def parser_names() -> list[str]:
+    return sorted(PARSERS)
+
+
+def get_parser(name: str) -> ParserFn:
+    if name not in PARSERS:
+        raise ScenarioError(PARSERS.unknown_message(name))
+    return PARSERS[name]
+
+
+def get_catalog(name: str) -> Catalog:
+    get_parser(name)
+    return CATALOGS[name]
+
+
+def parse_lines(name: str, lines: Iterable[str], source: str = "<stdin>", options: Mapping[str, Any] | None = None) -> ParseResult:
+    options = dict(options or {})
+    catalog = get_catalog(name)
+    for _, problem, hint in option_problems(catalog, options):
+        raise ParseError(name, source, problem, hint=hint)
+    counted = CountedLines(lines)
+    try:
+        result = get_parser(name)(counted, source, options)
+    except ParseError:
+        raise
+    except Exception as error:  # noqa: BLE001  (a log is untrusted input: whatever a parser trips on, name the place)
+        where = f"{source}:{counted.line}" if counted.line else source
+        raise ParseError(name, where, f"unexpected content near line {counted.line} ({type(error).__name__}: {error})"[:2000],
+                         hint="the log is not what this parser knows; `scenario parse` on it shows the same") from None
+    return declared_only(result, catalog, options)
+
+
+class CountedLines:
+    """The lines of a log, counted so that a parser failure names the line it was at."""
+
+    def __init__(self, lines: Iterable[str]):
+        self._lines = iter(lines)
+        self.line = 0
+
+    def __iter__(self) -> "CountedLines":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.line += 1
+        return line
+
+
+def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, Any]) -> ParseResult:
+    """The result with each metric's unit, direction and kind from the catalog; a value outside its domain is a ParseError."""
+    declared = catalog.metrics_for(options)
+    metrics = {}
+    for name, metric in result.metrics.items():
+        spec = declared.get(name)
+        if spec is None:  # a parser bug: say so rather than hand on a metric nobody described
+            raise ParseError(result.parser, result.source, f"the parser yielded {name!r}, which its catalog does not declare")
+        if problem := spec.domain_problem(metric.value):
+            raise ParseError(result.parser, result.source, f"{name} {problem}", hint="the log holds a value the tool cannot have measured")
+        metrics[name] = Metric(name, metric.value, spec.unit, spec.better, spec.kind)
+    return ParseResult(result.parser, result.source, metrics, result.series, result.info)
+
+
+def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = None) -> ParseResult:
+    path = Path(path)
+    if not path.exists():
+        raise ParseError(name, str(path), "the log file does not exist", hint="did the workload run and write its output?")
+
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        return parse_lines(name, bounded_lines(handle), str(path), options)
