@@ -62,5 +62,19 @@ for t in "${tools[@]}"; do
     fi
     for b in $(outputs "$t"); do ln -f "$part/$b" "$bin/$b" 2>/dev/null || cp -f "$part/$b" "$bin/$b"; done
 done
+# Upstream data files the control plane needs at run time (CRDs, kwok's node stages), copied from the module cache
+# next to bin/ so `python -m runner.cluster up` needs no Go; never committed.
+share="$cache/$set_hash/share"
+if [ ! -f "$share/.done" ]; then
+    rm -rf "$share"; mkdir -p "$share/crds" "$share/kwok-stages"
+    moddir() { (cd "$here/tools/$1" && go list -m -f '{{.Dir}}' "$2"); }
+    kwok=$(moddir kwok sigs.k8s.io/kwok); lws=$(moddir lws sigs.k8s.io/lws); mpi=$(moddir mpi-operator github.com/kubeflow/mpi-operator)
+    cp "$kwok/kustomize/stage/node/fast/node-initialize.yaml" \
+       "$kwok/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" "$share/kwok-stages/"
+    cp "$kwok/kustomize/crd/bases/kwok.x-k8s.io_logs.yaml" "$kwok/kustomize/crd/bases/kwok.x-k8s.io_clusterlogs.yaml" "$share/crds/"
+    cp "$lws"/config/crd/bases/*.yaml "$share/crds/"
+    cp "$mpi/manifests/base/kubeflow.org_mpijobs.yaml" "$share/crds/"
+    chmod -R u+w "$share"; touch "$share/.done"
+fi
 say "done"
 echo "$bin"

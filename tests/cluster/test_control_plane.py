@@ -1,0 +1,238 @@
+"""The real control plane (runner/cluster, cluster/build.sh): the real controllers do the work.
+
+Uses the cluster of $SCENARIO_CLUSTER_DIR (default .cluster, from `make cluster`) when it is up; otherwise starts one
+in a temporary directory from the binaries cluster/build.sh built, and stops it afterwards. Skips when they are not
+built (run `cluster/build.sh` or `make cluster`).
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+kubernetes = pytest.importorskip("kubernetes")
+from kubernetes import client, config  # noqa: E402
+
+from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR  # noqa: E402
+from runner.cluster import control, feed_log  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+MPI = ("kubeflow.org", "v2beta1", "mpijobs")
+LWS = ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    d = Path(os.environ.get("SCENARIO_CLUSTER_DIR", REPO / ".cluster"))
+    state = control.load_state(d)
+    if state and state.get("ready") and all(control._alive(p) for p in state["procs"].values()):
+        yield d / "kubeconfig"
+        return
+    try:
+        bin_dir = control.find_bin(None)
+    except Exception as e:  # no bash / build script
+        pytest.skip(f"control plane binaries not found: {e}")
+    missing = control.missing_binaries(bin_dir)
+    if missing:
+        pytest.skip(f"control plane not built ({', '.join(missing)} missing in {bin_dir}); run cluster/build.sh")
+    d = tmp_path_factory.mktemp("cluster")
+    control.up(d, bin_dir, {"p5.48xlarge": 2, "p5en.48xlarge": 1, "p6-b200.48xlarge": 1})
+    try:
+        yield d / "kubeconfig"
+    finally:
+        control.down(d)
+
+
+@pytest.fixture(scope="module")
+def api(cluster):
+    a = config.new_client_from_config(config_file=str(cluster))
+    yield a
+    a.close()
+
+
+@pytest.fixture()
+def ns(api):
+    core = client.CoreV1Api(api)
+    name = "t-" + uuid.uuid4().hex[:8]
+    core.create_namespace({"metadata": {"name": name}})
+    wait(lambda: _sa(core, name), "default ServiceAccount")
+    yield name
+    core.delete_namespace(name)
+
+
+def _sa(core, ns):
+    try:
+        return core.read_namespaced_service_account("default", ns)
+    except client.ApiException:
+        return None
+
+
+def wait(check, what, timeout=60.0):
+    end = time.monotonic() + timeout
+    while True:
+        v = check()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def gpu_container(name, gpus=8, efa=32):
+    return {"name": name, "image": "example.invalid/none:1", "command": ["true"],
+            "resources": {"limits": {"nvidia.com/gpu": str(gpus), "vpc.amazonaws.com/efa": str(efa),
+                                     "hugepages-2Mi": "5120Mi", "memory": "8Gi", "cpu": "4"}}}
+
+
+def test_version_is_stamped(api):
+    v = client.VersionApi(api).get_code()
+    assert v.git_version.startswith("v1.") and v.major == "1", v
+
+
+def test_nodes_have_gpu_efa_hugepages_and_instance_type(api):
+    nodes = client.CoreV1Api(api).list_node().items
+    types = {n.metadata.labels["node.kubernetes.io/instance-type"] for n in nodes}
+    assert {"p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge"} <= types
+    efa = {"p5.48xlarge": "32", "p5en.48xlarge": "16", "p6-b200.48xlarge": "8"}
+    for n in nodes:
+        alloc = n.status.allocatable
+        assert alloc["nvidia.com/gpu"] == "8"
+        assert alloc["vpc.amazonaws.com/efa"] == efa[n.metadata.labels["node.kubernetes.io/instance-type"]]
+        assert alloc["hugepages-2Mi"] == "10256Mi"
+        assert any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)
+
+
+def test_mpijob_real_operator_launcher_job_workers_and_success(api, ns):
+    objs = client.CustomObjectsApi(api)
+    batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+    tmpl = lambda c, ann: {"metadata": {"annotations": ann}, "spec": {"containers": [c]}}  # noqa: E731
+    job = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "pi"},
+           "spec": {"slotsPerWorker": 8, "runPolicy": {"cleanPodPolicy": "Running"}, "mpiReplicaSpecs": {
+               "Launcher": {"replicas": 1, "template": tmpl(
+                   {"name": "launcher", "image": "example.invalid/none:1", "command": ["mpirun"]},
+                   {ANNOTATION_RUN_FOR: "3s"})},
+               "Worker": {"replicas": 2, "template": tmpl(gpu_container("worker"), {})}}}}
+    objs.create_namespaced_custom_object(*MPI[:2], ns, MPI[2], job)
+    launcher = wait(lambda: _get(batch.read_namespaced_job, "pi-launcher", ns), "launcher Job")
+    assert launcher.metadata.owner_references[0].kind == "MPIJob"
+    workers = wait(lambda: [p for p in core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-role=worker").items
+                            if p.status.phase == "Running"] or None, "2 Running workers")
+    wait(lambda: len([p for p in core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-role=worker").items
+                      if p.status.phase == "Running"]) == 2, "2 Running workers")
+    workers = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-role=worker").items
+    assert sorted(p.metadata.name for p in workers) == ["pi-worker-0", "pi-worker-1"]
+    assert all(p.spec.node_name for p in workers)  # placed by kube-scheduler
+    assert _get(core.read_namespaced_config_map, "pi-config", ns).data["hostfile"]
+
+    def succeeded():
+        st = objs.get_namespaced_custom_object(*MPI[:2], ns, MPI[2], "pi").get("status") or {}
+        return any(c["type"] == "Succeeded" and c["status"] == "True" for c in st.get("conditions", []))
+    wait(succeeded, "MPIJob Succeeded", 90)
+    # cleanPodPolicy Running: the operator deletes the running workers once the job is done
+    wait(lambda: not core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-role=worker").items,
+         "workers cleaned up")
+
+
+def _get(fn, *args):
+    try:
+        return fn(*args)
+    except client.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def test_leaderworkerset_real_controller_and_webhooks(api, ns):
+    objs, apps, core = client.CustomObjectsApi(api), client.AppsV1Api(api), client.CoreV1Api(api)
+    lws = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": "sg"},
+           "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {
+               "spec": {"containers": [gpu_container("server", efa=8)]}}}}}
+    objs.create_namespaced_custom_object(*LWS[:2], ns, LWS[2], lws)
+    wait(lambda: _get(apps.read_namespaced_stateful_set, "sg", ns), "leader StatefulSet")
+    wait(lambda: _get(apps.read_namespaced_stateful_set, "sg-0", ns), "worker StatefulSet")
+
+    def labelled():
+        pods = core.list_namespaced_pod(ns, label_selector="leaderworkerset.sigs.k8s.io/name=sg").items
+        return len(pods) == 2 and all(p.status.phase == "Running" for p in pods) and pods
+    pods = wait(labelled, "2 Running LWS pods")
+    for p in pods:  # written by the LWS pod mutating webhook
+        assert p.metadata.labels["leaderworkerset.sigs.k8s.io/group-index"] == "0"
+        assert "leaderworkerset.sigs.k8s.io/worker-index" in p.metadata.labels
+        env = {e.name for e in p.spec.containers[0].env or []}
+        assert "LWS_LEADER_ADDRESS" in env, env
+
+    def available():
+        st = objs.get_namespaced_custom_object(*LWS[:2], ns, LWS[2], "sg").get("status") or {}
+        return any(c["type"] == "Available" and c["status"] == "True" for c in st.get("conditions", []))
+    wait(available, "LeaderWorkerSet Available", 90)
+
+
+def test_nine_gpus_stay_pending_with_failed_scheduling(api, ns):
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, {"metadata": {"name": "big"}, "spec": {"containers": [gpu_container("c", gpus=9, efa=1)]}})
+
+    def event():
+        evs = core.list_namespaced_event(ns, field_selector="involvedObject.name=big").items
+        return [e for e in evs if e.reason == "FailedScheduling"]
+    evs = wait(event, "FailedScheduling event")
+    assert "Insufficient nvidia.com/gpu" in evs[0].message, evs[0].message
+    assert core.read_namespaced_pod("big", ns).status.phase == "Pending"
+
+
+def test_pod_outcomes_and_logs_through_pods_log(api, ns, cluster, tmp_path):
+    core = client.CoreV1Api(api)
+    node = core.list_node().items[0].metadata.name
+
+    def pod(name, ann):
+        return {"metadata": {"name": name, "annotations": ann},
+                "spec": {"nodeName": node, "restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": "example.invalid/none:1"}]}}
+    text = "# nccl-tests\n#  size  busbw\n 8589934592  389.12\n"
+    feed_log(cluster, ns, "fed", "main", text)  # before the pod exists
+    core.create_namespaced_pod(ns, pod("fed", {ANNOTATION_OUTCOME: "Succeeded", ANNOTATION_RUN_FOR: "1s"}))
+    recorded = tmp_path / "out.txt"
+    recorded.write_text("NCCL WARN NET/OFI failed\nexit 3\n")
+    core.create_namespaced_pod(ns, pod("bound", {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "3",
+                                                 ANNOTATION_LOG_FILE: str(recorded)}))
+    core.create_namespaced_pod(ns, pod("forever", {ANNOTATION_OUTCOME: "Running"}))
+    wait(lambda: core.read_namespaced_pod("fed", ns).status.phase == "Succeeded", "fed Succeeded")
+    failed = wait(lambda: (p := core.read_namespaced_pod("bound", ns)).status.phase == "Failed" and p, "bound Failed")
+    assert failed.status.container_statuses[0].state.terminated.exit_code == 3
+    assert core.read_namespaced_pod_log("fed", ns, container="main") == text
+    assert wait(lambda: _log(core, "bound", ns), "bound's log") == recorded.read_text()
+    time.sleep(2)
+    assert core.read_namespaced_pod("forever", ns).status.phase == "Running"
+    assert core.read_namespaced_pod_log("fed", ns, container="main", tail_lines=1) == " 8589934592  389.12\n"
+
+
+def _log(core, name, ns):
+    try:
+        return core.read_namespaced_pod_log(name, ns)
+    except client.ApiException:
+        return None
+
+
+def test_job_deleted_with_background_propagation_removes_pods(api, ns):
+    batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+    batch.create_namespaced_job(ns, {"metadata": {"name": "j"}, "spec": {"parallelism": 2, "completions": 2,
+        "template": {"metadata": {"annotations": {ANNOTATION_OUTCOME: "Running"}},
+                     "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x.invalid/y:1"}]}}}})
+    wait(lambda: len([p for p in core.list_namespaced_pod(ns, label_selector="job-name=j").items
+                      if p.status.phase == "Running"]) == 2, "2 Running job pods")
+    batch.delete_namespaced_job("j", ns, propagation_policy="Background")
+    wait(lambda: not core.list_namespaced_pod(ns, label_selector="job-name=j").items, "job pods garbage-collected")
+
+
+def test_server_side_dry_run_rejects_wrong_mpijob_field(api, ns):
+    objs = client.CustomObjectsApi(api)
+    bad = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "bad"},
+           "spec": {"slotsPerWorker": "eight", "mpiReplicaSpecs": {"Launcher": {"replicas": 1, "template": {
+               "spec": {"containers": [{"name": "l", "image": "x.invalid/y:1"}]}}}}}}
+    with pytest.raises(client.ApiException) as e:
+        objs.create_namespaced_custom_object(*MPI[:2], ns, MPI[2], bad, dry_run="All")
+    assert e.value.status == 422
+    assert "spec.slotsPerWorker" in e.value.body and "integer" in e.value.body, e.value.body
+    assert not objs.list_namespaced_custom_object(*MPI[:2], ns, MPI[2])["items"]
