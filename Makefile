@@ -70,3 +70,15 @@ clean:
 	rm -rf out .pytest_cache
 
 -include images/images.mk
+
+# ---- local control plane (issue 25): real kube-apiserver/KCM/scheduler, MPI Operator, LWS; kwok nodes (runner/cluster)
+CLUSTER_DIR ?= .cluster
+.PHONY: cluster cluster-build cluster-down cluster-status
+cluster-build:
+	cluster/build.sh
+cluster: $(VENV)/.installed
+	bin=$$(cluster/build.sh | tail -n 1) && $(PYTHON) -m runner.cluster up --dir $(CLUSTER_DIR) --bin "$$bin" $(if $(NODES),--nodes $(NODES))
+cluster-down:
+	$(PYTHON) -m runner.cluster down --dir $(CLUSTER_DIR)
+cluster-status:
+	$(PYTHON) -m runner.cluster status --dir $(CLUSTER_DIR)
