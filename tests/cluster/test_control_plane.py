@@ -38,6 +38,9 @@ def cluster(tmp_path_factory):
     missing = control.missing_binaries(bin_dir)
     if missing:
         pytest.skip(f"control plane not built ({', '.join(missing)} missing in {bin_dir}); run cluster/build.sh")
+    if control._port_in_use(control.MPI_HEALTH_PORT):
+        pytest.skip(f"port {control.MPI_HEALTH_PORT} is taken (another control plane on this machine?): the MPI "
+                    f"Operator needs it; point SCENARIO_CLUSTER_DIR at the running one")
     d = tmp_path_factory.mktemp("cluster")
     control.up(d, bin_dir, {"p5.48xlarge": 2, "p5en.48xlarge": 1, "p6-b200.48xlarge": 1})
     try:
@@ -88,8 +91,10 @@ def gpu_container(name, gpus=8, efa=32):
 
 
 def test_version_is_stamped(api):
+    want = dict(l.split("=", 1) for l in (REPO / "cluster" / "versions.env").read_text().splitlines()
+                if l and not l.startswith("#"))["K8S_VERSION"]
     v = client.VersionApi(api).get_code()
-    assert v.git_version.startswith("v1.") and v.major == "1", v
+    assert v.git_version == want and v.major == "1" and v.minor == want.split(".")[1], v
 
 
 def test_nodes_have_gpu_efa_hugepages_and_instance_type(api):
