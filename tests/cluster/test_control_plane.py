@@ -231,6 +231,20 @@ def test_job_deleted_with_background_propagation_removes_pods(api, ns):
     wait(lambda: not core.list_namespaced_pod(ns, label_selector="job-name=j").items, "job pods garbage-collected")
 
 
+def test_job_deleted_without_propagation_policy_orphans_its_pods(api, ns):
+    """batch/v1's default delete propagation is Orphan: cleanup must say Background (or Foreground)."""
+    batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+    batch.create_namespaced_job(ns, {"metadata": {"name": "o"}, "spec": {
+        "template": {"metadata": {"annotations": {ANNOTATION_OUTCOME: "Running"}},
+                     "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x.invalid/y:1"}]}}}})
+    wait(lambda: core.list_namespaced_pod(ns, label_selector="job-name=o").items, "the job's pod")
+    batch.delete_namespaced_job("o", ns)
+    wait(lambda: _get(batch.read_namespaced_job, "o", ns) is None, "job gone")
+    orphans = wait(lambda: [p for p in core.list_namespaced_pod(ns, label_selector="job-name=o").items
+                            if not p.metadata.owner_references], "orphaned pod")
+    assert len(orphans) == 1
+
+
 def test_server_side_dry_run_rejects_wrong_mpijob_field(api, ns):
     objs = client.CustomObjectsApi(api)
     bad = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "bad"},
