@@ -255,3 +255,61 @@ def test_server_side_dry_run_rejects_wrong_mpijob_field(api, ns):
     assert e.value.status == 422
     assert "spec.slotsPerWorker" in e.value.body and "integer" in e.value.body, e.value.body
     assert not objs.list_namespaced_custom_object(*MPI[:2], ns, MPI[2])["items"]
+
+
+def test_disaggregatedset_real_controller_creates_a_leaderworkerset_per_role(api, ns):
+    objs, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+
+    def role(name):
+        t = {"metadata": {"labels": {"role": name}}, "spec": {"containers": [gpu_container("server", efa=8)]}}
+        return {"name": name, "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": t}}}
+    objs.create_namespaced_custom_object("disaggregatedset.x-k8s.io", "v1", ns, "disaggregatedsets", {
+        "apiVersion": "disaggregatedset.x-k8s.io/v1", "kind": "DisaggregatedSet", "metadata": {"name": "pd"},
+        "spec": {"roles": [role("prefill"), role("decode")]}})
+    lwss = wait(lambda: (items := objs.list_namespaced_custom_object(*LWS[:2], ns, LWS[2])["items"]) and
+                len(items) == 2 and items, "2 LeaderWorkerSets")
+    assert all(i["metadata"]["ownerReferences"][0]["kind"] == "DisaggregatedSet" for i in lwss)
+    wait(lambda: len([p for p in core.list_namespaced_pod(ns).items if p.status.phase == "Running"]) == 2,
+         "2 Running pods")
+
+
+def test_mpijob_fails_when_the_launcher_fails(api, ns):
+    objs = client.CustomObjectsApi(api)
+    job = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "bad"},
+           "spec": {"runPolicy": {"backoffLimit": 0}, "mpiReplicaSpecs": {
+               "Launcher": {"replicas": 1, "template": {
+                   "metadata": {"annotations": {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "2"}},
+                   "spec": {"containers": [{"name": "launcher", "image": "x.invalid/y:1"}]}}},
+               "Worker": {"replicas": 1, "template": {"spec": {"containers": [gpu_container("worker")]}}}}}}
+    objs.create_namespaced_custom_object(*MPI[:2], ns, MPI[2], job)
+
+    def failed():
+        st = objs.get_namespaced_custom_object(*MPI[:2], ns, MPI[2], "bad").get("status") or {}
+        return [c for c in st.get("conditions", []) if c["type"] == "Failed" and c["status"] == "True"]
+    cond = wait(failed, "MPIJob Failed", 90)
+    assert cond[0]["reason"], cond
+
+
+def test_rbac_a_service_account_token_without_mpijob_create_is_denied(api, ns, cluster):
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "reader"}})
+    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(ns, {
+        "metadata": {"name": "reader-view"}, "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}})
+    token = core.create_namespaced_service_account_token("reader", ns, {"spec": {"expirationSeconds": 600}}).status.token
+    kc = config.kube_config.KubeConfigLoader(config_dict=__import__("yaml").safe_load(Path(cluster).read_text()))
+    cfg = client.Configuration()
+    kc.load_and_set(cfg)
+    cfg.cert_file = cfg.key_file = None
+    cfg.api_key = {"authorization": "Bearer " + token}
+    with client.ApiClient(cfg) as sa:
+        def can(verb, group, resource):
+            r = client.AuthorizationV1Api(sa).create_self_subject_access_review({"spec": {"resourceAttributes": {
+                "namespace": ns, "verb": verb, "group": group, "resource": resource}}})
+            return r.status.allowed
+        assert wait(lambda: can("list", "", "pods"), "RBAC cache sees the binding", 10)
+        assert not can("create", "kubeflow.org", "mpijobs")
+        with pytest.raises(client.ApiException) as e:
+            client.CustomObjectsApi(sa).create_namespaced_custom_object(*MPI[:2], ns, MPI[2], {
+                "apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "x"}, "spec": {}})
+        assert e.value.status == 403 and f"system:serviceaccount:{ns}:reader" in e.value.body, e.value.body
