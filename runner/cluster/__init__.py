@@ -32,7 +32,9 @@ pod by a kwok `Logs` object (kwok.x-k8s.io/v1alpha1, named like the pod). Two wa
 or put the log-file annotation on the pod (template): the log binder `up` starts (a small process of this package,
 <dir>/logs/log-binder.log) converts the file and creates the Logs object when the pod appears, so pods with generated
 names (a Job's pods) get their output too. Feed the text before the pod ends; readers see the file as it is when they
-read it.
+read it. tail_lines, since, timestamps, limit_bytes and previous (feed_log(..., previous=TEXT)) work as on a kubelet;
+follow does not: kwok (v0.8.0) streams until the client hangs up, even after the pod ended, so read without follow
+(or with a timeout).
 """
 from __future__ import annotations
 

@@ -43,11 +43,18 @@ def _api(kubeconfig):
     return config.new_client_from_config(config_file=str(kubeconfig))
 
 
-def set_pod_log(api, namespace: str, pod: str, container: str, path: Path, follow: bool = False) -> None:
-    """Create or update the kwok Logs object `namespace/pod` so that `container` reads `path`."""
+def set_pod_log(api, namespace: str, pod: str, container: str, path: Path, follow: bool = False,
+                previous: Path | None = None) -> None:
+    """Create or update the kwok Logs object `namespace/pod` so that `container` reads `path`.
+
+    kwok v0.8.0 ignores `follow` on the pods/log path: a follow=true request streams until the client closes it,
+    even after the pod ended (a real kubelet ends the stream when the container exits).
+    """
     from kubernetes import client
     objs = client.CustomObjectsApi(api)
     entry = {"containers": [container], "logsFile": str(path), "follow": follow}
+    if previous is not None:
+        entry["previousLogsFile"] = str(previous)
     for _ in range(5):
         try:
             cur = objs.get_namespaced_custom_object(KWOK_GROUP, KWOK_VERSION, namespace, "logs", pod)
@@ -74,13 +81,21 @@ def set_pod_log(api, namespace: str, pod: str, container: str, path: Path, follo
     raise RuntimeError(f"could not update kwok Logs {namespace}/{pod}: kept conflicting")
 
 
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def feed_log(kubeconfig, namespace: str, pod: str, container: str, text: str, *,
-             stream: str = "stdout", follow: bool = False, cluster_dir: str | os.PathLike | None = None) -> Path:
+             stream: str = "stdout", follow: bool = False, previous: str | None = None,
+             cluster_dir: str | os.PathLike | None = None) -> Path:
     """Make `text` what `container` of `namespace/pod` printed, as read through pods/log.
 
     kubeconfig: the cluster's kubeconfig path (the log file goes to `<its directory>/podlogs/...` unless
     `cluster_dir` is given) or a kubernetes.client.ApiClient (then `cluster_dir` is required).
     The pod may not exist yet (the Logs object is keyed by the pod's name). Calling it again replaces the text.
+    `previous`: what `read_namespaced_pod_log(..., previous=True)` returns (a restarted container's last run).
     Returns the CRI-format file written.
     """
     if cluster_dir is None:
@@ -89,12 +104,14 @@ def feed_log(kubeconfig, namespace: str, pod: str, container: str, text: str, *,
         cluster_dir = Path(kubeconfig).resolve().parent
     path = log_path(Path(cluster_dir), namespace, pod, container)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(cri_lines(text, stream))
-    os.replace(tmp, path)
+    _write(path, cri_lines(text, stream))
+    prev = None
+    if previous is not None:
+        prev = path.with_suffix(".previous.log")
+        _write(prev, cri_lines(previous, stream))
     api = _api(kubeconfig)
     try:
-        set_pod_log(api, namespace, pod, container, path, follow)
+        set_pod_log(api, namespace, pod, container, path, follow, prev)
     finally:
         if api is not kubeconfig:
             api.close()

@@ -196,7 +196,7 @@ def test_pod_outcomes_and_logs_through_pods_log(api, ns, cluster, tmp_path):
                 "spec": {"nodeName": node, "restartPolicy": "Never",
                          "containers": [{"name": "main", "image": "example.invalid/none:1"}]}}
     text = "# nccl-tests\n#  size  busbw\n 8589934592  389.12\n"
-    feed_log(cluster, ns, "fed", "main", text)  # before the pod exists
+    feed_log(cluster, ns, "fed", "main", text, previous="the run before\n")  # before the pod exists
     core.create_namespaced_pod(ns, pod("fed", {ANNOTATION_OUTCOME: "Succeeded", ANNOTATION_RUN_FOR: "1s"}))
     recorded = tmp_path / "out.txt"
     recorded.write_text("NCCL WARN NET/OFI failed\nexit 3\n")
@@ -211,6 +211,10 @@ def test_pod_outcomes_and_logs_through_pods_log(api, ns, cluster, tmp_path):
     time.sleep(2)
     assert core.read_namespaced_pod("forever", ns).status.phase == "Running"
     assert core.read_namespaced_pod_log("fed", ns, container="main", tail_lines=1) == " 8589934592  389.12\n"
+    assert core.read_namespaced_pod_log("fed", ns, container="main", previous=True) == "the run before\n"
+    # kwok's limit (v0.8.0): a follow stream never ends, even for a pod that has ended; read without follow
+    with pytest.raises(Exception, match="(?i)timed? ?out"):
+        core.read_namespaced_pod_log("fed", ns, container="main", follow=True, _request_timeout=2)
 
 
 def _log(core, name, ns):
