@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
             return control.down(d)
         if a.command == "status":
             return control.status(d)
-        from . import binder
+        from . import binder  # lazy: only the log binder process needs it
         return binder.run(d)
     except control.ClusterError as e:
         print(f"[cluster] error: {e}", file=sys.stderr)

@@ -35,7 +35,7 @@ def feed_pod(api, d: Path, pod) -> list[str]:
 
 
 def run(d: Path) -> int:
-    from kubernetes import client, config, watch
+    from kubernetes import client, config, watch  # lazy: the kubernetes client takes a second to import; status and down never need it
     d = d.resolve()
     api = config.new_client_from_config(config_file=str(d / "run" / "admin.kubeconfig"))
     core = client.CoreV1Api(api)

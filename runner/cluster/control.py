@@ -323,7 +323,7 @@ def up(d: Path, bin_dir: Path, nodes: dict[str, int], timeout: float = 120.0) ->
         ca_ctx.load_cert_chain(str(P / "admin.crt"), str(P / "admin.key"))
         wait("kube-apiserver", lambda: _http_ok(f"https://127.0.0.1:{ports['apiserver']}/readyz", ca_ctx), "ready")
 
-        from kubernetes import client, config
+        from kubernetes import client, config  # lazy: the kubernetes client takes a second to import; status and down never need it
         api = config.new_client_from_config(config_file=str(kc_tmp))
         try:
             _apply_crds(api, share / "crds", t0)
@@ -418,7 +418,7 @@ def _create_node(core, manifest: dict) -> None:
 
 
 def _apply_crds(api, crd_dir: Path, t0: float) -> None:
-    from kubernetes import client
+    from kubernetes import client  # lazy: the kubernetes client takes a second to import; status and down never need it
     ext = client.ApiextensionsV1Api(api)
     names = []
     for f in sorted(crd_dir.glob("*.yaml")):
@@ -439,7 +439,7 @@ def _apply_crds(api, crd_dir: Path, t0: float) -> None:
 
 
 def _apply_webhooks(api, P: Path, port: int) -> None:
-    from kubernetes import client
+    from kubernetes import client  # lazy: the kubernetes client takes a second to import; status and down never need it
     ca = base64.b64encode((P / "ca.crt").read_bytes()).decode()
     sel = {"matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]}
 
@@ -479,7 +479,7 @@ def _nodes_ready(core, nodes: dict[str, int]) -> bool:
 
 
 def _default_sa(core) -> bool:
-    from kubernetes import client
+    from kubernetes import client  # lazy: the kubernetes client takes a second to import; status and down never need it
     try:
         core.read_namespaced_service_account("default", "default")
         return True

@@ -37,7 +37,7 @@ def log_path(cluster_dir: Path, namespace: str, pod: str, container: str) -> Pat
 
 
 def _api(kubeconfig):
-    from kubernetes import client, config
+    from kubernetes import client, config  # lazy: the kubernetes client takes a second to import; status and down never need it
     if isinstance(kubeconfig, client.ApiClient):
         return kubeconfig
     return config.new_client_from_config(config_file=str(kubeconfig))
@@ -50,7 +50,7 @@ def set_pod_log(api, namespace: str, pod: str, container: str, path: Path, follo
     kwok v0.8.0 ignores `follow` on the pods/log path: a follow=true request streams until the client closes it,
     even after the pod ended (a real kubelet ends the stream when the container exits).
     """
-    from kubernetes import client
+    from kubernetes import client  # lazy: the kubernetes client takes a second to import; status and down never need it
     objs = client.CustomObjectsApi(api)
     entry = {"containers": [container], "logsFile": str(path), "follow": follow}
     if previous is not None:

@@ -12,12 +12,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
+from kubernetes import client, config
 
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client, config  # noqa: E402
-
-from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR  # noqa: E402
-from runner.cluster import control, feed_log  # noqa: E402
+from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR, control, feed_log
 
 REPO = Path(__file__).resolve().parents[2]
 MPI = ("kubeflow.org", "v2beta1", "mpijobs")
@@ -301,7 +299,7 @@ def test_rbac_a_service_account_token_without_mpijob_create_is_denied(api, ns, c
         "metadata": {"name": "reader-view"}, "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}],
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}})
     token = core.create_namespaced_service_account_token("reader", ns, {"spec": {"expirationSeconds": 600}}).status.token
-    kc = config.kube_config.KubeConfigLoader(config_dict=__import__("yaml").safe_load(Path(cluster).read_text()))
+    kc = config.kube_config.KubeConfigLoader(config_dict=yaml.safe_load(Path(cluster).read_text()))
     cfg = client.Configuration()
     kc.load_and_set(cfg)
     cfg.cert_file = cfg.key_file = None
