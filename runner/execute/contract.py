@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from runner.base.errors import ExecutionError
+from runner.render.kubernetes import RenderedObject
 from runner.scenario.model import Scenario, Workload
 
 
@@ -113,6 +114,7 @@ class RunContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     should_stop: Callable[[], bool] = lambda: False
     redactor: Any = None  # runner.redaction.Redactor: what executors write about the run (command lines) goes through it
+    plan: Plan | None = None  # this run's plan, made once before it started (rendered/ in the record)
 
     def redact(self, text: str) -> str:
         return self.redactor.text(text) if self.redactor is not None else text
@@ -130,6 +132,7 @@ class Plan:
     executor: str
     documents: tuple[Mapping[str, Any], ...]
     files: tuple[Path, ...] = ()         # written when the plan was asked for with an output folder
+    objects: tuple[RenderedObject, ...] = ()  # Kubernetes: the rendered objects a run applies (rendered once)
 
 
 class Executor(Protocol):
@@ -140,7 +143,9 @@ class Executor(Protocol):
     def check_environment(self, options: Mapping[str, Any]) -> None:
         """Raise a RunnerError before any run record exists when this executor cannot run here."""
 
-    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan: ...
+    def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
+             options: Mapping[str, Any] | None = None) -> Plan:
+        """What a run would do; a run's own plan (its id, its options) is made once and handed to run() in the context."""
 
     def run(self, context: RunContext) -> RunOutput: ...
 

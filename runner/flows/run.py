@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping
 from runner.base.errors import ExecutionError, RunnerError, ScenarioError
 from runner.execute import get_executor
 from runner.execute.contract import (
+    Plan,
     RunContext,
     RunOutput,
     WorkloadOutcome,
@@ -36,16 +37,16 @@ from runner.records.record import (
     new_run_id,
     redact_tree,
     run_metadata,
+    verdict_document,
 )
 from runner.report import REPORTERS, RunReport
-from runner.report.json_report import verdict_document
 from runner.report.plots import warm_up_in_background
 from runner.scenario.lints import placeholder_image_problems
 from runner.scenario.model import Scenario, thaw
 from runner.scenario.overlay import check_runnable, expand_attempts, runs_on
 from runner.scenario.resolve import Library
 from runner.verdict.collect import collect_metrics
-from runner.verdict.judge import Verdict, WorkloadMetrics, judge
+from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics, judge
 from runner.verdict.repeats import (
     fold_attempts,
     merge_metrics,
@@ -132,12 +133,12 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
         try:
             record.write_scenario(scenario.data)
             runs_as = expand_attempts(scenario)  # a repeated job: its attempts, one after another
-            _write_plan(executor, runs_as, record.dir / "rendered")
+            plan = _write_plan(executor, runs_as, record.dir / "rendered", run_id, options)
             redact_tree(record.dir, redactor)
             progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
             warm_up_in_background()
             outputs = _execute_repeats(executor, executor_name, runs_as, run_id, record, timeout_s, progress, options, stop,
-                                       repeat or scenario.repeat, redactor)
+                                       repeat or scenario.repeat, redactor, plan)
             outputs = [fold_attempts(scenario, output) for output in outputs]
             progress.finish()
             outputs[0] = replace(outputs[0], facts={**outputs[0].facts, "runner_host": {**load_at_start, **host_load("end")}})
@@ -151,7 +152,8 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
 
 
 def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: str, record: RunRecord, timeout_s: float, progress,
-                     options: Mapping[str, Any] | None, stop: StopFlag, repeat: int, redactor=None) -> list[RunOutput]:
+                     options: Mapping[str, Any] | None, stop: StopFlag, repeat: int, redactor=None, plan: Plan | None = None,
+                     ) -> list[RunOutput]:
     """The run `repeat` times, each in its own folder (repeats/<n>/ when more than one), within the one run timeout.
     A repeat that does not complete ends the series: repeating a broken setup measures nothing."""
     outputs: list[RunOutput] = []
@@ -161,7 +163,7 @@ def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: s
         if repeat > 1:
             progress.tick(f"repeat {index + 1}/{repeat}")
         context = RunContext(scenario, run_id, run_dir, max(deadline - time.monotonic(), 0.001), progress, dict(options or {}), stop,
-                             redactor)
+                             redactor, plan)
         outputs.append(_execute(executor, executor_name, context))
         if not _complete(outputs[-1]) or stop():
             break
@@ -239,7 +241,7 @@ def _finalize_after_failure(record: RunRecord, scenario: Scenario, executor_name
     ERROR verdict and the cause, and return the error to raise (a RunnerError the CLI words plainly)."""
     interrupted = isinstance(error, KeyboardInterrupt)
     cause = "interrupted" if interrupted else _failure_text(error)
-    status = "INTERRUPTED" if interrupted else "ERROR"
+    status = CheckStatus.INTERRUPTED if interrupted else CheckStatus.ERROR
     notes = []
     for name, document in (("verdict.json", {"format": VERDICT_FORMAT, "scenario": scenario.name, "status": status,
                                              "summary": f"{status}: {cause}", "results": [],
@@ -337,14 +339,16 @@ def _moved(output: RunOutput, old: Path, new: Path) -> RunOutput:
     return replace(output, outcomes=outcomes, message=fix(output.message))
 
 
-def _write_plan(executor, scenario: Scenario, out_dir: Path) -> None:
+def _write_plan(executor, scenario: Scenario, out_dir: Path, run_id: str, options: Mapping[str, Any] | None) -> Plan | None:
+    """The run's plan, made once: written to rendered/ for reviewers, and what the executor then runs."""
     try:
-        executor.plan(scenario, out_dir)
+        return executor.plan(scenario, out_dir, run_id=run_id, options=options)
     except RunnerError:
         raise
-    except Exception as error:  # a plan is documentation: never let it stop a run
+    except Exception as error:  # a bug in planning is the executor's to meet again; the record says what happened
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "plan-error.txt").write_text(f"{type(error).__name__}: {error}\n")
+        return None
 
 
 def _write_extra_reports(record: RunRecord, report: RunReport, only: tuple[str, ...] | None = None) -> None:

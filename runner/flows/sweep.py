@@ -35,6 +35,7 @@ from runner.report.sweep import sweep_html, sweep_markdown
 from runner.scenario.load import load_value
 from runner.scenario.model import Check, Scenario
 from runner.scenario.resolve import Library, matrix_variants, variant_suffix
+from runner.verdict.judge import CheckStatus
 from runner.verdict.ranking import rank
 
 HIGHER_OPS, LOWER_OPS = (">=", ">"), ("<=", "<")
@@ -145,7 +146,7 @@ def run_sweep(name: str, library: Library | None = None, overrides: Sequence[str
             announce(_outcome_line(i, len(planned), runs[i], check))
             result = _result(sweep_id, base, folder, axes, runs, keys, check, state)
             write_sweep_record(result, started)
-            if runs[i].status == "INTERRUPTED":
+            if runs[i].status == CheckStatus.INTERRUPTED:
                 state = "interrupted"
                 break
         else:
@@ -172,7 +173,7 @@ def _run_variant(index: int, variant: dict, variant_sets: list[str], scenario: S
         run = run_fn(scenario, results_dir=results_dir, progress=progress, overrides=variant_sets, variant=variant,
                      parent=sweep_id, **run_options)
     except RunnerError as error:
-        return VariantRun(index, variant, status="ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return VariantRun(index, variant, status=CheckStatus.ERROR, message=str(error).splitlines()[0] if str(error) else type(error).__name__)
     values, units, better, samples = {}, {}, {}, {}
     for key in keys:
         workload, _, metric_name = key.partition(".")

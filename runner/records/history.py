@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from runner.parse.logs import Metric, ParseResult, Series
 from runner.records.record import read_json, runner_alive
-from runner.verdict.judge import BaselineValue, CheckResult, Verdict, WorkloadMetrics
+from runner.verdict.judge import BaselineValue, CheckResult, CheckStatus, Verdict, WorkloadMetrics
 
 SWEEP_SUFFIX = ".sweep"
 TRIAGE_SUFFIX = ".triage"
@@ -115,7 +115,7 @@ def metric_value(metrics: Mapping[str, Any], dotted: str) -> Any:
 def latest_passing(results_dir: Path, scenario: str) -> tuple[PastRun | None, int]:
     """The newest PASS run of a scenario that ran as written, and how many passing runs were skipped
     because they had --set overrides or were sweep variants (their numbers measure something else)."""
-    passing = [r for r in past_runs(results_dir, scenario) if r.status == "PASS"]
+    passing = [r for r in past_runs(results_dir, scenario) if r.status == CheckStatus.PASS]
     pristine = [r for r in passing if r.pristine]
     return (pristine[-1] if pristine else None), len(passing) - len(pristine)
 
@@ -165,7 +165,7 @@ def baseline_lookup(results_dir: Path) -> BaselineLookup:
 def load_verdict(document: Mapping[str, Any]) -> Verdict:
     fields = set(CheckResult.__dataclass_fields__)
     results = tuple(CheckResult(**{k: v for k, v in r.items() if k in fields}) for r in document.get("results") or [])
-    return Verdict(document.get("scenario", ""), document.get("status", "ERROR"), results, document.get("summary", ""),
+    return Verdict(document.get("scenario", ""), document.get("status", CheckStatus.ERROR), results, document.get("summary", ""),
                    dict(document.get("workloads") or {}))
 
 

@@ -25,7 +25,7 @@ from runner import __version__
 from runner.base.errors import ExecutionError
 from runner.base.saferegex import bounded_lines
 from runner.scenario.model import thaw
-from runner.verdict.judge import WorkloadMetrics
+from runner.verdict.judge import Verdict, WorkloadMetrics
 
 METRICS_FORMAT = "scenario-runner/metrics/v1"
 VERDICT_FORMAT = "scenario-runner/verdict/v1"
@@ -484,3 +484,16 @@ def runner_alive(record_dir: Path) -> bool:
             return False
     pid, started = info.get("pid"), info.get("start_time")
     return isinstance(pid, int) and bool(started) and process_start_time(pid) == started
+
+
+def verdict_document(verdict: Verdict, run_id: str) -> dict:
+    return {
+        "format": VERDICT_FORMAT,
+        "scenario": verdict.scenario,
+        "run_id": run_id,
+        "status": verdict.status,
+        "exit_code": verdict.exit_code,
+        "summary": verdict.summary,
+        "workloads": dict(verdict.workloads),
+        "results": [to_jsonable(r) for r in verdict.results],
+    }

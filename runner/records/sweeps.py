@@ -10,10 +10,11 @@ from typing import Any, Mapping, Sequence
 from runner.base.errors import EXIT_INTERRUPTED
 from runner.records.record import to_jsonable
 from runner.scenario.resolve import variant_suffix
-from runner.verdict.judge import EXIT_CODES, SEVERITY
+from runner.verdict.judge import EXIT_CODES, SEVERITY, CheckStatus
 from runner.verdict.ranking import BEST_ALPHA
 
 SWEEP_FORMAT = "scenario-runner/sweep/v1"
+NOT_RUN = "NOT RUN"  # a variant the sweep did not reach (not a check status)
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class VariantRun:
     variant: Mapping[str, Any]
     run_id: str = ""
     record: str = ""
-    status: str = "NOT RUN"
+    status: str = NOT_RUN
     metrics: Mapping[str, Any] = field(default_factory=dict)   # key metric -> value
     units: Mapping[str, str] = field(default_factory=dict)
     better: Mapping[str, str] = field(default_factory=dict)    # key metric -> higher | lower (from the parser)
@@ -53,7 +54,7 @@ class SweepResult:
         if self.state == "interrupted":
             return EXIT_INTERRUPTED
         statuses = [v.status for v in self.variants if v.status in SEVERITY]
-        worst = max(statuses, key=lambda s: SEVERITY[s], default="ERROR")
+        worst = max(statuses, key=lambda s: SEVERITY[s], default=CheckStatus.ERROR)
         return EXIT_CODES[worst]
 
 
@@ -91,7 +92,7 @@ def load_sweep(folder: Path) -> SweepResult:
     """A sweep record read back (for `scenario report <sweep>`)."""
     document = json.loads((Path(folder) / "sweep.json").read_text())
     variants = tuple(VariantRun(v["index"], v["variant"], v.get("run_id", ""), str(Path(folder).parent / v["record"]) if v.get("record") else "",
-                                v.get("status", "NOT RUN"), {k: m.get("value") for k, m in (v.get("metrics") or {}).items()},
+                                v.get("status", NOT_RUN), {k: m.get("value") for k, m in (v.get("metrics") or {}).items()},
                                 {k: m.get("unit", "") for k, m in (v.get("metrics") or {}).items()},
                                 {k: m["better"] for k, m in (v.get("metrics") or {}).items() if m.get("better")}, v.get("message", ""),
                                 {k: tuple(m.get("samples") or ()) for k, m in (v.get("metrics") or {}).items() if m.get("samples")})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -186,13 +186,22 @@ def _ready_dict(workload: Workload) -> dict[str, Any]:
     return {"port": ready.port, "log": ready.log, "http_port": ready.http_port, "http_path": ready.http_path}
 
 
+def namespace_for(scenario: Scenario, options: Mapping[str, Any]) -> str:
+    return options.get("namespace") or scenario.platform.namespace
+
+
+def with_namespace(scenario: Scenario, namespace: str) -> Scenario:
+    if namespace == scenario.platform.namespace:
+        return scenario
+    return replace(scenario, platform=replace(scenario.platform, namespace=namespace))
+
+
 def render_kubernetes(scenario: Scenario, run_id: str = "render", *, validate: bool = True) -> list[RenderedObject]:
     env = environment()
     objects: list[RenderedObject] = []
     namespace_vars = {"namespace": scenario.platform.namespace, "labels": run_labels(scenario, run_id), "scenario": {"name": scenario.name}}
     objects += _render_template(env, "namespace", namespace_vars, "")
-    for index, raw_workload in enumerate(scenario.workloads):
-        workload = raw_workload.for_executor("kubernetes")
+    for index, workload in enumerate(scenario.workloads):
         template = workload.template or DEFAULT_TEMPLATES[workload.kind]
         variables = kubernetes_variables(scenario, workload, index, run_id)
         objects += _render_template(env, template, variables, workload.name, scenario.sources.with_path(("workloads", index)))

@@ -10,9 +10,9 @@ from typing import Any, Mapping
 
 from runner.base.units import format_value
 from runner.scenario.model import thaw
-from runner.verdict.judge import Verdict, WorkloadMetrics
+from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics
 
-STATUS_ICON = {"PASS": "✅", "FAIL": "❌", "ERROR": "⛔", "TIMEOUT": "⏱️", "INTERRUPTED": "⏹️", "SKIP": "⏭️"}
+STATUS_ICON = {CheckStatus.PASS: "✅", CheckStatus.FAIL: "❌", CheckStatus.ERROR: "⛔", CheckStatus.TIMEOUT: "⏱️", CheckStatus.INTERRUPTED: "⏹️", CheckStatus.SKIP: "⏭️"}
 
 
 def metric_checks(verdict: Verdict) -> list[tuple[str, str]]:

@@ -16,11 +16,11 @@ from runner.base.units import format_value
 from runner.report import plots
 from runner.report._common import clean_text, environment, key_metrics, when
 from runner.report.base import RunReport, reporter, verdict_rows
-from runner.verdict.judge import Verdict, WorkloadMetrics
+from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics
 
 SERVING_METRICS = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"))
-STATUS_COLOURS = {"PASS": ("#e6f4ea", "#137333"), "FAIL": ("#fce8e6", "#c5221f"), "ERROR": ("#fde7d9", "#a50e0e"),
-                  "TIMEOUT": ("#fef7e0", "#b06000"), "INTERRUPTED": ("#f1f3f4", "#5f6368"), "SKIP": ("#f1f3f4", "#5f6368")}
+STATUS_COLOURS = {CheckStatus.PASS: ("#e6f4ea", "#137333"), CheckStatus.FAIL: ("#fce8e6", "#c5221f"), CheckStatus.ERROR: ("#fde7d9", "#a50e0e"),
+                  CheckStatus.TIMEOUT: ("#fef7e0", "#b06000"), CheckStatus.INTERRUPTED: ("#f1f3f4", "#5f6368"), CheckStatus.SKIP: ("#f1f3f4", "#5f6368")}
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#202124;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dadce0;padding-bottom:4px}

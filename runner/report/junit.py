@@ -12,9 +12,9 @@ from typing import Any, Mapping
 from runner.base.units import format_value
 from runner.report._common import clean_text
 from runner.report.base import RunReport, format_margin, reporter
-from runner.verdict.judge import SEVERITY, CheckResult, Verdict
+from runner.verdict.judge import SEVERITY, CheckResult, CheckStatus, Verdict
 
-FAILURE = {"FAIL": "failure", "ERROR": "error", "TIMEOUT": "error", "INTERRUPTED": "error", "SKIP": "skipped"}
+FAILURE = {CheckStatus.FAIL: "failure", CheckStatus.ERROR: "error", CheckStatus.TIMEOUT: "error", CheckStatus.INTERRUPTED: "error", CheckStatus.SKIP: "skipped"}
 
 
 @reporter("junit")

@@ -11,6 +11,7 @@ from runner.report import plots
 from runner.report.html_report import Plot, badge, figure_html, page
 from runner.report.html_report import table as html_table
 from runner.report.markdown import table as md_table
+from runner.verdict.judge import CheckStatus
 from runner.verdict.ranking import best_line, numbers, ranked
 
 if TYPE_CHECKING:
@@ -108,9 +109,9 @@ def _numeric_samples(run, key: str) -> list[float]:
 
 def _overall(result) -> str:
     if result.state == "interrupted":
-        return "INTERRUPTED"
+        return CheckStatus.INTERRUPTED
     statuses = {run.status for run in result.variants}
-    for status in ("ERROR", "TIMEOUT", "FAIL"):
+    for status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.FAIL):
         if status in statuses:
             return status
-    return "PASS" if statuses == {"PASS"} else "SKIP"
+    return CheckStatus.PASS if statuses == {CheckStatus.PASS} else CheckStatus.SKIP

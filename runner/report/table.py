@@ -4,7 +4,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from runner.report.base import RunReport, reporter, shown_path, verdict_rows
-from runner.verdict.judge import Verdict
+from runner.verdict.judge import CheckStatus, Verdict
 
 
 @reporter("table")
@@ -19,6 +19,6 @@ def table(report: RunReport) -> str:
 def _details(verdict: Verdict) -> str:
     lines = []
     for result in verdict.results:
-        if result.status in ("ERROR", "TIMEOUT") and result.message and "\n" in result.message:
+        if result.status in (CheckStatus.ERROR, CheckStatus.TIMEOUT) and result.message and "\n" in result.message:
             lines.append(f"\n{result.workload} ({result.status}):\n" + "\n".join("  " + l for l in result.message.splitlines()))
     return ("\n".join(lines) + "\n\n") if lines else "\n"

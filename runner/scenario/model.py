@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -111,25 +111,6 @@ class Workload:
     @property
     def is_service(self) -> bool:
         return self.kind in ("service", "group", "disaggregated")
-
-    def for_executor(self, executor: str) -> "Workload":
-        """This workload with the executor's overrides (`local:` / `kubernetes:`) applied."""
-        override = self.overrides.get(executor)
-        if not override:
-            return self
-
-        changes: dict[str, Any] = {}
-        if "command" in override:
-            changes["command"] = _command(override["command"])
-        if "ranks" in override:
-            changes["ranks"] = override["ranks"]
-        if "shell" in override:
-            changes["shell"] = override["shell"]
-        if "env" in override:
-            changes["env"] = freeze({**self.env, **{k: env_str(v) for k, v in override["env"].items()}})
-        if "fallback" in override:
-            changes["fallback"] = Fallback(_command(override["fallback"]["command"]), override["fallback"].get("ranks"))
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""The executor delta: what a scenario's `local:` block changes when it runs on the local executor.
+"""The executor delta: what a scenario changes when it runs on one executor, as one overlay mechanism.
 
-The block is an overlay merged onto the resolved scenario the way `extends` merges a variant
-(maps deeply, lists of named items by name), after which the `--set` overrides are applied again so
-that a value given on the command line still wins. The result is validated like any scenario: it is
-the scenario that runs, and the one the run record keeps. `local.nodes` (emulated nodes) and
-`local.refuse` stay in the block for the local executor to read.
+Two blocks say it: the scenario's `local:` block (the local executor only), then each workload's own `local:` or
+`kubernetes:` block (command, ranks, shell, env, fallback). Both are overlays merged onto the resolved scenario the
+way `extends` merges a variant (maps deeply, lists of named items by name), the workload blocks last, after which
+the `--set` overrides are applied again so that a value given on the command line still wins. The result is
+validated like any scenario: it is the scenario that runs, and the one the run record keeps; its workloads carry no
+executor blocks any more. `local.nodes` (emulated nodes) and `local.refuse` stay in the block for the local
+executor to read.
 
 Both executors run a job with `repeat: N` as N jobs in a row (expand_attempts); the plan shows them.
 """
@@ -28,23 +30,51 @@ from runner.scenario.resolve import (
 from runner.scenario.validate import Plugins, validate_resolved
 
 OVERLAY_KEYS = ("parameters", "env", "timeouts", "workloads", "checks", "lints")
+WORKLOAD_BLOCKS = ("local", "kubernetes")
 
 
 def for_executor(scenario: Scenario, executor: str, library: Library, overrides: Iterable[str] = (),
                  plugins: Plugins = Plugins()) -> Scenario:
-    """The scenario as `executor` runs it; unchanged unless the executor is local and the scenario has a `local:` overlay."""
-    if executor != "local":
+    """The scenario as `executor` runs it: unchanged when neither block says anything for that executor."""
+    data, sources = thaw(scenario.data or {}), scenario.sources
+    block = data.get("local") if executor == "local" else None
+    scenario_overlay = {key: block[key] for key in OVERLAY_KEYS if isinstance(block, dict) and key in block}
+    if scenario_overlay:
+        block_sources = SourceMap({path[1:]: where for path, where in sources.items() if path[:1] == ("local",)})
+        data, sources = _merged(data, sources, scenario_overlay, block_sources)
+    workload_overlay, workload_sources = _workload_blocks(data, sources, executor)
+    if workload_overlay:
+        data, sources = _merged(data, sources, workload_overlay, workload_sources)
+    if not scenario_overlay and not workload_overlay:
         return scenario
-    block = scenario.data.get("local") if scenario.data else None
-    overlay = {key: thaw(block[key]) for key in OVERLAY_KEYS if block and key in block}
-    if not overlay:
-        return scenario
-    data = thaw(scenario.data)
+    for workload in data.get("workloads") or []:
+        for name in WORKLOAD_BLOCKS:
+            workload.pop(name, None)
+    data, sources = apply_overrides(data, sources, overrides)
+    return validate_resolved(Resolved(scenario.name, data, sources, scenario.files), library, executor_view=True, plugins=plugins)
+
+
+def _merged(data: dict, sources: SourceMap, overlay: dict, overlay_sources: SourceMap) -> tuple[dict, SourceMap]:
     merged = merge(data, overlay)
-    overlay_sources = SourceMap({path[1:]: location for path, location in scenario.sources.items() if path[:1] == ("local",)})
-    sources = merge_sources(data, scenario.sources, overlay, overlay_sources, merged)
-    merged, sources = apply_overrides(merged, sources, overrides)
-    return validate_resolved(Resolved(scenario.name, merged, sources, scenario.files), library, executor_view=True, plugins=plugins)
+    return merged, merge_sources(data, sources, overlay, overlay_sources, merged)
+
+
+def _workload_blocks(data: dict, sources: SourceMap, executor: str) -> tuple[dict, SourceMap]:
+    """Each workload's `<executor>:` block as an overlay of the named `workloads` list, with its locations."""
+    entries, located = [], SourceMap()
+    for index, workload in enumerate(data.get("workloads") or []):
+        block = workload.get(executor) if isinstance(workload, dict) else None
+        if not isinstance(block, dict) or not block:
+            continue
+        at = len(entries)
+        entries.append({"name": workload["name"], **block})
+        prefix = ("workloads", index, executor)
+        for path, where in sources.items():
+            if path[:3] == prefix:
+                located[("workloads", at) + path[3:]] = where
+        if ("workloads", index, "name") in sources:
+            located[("workloads", at, "name")] = sources[("workloads", index, "name")]
+    return ({"workloads": entries}, located) if entries else ({}, located)
 
 
 def runs_on(scenario: Scenario, executor: str) -> bool:

@@ -10,13 +10,14 @@ from typing import Any, Sequence
 
 from runner.base.stats import median, worse
 from runner.base.units import format_value
+from runner.verdict.judge import CheckStatus
 
 BEST_ALPHA = 0.05
 
 
 def ranked(runs: Sequence[Any], metric: str, better: str) -> list[Any]:
     """Passing variants with a value of the metric, best median first."""
-    candidates = [r for r in runs if r.status == "PASS" and numbers(r.samples.get(metric) or (r.metrics.get(metric),))]
+    candidates = [r for r in runs if r.status == CheckStatus.PASS and numbers(r.samples.get(metric) or (r.metrics.get(metric),))]
     return sorted(candidates, key=lambda r: median_of(r, metric), reverse=better == "higher")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from runner.base.errors import ScenarioError
+from runner.flows.check import for_executor
 from runner.scenario.resolve import Library, resolve_text
 from runner.scenario.schemas import schema
 from runner.scenario.validate import (
@@ -164,6 +165,46 @@ workloads:
 checks:
   - {log: bench, contains: done}
 """))
-    local = scenario.workloads[0].for_executor("local")
+    local = for_executor(scenario, "local").workloads[0]
     assert local.command == ("bench", "--cpu") and dict(local.env) == {"A": "1", "B": "2"}
-    assert scenario.workloads[0].for_executor("kubernetes").command == ("bench", "--gpu")
+    assert for_executor(scenario, "kubernetes").workloads[0].command == ("bench", "--gpu")
+
+
+def test_a_workload_block_and_the_local_block_are_one_overlay():
+    """Both say what an executor changes; the workload's own block wins, --set wins over both, and the view the
+    executor gets carries no executor blocks any more."""
+    scenario = valid(scenario_text("demo", """\
+parameters: {size: 8G}
+workloads:
+  - name: bench
+    command: [bench, "{{ params.size }}"]
+    local:
+      command: [bench, --cpu, "{{ params.size }}"]
+checks:
+  - {log: bench, contains: done}
+local:
+  parameters: {size: 1M}
+  workloads:
+    - {name: bench, env: {FROM_LOCAL_BLOCK: "1"}}
+"""))
+    view = for_executor(scenario, "local", overrides=["parameters.size=2M"])
+    bench = view.workloads[0]
+    assert bench.command == ("bench", "--cpu", "{{ params.size }}") and view.parameters["size"] == "2M"
+    assert dict(bench.env) == {"FROM_LOCAL_BLOCK": "1"} and not bench.overrides
+    assert "local" not in view.data["workloads"][0]
+
+
+def test_a_problem_in_a_workload_block_points_at_the_block():
+    text = scenario_text("demo", """\
+workloads:
+  - name: bench
+    command: [bench]
+    local:
+      command: [bench, "{{ params.missing }}"]
+checks:
+  - {log: bench, contains: done}
+""")
+    with pytest.raises(ScenarioError) as caught:
+        valid(text)
+    (problem,) = caught.value.problems
+    assert problem.location.line == text.splitlines().index('      command: [bench, "{{ params.missing }}"]') + 1

@@ -16,7 +16,7 @@ from runner.execute.kubernetes import fleet
 from runner.execute.kubernetes.client import KubeApiError, connect
 from runner.execute.registry import executor
 from runner.execute.schedule import run_with
-from runner.render.kubernetes import render_kubernetes, write_objects
+from runner.render.kubernetes import namespace_for, render_kubernetes, with_namespace, write_objects
 from runner.scenario.model import Scenario
 
 CHECK_TIMEOUT_S = 10.0
@@ -27,10 +27,11 @@ class KubernetesExecutor:
     name = "kubernetes"
     dry_runs = ("client", "server")
 
-    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan:
-        objects = render_kubernetes(scenario)
+    def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
+             options: Mapping[str, Any] | None = None) -> Plan:
+        objects = render_kubernetes(with_namespace(scenario, namespace_for(scenario, options or {})), run_id)
         files = tuple(write_objects(objects, out_dir)) if out_dir is not None else ()
-        return Plan(self.name, tuple(o.body for o in objects), files)
+        return Plan(self.name, tuple(o.body for o in objects), files, tuple(objects))
 
     @staticmethod
     def check_environment(options: Mapping[str, Any]) -> None:

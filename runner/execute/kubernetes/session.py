@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,25 +43,15 @@ from runner.execute.kubernetes.wait import (
     combined,
     object_status,
 )
-from runner.render.kubernetes import readable_yaml, render_kubernetes
+from runner.render.kubernetes import namespace_for, readable_yaml, render_kubernetes, with_namespace
 from runner.render.labels import LABEL_PREFIX, dns_name
-from runner.scenario.model import Scenario, Workload
+from runner.scenario.model import Workload
 
 DEFAULT_FAIL_FAST_S = 180.0  # a pod stuck in ImagePullBackOff / Unschedulable / CrashLoopBackOff this long fails its workload
 TICK_S = 0.25               # how often the loop wakes without a watch event (deadlines, SIGINT); no API call per tick
 SYNC_TIMEOUT_S = 30.0       # the watch caches must have listed the run's objects by then
 DEADLINE_REASONS = ("DeadlineExceeded",)
 ROLE_RANK = {"launcher": 0, "leader": 1, "job": 2, "pod": 3, "worker": 4}
-
-
-def namespace_for(scenario: Scenario, options: Mapping[str, Any]) -> str:
-    return options.get("namespace") or scenario.platform.namespace
-
-
-def with_namespace(scenario: Scenario, namespace: str) -> Scenario:
-    if namespace == scenario.platform.namespace:
-        return scenario
-    return replace(scenario, platform=replace(scenario.platform, namespace=namespace))
 
 
 @dataclass
@@ -105,7 +95,9 @@ class Session:
         self.changed = threading.Event()
         self.fail_fast_s = float(self.options.get("fail_fast_s") or DEFAULT_FAIL_FAST_S)
         self.keep = bool(self.options.get("keep"))
-        self.prepared = apply_.prepare(render_kubernetes(self.scenario, self.run_id), self.scenario, self.run_id, self.namespace)
+        planned = context.plan.objects if context.plan is not None and context.plan.objects else None
+        objects = planned or render_kubernetes(self.scenario, self.run_id)  # the run's plan was rendered once, by the flow
+        self.prepared = apply_.prepare(objects, self.scenario, self.run_id, self.namespace)
         self.facts["images"] = facts_.images(o.body for o in self.prepared)
         self.facts["objects"] = [o.ref for o in self.prepared]
         self.manifests = self._write_manifests()

@@ -133,7 +133,8 @@ class LocalExecutor:
     def check_environment(options: Mapping[str, Any]) -> None:
         """Nothing to connect to: the local executor runs wherever the runner runs."""
 
-    def plan(self, scenario: Scenario, out_dir: Path | None = None) -> Plan:
+    def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
+             options: Mapping[str, Any] | None = None) -> Plan:
         """The process plan a reviewer reads: commands, environment, ports, start order (placeholders for run-time values)."""
         ports = {w.name: {p: f"<free port {w.name}.{p}>" for p in w.ports} for w in scenario.workloads}
         ready = {name: {k: f"<from {name}'s log: {k}>" for k in groups} for name, groups in placeholder_ready(scenario).items()}
@@ -146,32 +147,31 @@ class LocalExecutor:
         steps = []
         for workload in start_order(scenario):
             index = scenario.workloads.index(workload)
-            local = workload.for_executor("local")
-            variables = self._variables(scenario, local, ports, ready, hosts)
-            command = render_command(scenario, local, index, variables)
+            variables = self._variables(scenario, workload, ports, ready, hosts)
+            command = render_command(scenario, workload, index, variables)
             steps.append({
-                "workload": local.name,
-                "kind": local.kind,
-                "type": "service (runs until the run ends)" if local.is_service else "job (runs to completion)",
-                "after": list(local.after),
-                "ranks": local.ranks,
-                "launcher": self._launcher_text(local, placement),
-                **({"nodes": [{"pod": p.hostname, "node": p.node, "ranks": list(p.ranks)} for p in placement.pods_of(local.name)]}
+                "workload": workload.name,
+                "kind": workload.kind,
+                "type": "service (runs until the run ends)" if workload.is_service else "job (runs to completion)",
+                "after": list(workload.after),
+                "ranks": workload.ranks,
+                "launcher": self._launcher_text(workload, placement),
+                **({"nodes": [{"pod": p.hostname, "node": p.node, "ranks": list(p.ranks)} for p in placement.pods_of(workload.name)]}
                    if placement else {}),
                 "command": command if isinstance(command, str) else list(command),
-                "shell": local.shell,
-                "fallback": None if not local.fallback else {
+                "shell": workload.shell,
+                "fallback": None if not workload.fallback else {
                     "when": f"{self._argv0(command)} is not on PATH",
-                    "command": list(render_command(scenario, replace(local, command=local.fallback.command), index, variables,
+                    "command": list(render_command(scenario, replace(workload, command=workload.fallback.command), index, variables,
                                                    path=("fallback", "command"))),
-                    "ranks": local.fallback.ranks or local.ranks},
-                "env": render_env(scenario, local, index, variables),
-                "rank_env": self._rank_env_names(local),
-                "ports": dict(ports[local.name]),
-                "ready": ready_text(local) if local.ready else None,
-                "timeout": local.timeout_s,
-                "log": f"logs/{local.name}/rank-<r>.log",
-                "parser": local.parser.name if local.parser else None,
+                    "ranks": workload.fallback.ranks or workload.ranks},
+                "env": render_env(scenario, workload, index, variables),
+                "rank_env": self._rank_env_names(workload),
+                "ports": dict(ports[workload.name]),
+                "ready": ready_text(workload) if workload.ready else None,
+                "timeout": workload.timeout_s,
+                "log": f"logs/{workload.name}/rank-<r>.log",
+                "parser": workload.parser.name if workload.parser else None,
             })
         plan = {"executor": "local", "scenario": scenario.name, "start_order": [s["workload"] for s in steps], "steps": steps}
         if placement:
@@ -265,9 +265,8 @@ class LocalBackend:
 
     # --- starting ---------------------------------------------------------------------------
 
-    def start(self, raw: Workload, ready: Mapping[str, Mapping[str, str]]) -> Launch:
-        workload = raw.for_executor("local")
-        index = self.scenario.workloads.index(raw)
+    def start(self, workload: Workload, ready: Mapping[str, Mapping[str, str]]) -> Launch:
+        index = self.scenario.workloads.index(workload)
         variables = LocalExecutor._variables(self.scenario, workload, self.ports, ready, self.layer.hosts())
         command = render_command(self.scenario, workload, index, variables)
         ranks = workload.ranks

@@ -167,7 +167,7 @@ def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None 
         if workload not in known:
             raise ExecutionError(f"local.nodes.placement names workload {workload!r}, which the scenario does not have "
                                  f"(it has {', '.join(sorted(known))})")
-    shapes = [(w, pod_shapes(scenario, w.for_executor("local"), namespace)) for w in order]
+    shapes = [(w, pod_shapes(scenario, w, namespace)) for w in order]
     pinned = {n for pins in config.placement.values() for n in pins}
     needed = sum(len(pods) for w, pods in shapes if w.name not in config.placement and not _later_attempt(w)) + len(pinned)
     count = max(config.count, len(config.names), needed)
@@ -188,7 +188,7 @@ def place(scenario: Scenario, config: NodesConfig, order: list[Workload] | None 
     for workload, shape in shapes:
         base = workload.attempt_of or workload.name
         pins = attempt_nodes.get(base) or config.placement.get(base, ())
-        exclusive = is_exclusive(scenario, workload.for_executor("local")) and not _later_attempt(workload)
+        exclusive = is_exclusive(scenario, workload) and not _later_attempt(workload)
         for i, (hostname, dns, ranks) in enumerate(shape):
             node = pins[i] if i < len(pins) else (free.pop(0) if free else None)
             if node is None:

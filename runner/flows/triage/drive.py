@@ -29,7 +29,7 @@ from runner.execute.kubernetes.executor import cordon_nodes, discover_nodes
 from runner.execute.kubernetes.executor import left_behind as kubernetes_left_behind
 from runner.execute.local.nodes import left_behind as local_left_behind
 from runner.execute.progress import QuietProgress
-from runner.flows.check import validate_scenario
+from runner.flows.check import for_executor, validate_scenario
 from runner.flows.run import run_scenario
 from runner.flows.triage.report import write_triage_record
 from runner.flows.triage.scoring import (
@@ -50,6 +50,7 @@ from runner.records.history import TRIAGE_SUFFIX
 from runner.records.record import default_results_dir, new_run_id
 from runner.scenario.model import Scenario
 from runner.scenario.resolve import Library
+from runner.verdict.judge import CheckStatus
 
 INSTANCE_LABEL = "node.kubernetes.io/instance-type"
 SET_REPORTS = ("junit", "markdown")   # each set's record: no report.html (plots cost more than the set's whole run)
@@ -90,7 +91,7 @@ class TriageResult:
             return EXIT_INTERRUPTED
         if any(r.left_behind for r in self.rounds):
             return EXIT_INFRA
-        if self.results and all(r.status not in ("PASS", "FAIL") for r in self.results):
+        if self.results and all(r.status not in (CheckStatus.PASS, CheckStatus.FAIL) for r in self.results):
             return EXIT_INFRA
         return EXIT_FAIL if self.findings.suspects or self.findings.unexplained else EXIT_PASS
 
@@ -137,7 +138,7 @@ def run_triage(name: str, library: Library | None = None, overrides: Sequence[st
     options = dict(options or {})
     base = validate_scenario(name, library, overrides)
     executor = executor_name or base.default_executor
-    settings = settings_for(base, executor, cli)
+    settings = settings_for(for_executor(base, executor, library), executor, cli)  # ranks as the executor runs them
     shared = _share_cluster(options) if executor == "kubernetes" and not options.get("dry_run") else None
     try:
         return _run_triage(name, library, overrides, base, executor, settings, run_fn, results_dir, options, timeout_s, stop,
@@ -183,7 +184,7 @@ def _run_triage(name, library, overrides, base, executor, settings, run_fn, resu
         result = run_set_once(round_number, nodes)
         # Cluster hiccups are retried once, not scored, and the record says so; a local set is not retried:
         # its ERROR is the runner's own problem (emulated nodes, mpirun), and a retry would hide it.
-        if result.status == "ERROR" and settings.executor != "local" and not (stop and stop()):
+        if result.status == CheckStatus.ERROR and settings.executor != "local" and not (stop and stop()):
             first, why = result, result.message or ", ".join(result.failed_checks)
             announce(f"round {round_number}: {nodes_label(nodes)} ERROR ({why}); once more")
             result = run_set_once(round_number, nodes)
@@ -199,7 +200,7 @@ def _run_triage(name, library, overrides, base, executor, settings, run_fn, resu
                          variant={"triage.round": round_number, "triage.nodes": list(nodes)}, stop=stop,
                          record_reports=SET_REPORTS, library=library)
         except RunnerError as error:
-            return SetResult(round_number, nodes, "ERROR", message=str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return SetResult(round_number, nodes, CheckStatus.ERROR, message=str(error).splitlines()[0] if str(error) else type(error).__name__)
         return set_result(round_number, nodes, run, settings)
 
     try:
@@ -246,13 +247,13 @@ def set_result(round_number: int, nodes: NodeSet, run, settings: TriageSettings)
     """The set's verdict, its triage metric, and the checks that did not pass."""
     entry = run.metrics.get(settings.workload)
     metric = entry.result.metrics.get(settings.metric_name) if entry and entry.result else None
-    failed = tuple(r.name for r in run.verdict.results if r.status not in ("PASS", "SKIP"))
+    failed = tuple(r.name for r in run.verdict.results if r.status not in (CheckStatus.PASS, CheckStatus.SKIP))
     value = metric.value if metric is not None and isinstance(metric.value, (int, float)) else None
-    message = "" if run.verdict.status == "PASS" else (run.output.message or "")
+    message = "" if run.verdict.status == CheckStatus.PASS else (run.output.message or "")
     status = run.verdict.status
     off_nodes = _not_on_its_nodes(run, settings)
     if off_nodes:  # a measurement of loopback says nothing about the set's links
-        status, message = "ERROR", off_nodes
+        status, message = CheckStatus.ERROR, off_nodes
     return SetResult(round_number, tuple(nodes), status, value, metric.unit if metric else "", failed,
                      run.run_id, str(run.record), message)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from runner.flows.triage.strategies import NodeSet, Outcome
+from runner.verdict.judge import CheckStatus
 
-PASS = "PASS"
+PASS = CheckStatus.PASS
 DEFAULT_SLOW = 0.75
 MIN_GROUP = 3
 

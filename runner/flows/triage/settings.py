@@ -72,7 +72,7 @@ def settings_for(scenario: Scenario, executor: str, cli: Mapping[str, Any] | Non
     return TriageSettings(
         strategy=strategy, workload=workload, metric=metric, better=better, slow=float(block.get("slow", DEFAULT_SLOW)),
         concurrency=1 if reference else block.get("concurrency"), set_size=set_size, base_nodes=base_nodes,
-        base_ranks=scenario.workload(workload).for_executor(executor).ranks, executor=executor,
+        base_ranks=scenario.workload(workload).ranks, executor=executor,
         nodes=_nodes(scenario, block.get("nodes"), where("nodes")), selector=block.get("selector", ""), reference=reference)
 
 
