@@ -16,9 +16,10 @@ from runner.base.errors import (
 )
 from runner.cli.options import complete_parsers, complete_scenarios, current_library, library_option, pick_executor
 from runner.execute import get_executor
-from runner.flows.check import for_executor, validate_files, validate_scenario
+from runner.flows.check import for_executor, inspect, validate_files, validate_scenario
 from runner.parse.catalog import catalog_rows
 from runner.parse.logs import get_catalog, parse_file, parse_lines, parser_names
+from runner.scenario.checks import check_name
 from runner.scenario.model import thaw
 from runner.scenario.overlay import expand_attempts
 from runner.scenario.schemas import schema_text
@@ -63,6 +64,8 @@ def validate(paths: tuple[str, ...], quiet: bool, no_render: bool) -> None:
     for target, scenario in ok:
         if not quiet:
             click.echo(f"ok       {target}")
+        for warning in scenario.warnings:
+            click.echo(_indent(f"warning: {warning}"))
     for target, file_problems in problems:
         click.echo(f"invalid  {target}", err=True)
         for problem in file_problems:
@@ -99,16 +102,40 @@ def _expand_targets(paths: tuple[str, ...], library) -> list[str]:
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. parameters.threads=8.")
 @click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def show(name: str, overrides: tuple[str, ...], output: str) -> None:
-    """Print the fully resolved scenario (after extends and --set)."""
+    """Print the fully resolved scenario (after extends and --set), even an invalid one, then its problems.
 
-    scenario = validate_scenario(name, current_library(), overrides)
-    data = thaw(scenario.data)
+    What the extends chain did to the parent's checks (removed, replaced, changed) and the warnings of
+    `scenario validate` are printed as comments above it. Exit 2 when the scenario is invalid."""
+
+    found = inspect(name, current_library(), overrides)
+    if found.resolved is None:
+        raise ScenarioError(list(found.problems))
+    data = named_checks(thaw(found.resolved.data))
     if output == "json":
         click.echo(json.dumps(data, indent=2))
     else:
-        chain = " <- ".join(p.stem for p in scenario.files)
-        click.echo(f"# resolved from: {chain}")
+        click.echo(show_header(found.resolved), nl=False)
         click.echo(yaml.safe_dump(data, sort_keys=False, width=120), nl=False)
+    if found.problems:
+        click.echo(f"# invalid: {len(found.problems)} problem{'s' if len(found.problems) != 1 else ''}", err=True)
+        for problem in found.problems:
+            click.echo(_indent(str(problem)), err=True)
+        return EXIT_INVALID
+
+
+def named_checks(data: dict) -> dict:
+    """Each check with its identity as `name` first: what a variant's `remove`/`replace` and JUnit call it."""
+    if isinstance(data.get("checks"), list):
+        data["checks"] = [{"name": check_name(c), **c} if isinstance(c, dict) else c for c in data["checks"]]
+    return data
+
+
+def show_header(resolved) -> str:
+    """`# resolved from: child <- parent`, each check edit of the chain, each warning: comments above the YAML."""
+    lines = [f"# resolved from: {' <- '.join(p.stem for p in resolved.files)}"]
+    lines += [f"# check {edit}" for edit in resolved.edits]
+    lines += [f"# warning: {warning.message} ({warning.location})" for warning in resolved.warnings]
+    return "\n".join(lines) + "\n"
 
 
 @click.command()

@@ -5,6 +5,7 @@ the layers above it own: the executors that exist and the `triage:` block. Files
 every executor they declare, so template and object errors surface before a run."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 from runner.base.errors import Problem, RunnerError, ScenarioError
@@ -13,7 +14,7 @@ from runner.flows.triage.settings import triage_problems
 from runner.scenario import overlay
 from runner.scenario import validate as language
 from runner.scenario.model import Scenario
-from runner.scenario.resolve import Library
+from runner.scenario.resolve import Library, Resolved, resolve
 from runner.scenario.sandbox import bounded_rendering
 
 PLUGINS = language.Plugins(executors=tuple(executor_names()), checks=(triage_problems,))
@@ -22,6 +23,30 @@ PLUGINS = language.Plugins(executors=tuple(executor_names()), checks=(triage_pro
 def validate_scenario(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:
     """The scenario, resolved and validated, or ScenarioError with every problem."""
     return language.validate_scenario(name_or_path, library or Library(), overrides, PLUGINS)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A scenario as far as it resolves: the merged document (None when even that failed), the validated scenario
+    (None when invalid) and every problem. For `scenario show` and `scenario diff`, which print an invalid scenario too."""
+
+    resolved: Resolved | None
+    scenario: Scenario | None
+    problems: tuple[Problem, ...] = ()
+
+
+def inspect(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Inspection:
+    library = library or Library()
+    try:
+        with bounded_rendering():
+            resolved = resolve(name_or_path, library, overrides)
+    except ScenarioError as error:
+        return Inspection(None, None, tuple(error.problems))
+    try:
+        with bounded_rendering():
+            return Inspection(resolved, language.validate_resolved(resolved, library, plugins=PLUGINS))
+    except ScenarioError as error:
+        return Inspection(resolved, None, tuple(error.problems))
 
 
 def for_executor(scenario: Scenario, executor: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Scenario:

@@ -173,6 +173,8 @@ class Scenario:
     sources: SourceMap = field(compare=False, repr=False, default_factory=SourceMap)
     proves: str = ""
     repeat: int = 1
+    check_edits: tuple = ()   # runner.scenario.checks.CheckEdit: what the extends chain removed, replaced or changed
+    warnings: tuple = ()      # runner.base.errors.Problem: valid, but worth a reviewer's look (a weakened check)
 
     @property
     def default_executor(self) -> str:

@@ -24,6 +24,7 @@ from runner.scenario.resolve import (
     Library,
     Resolved,
     apply_overrides,
+    check_edits,
     merge,
     merge_sources,
 )
@@ -40,6 +41,7 @@ def for_executor(scenario: Scenario, executor: str, library: Library, overrides:
     block = data.get("local") if executor == "local" else None
     scenario_overlay = {key: block[key] for key in OVERLAY_KEYS if isinstance(block, dict) and key in block}
     if scenario_overlay:
+        check_edits(data.get("checks"), scenario_overlay.get("checks"), sources, ("local", "checks"))
         block_sources = SourceMap({path[1:]: where for path, where in sources.items() if path[:1] == ("local",)})
         data, sources = _merged(data, sources, scenario_overlay, block_sources)
     workload_overlay, workload_sources = _workload_blocks(data, sources, executor)

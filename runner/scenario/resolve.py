@@ -9,12 +9,22 @@ import copy
 import difflib
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from runner.base.errors import Location, Problem, ScenarioError
 from runner.base.limits import LIMITS_HINT, MAX_EXTENDS, check_counts, check_variants
+from runner.scenario.checks import (
+    EDIT_KEYS,
+    CheckEdit,
+    check_name,
+    edit_problems,
+    edits_of,
+    is_checks_list,
+    merge_checks,
+    weakening,
+)
 from runner.scenario.load import Document, SourceMap, load_file, load_text, load_value
 
 MERGE_KEY = "name"
@@ -41,6 +51,8 @@ class Resolved:
     data: dict
     sources: SourceMap
     files: tuple[Path, ...]
+    edits: tuple[CheckEdit, ...] = ()     # what each file of the chain did to its parent's checks, child first
+    warnings: tuple[Problem, ...] = ()    # a variant that weakens a correctness check of its parent
 
 
 class Library:
@@ -107,13 +119,16 @@ class Library:
         return self._documents[path]
 
 
-def merge(base: Any, overlay: Any) -> Any:
-    """Maps merge deeply; lists of named maps merge by name; other lists and scalars replace."""
+def merge(base: Any, overlay: Any, key: Any = None) -> Any:
+    """Maps merge deeply; `checks` merge by check identity (runner.scenario.checks); lists of named maps merge by
+    name; other lists and scalars replace."""
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
-        for key, value in overlay.items():
-            merged[key] = merge(base[key], value) if key in base else copy.deepcopy(value)
+        for name, value in overlay.items():
+            merged[name] = merge(base[name], value, name) if name in base else _fresh(value, name)
         return merged
+    if key == "checks" and is_checks_list(base) and is_checks_list(overlay):
+        return merge_checks(base, overlay, merge)
     if _named_list(base) and _named_list(overlay):
         merged = list(base)
         index = {item[MERGE_KEY]: i for i, item in enumerate(merged)}
@@ -124,6 +139,13 @@ def merge(base: Any, overlay: Any) -> Any:
                 merged.append(copy.deepcopy(item))
         return merged
     return copy.deepcopy(overlay)
+
+
+def _fresh(value: Any, key: Any) -> Any:
+    """A value the parent lacks, as it will stand in the merged document (a new `checks` list holds no edit keys)."""
+    if key == "checks" and is_checks_list(value):
+        return merge_checks([], value, merge)
+    return copy.deepcopy(value)
 
 
 def _named_list(value: Any) -> bool:
@@ -155,7 +177,10 @@ def merge_sources(base_data: Any, base: SourceMap, overlay_data: Any, overlay: S
             container = _get(data, original)
             if not isinstance(container, list):
                 continue
-            if isinstance(item, dict) and MERGE_KEY in item and _named_list(container):
+            if path[-1:] == ("checks",) and is_checks_list(container) and isinstance(item, dict):
+                origins += [(sources, original + (j,)) for j, candidate in enumerate(container)
+                            if check_name(candidate) == check_name(item)]
+            elif isinstance(item, dict) and MERGE_KEY in item and _named_list(container):
                 for j, candidate in enumerate(container):
                     if candidate.get(MERGE_KEY) == item[MERGE_KEY]:
                         origins.append((sources, original + (j,)))
@@ -179,20 +204,25 @@ def _get(data: Any, path: tuple) -> Any:
 def resolve(name_or_path: str, library: Library | None = None, overrides: Iterable[str] = ()) -> Resolved:
     library = library or Library()
     path = library.find(name_or_path)
-    data, sources, files = _resolve_chain(library, path, ())
-    data, sources = apply_overrides(data, sources, overrides)
+    chain = _resolve_chain(library, path, ())
+    data, sources = apply_overrides(chain.data, chain.sources, overrides)
     check_counts(data, sources.with_path)
+    return replace(chain, name=_name_of(data, path), data=data, sources=sources)
+
+
+def _name_of(data: dict, path: Path) -> str:
     name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
-    return Resolved(str(name or path.stem), data, sources, files)
+    return str(name or path.stem)
 
 
-def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tuple[dict, SourceMap, tuple[Path, ...]]:
+def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> Resolved:
     document = library.document(path)
     if not isinstance(document.data, dict):
         raise ScenarioError(Problem("a scenario file must be a mapping (key: value pairs)", document.sources.locate(())))
     parent_name = document.data.get("extends")
     if not parent_name:
-        return document.data, document.sources, (path,)
+        _refuse_edits_without_parent(document)
+        return Resolved(_name_of(document.data, path), document.data, document.sources, (path,))
     location = document.sources.with_path(("extends",))
     if not isinstance(parent_name, str):
         raise ScenarioError(Problem("`extends` must be the name of a scenario", location))
@@ -208,21 +238,80 @@ def _resolve_chain(library: Library, path: Path, seen: tuple[Path, ...]) -> tupl
     if parent_path.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(p.stem for p in chain + (parent_path,))
         raise ScenarioError(Problem(f"`extends` makes a cycle: {cycle}", location, "a scenario cannot extend itself, directly or through others"))
-    base, base_sources, files = _resolve_chain(library, parent_path, chain)
+    parent = _resolve_chain(library, parent_path, chain)
     _refuse_duplicate_names(document)
     overlay = {k: v for k, v in document.data.items() if k != "extends"}
-    merged = merge(base, overlay)
-    merged_sources = merge_sources(base, base_sources, overlay, document.sources, merged)
+    edits = _check_edits(parent.data, overlay, document)
+    merged = merge(parent.data, overlay)
+    merged_sources = merge_sources(parent.data, parent.sources, overlay, document.sources, merged)
     merged["extends"] = parent_name
     merged_sources[("extends",)] = document.sources.get(("extends",), location)
-    return merged, merged_sources, (path,) + files
+    warnings = tuple(_weakened(parent.data, merged, overlay, document, parent_path))
+    return Resolved(_name_of(merged, path), merged, merged_sources, (path,) + parent.files, edits + parent.edits,
+                    warnings + parent.warnings)
+
+
+def _check_edits(base: dict, overlay: dict, document: Document) -> tuple[CheckEdit, ...]:
+    """What the file does to its parent's checks; a `remove`/`replace` naming no check of the parent is refused."""
+    return check_edits(base.get("checks"), overlay.get("checks"), document.sources, ("checks",))
+
+
+def check_edits(parent_checks: Any, own: Any, sources: SourceMap, at: tuple) -> tuple[CheckEdit, ...]:
+    """The edits of `own` (an overlay's checks, at path `at` in `sources`) to `parent_checks`; ScenarioError when one
+    names no check of the parent (also used by the `local:` overlay)."""
+    if not (is_checks_list(own) and is_checks_list(parent_checks or [])):
+        return ()
+
+    def locate(index: int, key: str):
+        return sources.with_path(at + ((index, key) if key in own[index] else (index,)))
+
+    problems = edit_problems(parent_checks or [], own, locate)
+    if problems:
+        raise ScenarioError(problems)
+    return edits_of(parent_checks or [], own, locate)
+
+
+def _weakened(base: dict, merged: dict, overlay: dict, document: Document, parent_path: Path) -> list[Problem]:
+    """A warning per correctness check of the parent that this file removes, skips or loosens."""
+    own = overlay.get("checks") if is_checks_list(overlay.get("checks")) else []
+    result = {check_name(item): item for item in merged.get("checks") or [] if isinstance(item, dict)}
+    warnings = []
+    for index, item in enumerate(own):
+        name = check_name(item)
+        old = next((c for c in base.get("checks") or [] if isinstance(c, dict) and check_name(c) == name), None)
+        reason = weakening(old, result.get(name)) if old is not None else ""
+        if reason:
+            key = next((k for k in ("remove", "replace", "skip", "value", "op", "count", "absent", "kind") if k in item), "name")
+            warnings.append(Problem(f"this variant weakens {parent_path.stem}'s correctness check {name!r}: it {reason}",
+                                    document.sources.with_path(("checks", index, key)),
+                                    "keep the parent's check and add the new one beside it, or say why in `remove: <reason>` "
+                                    "/ the check's description", "variant-weakens-check"))
+    return warnings
+
+
+def _refuse_edits_without_parent(document: Document) -> None:
+    """`remove`/`replace` edit a parent's checks: in a file that extends nothing they would be silently meaningless."""
+    checks = document.data.get("checks")
+    problems = [Problem(f"`{key}` edits a parent's check, but this file has no `extends`", document.sources.with_path(("checks", i, key)),
+                        "remove the key, or add `extends: <parent>`")
+                for i, item in enumerate(checks if is_checks_list(checks) else []) for key in EDIT_KEYS if key in item]
+    names: dict[str, int] = {}
+    for index, item in enumerate(checks if is_checks_list(checks) else []):
+        name = check_name(item)
+        if name in names:
+            problems.append(Problem(f"two checks are both {name!r} (checks[{names[name]}] and checks[{index}])",
+                                    document.sources.with_path(("checks", index)),
+                                    "a check's identity is its name, or its metric and op / its log and evidence: give one a `name`"))
+        names.setdefault(name, index)
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _refuse_duplicate_names(document: Document) -> None:
     """A child listing one name twice would merge the two into its parent's item silently."""
     problems = []
     for key, items in document.data.items():
-        if not _named_list(items):
+        if not _named_list(items) or key == "checks":  # checks: runner.scenario.checks.edit_problems
             continue
         seen: set = set()
         for index, item in enumerate(items):
@@ -348,6 +437,4 @@ def resolve_text(text: str, file: str = "<text>", library: Library | None = None
     document = load_text(text, file)
     library = library or Library()
     library._documents[Path(file)] = document
-    data, sources, files = _resolve_chain(library, Path(file), ())
-    name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
-    return Resolved(str(name or Path(file).stem), data, sources, files)
+    return _resolve_chain(library, Path(file), ())

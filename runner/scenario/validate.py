@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import yaml
 
-from runner.base.errors import Problem, ScenarioError
+from runner.base.errors import Location, Problem, ScenarioError
 from runner.base.platforms import INSTANCE_TYPES
 from runner.base.resources import template_names
 from runner.parse.logs import parser_names
+from runner.scenario.checks import check_name
 from runner.scenario.lints import run_lints
 from runner.scenario.load import SourceMap, format_path
 from runner.scenario.meaning import meaning_problems
@@ -75,8 +77,26 @@ def validate_resolved(resolved: Resolved, library: Library | None = None, *, exe
     problems += run_lints(scenario, known_names(library, plugins.executors)) + check_commands(scenario)
     problems += [problem for check in plugins.checks for problem in check(scenario)]
     if problems:
+        problems = blame_variant(problems, resolved, library, plugins) if not executor_view else problems
         raise ScenarioError(sorted(problems, key=lambda p: (p.location.file != str(resolved.files[0]), p.location.line, p.location.col)))
     return scenario
+
+
+def blame_variant(problems: list[Problem], resolved: Resolved, library: Library | None, plugins: Plugins) -> list[Problem]:
+    """A problem that sits in a parent file which is valid on its own was caused by the variant: it is reported at the
+    variant's `extends:` line, naming where it shows in the parent. A parent that is itself invalid keeps the blame."""
+    parents = [str(path) for path in resolved.files[1:]]
+    if not parents or not any(p.location.file in parents for p in problems):
+        return problems
+    try:
+        validate_scenario(parents[0], library, plugins=plugins)
+    except ScenarioError:
+        return problems
+    at = resolved.sources.with_path(("extends",))
+    return [Problem(f"{p.message} (at {p.location}{'  ' + p.location.path if p.location.path else ''}, "
+                    f"which this file's changes to {Path(p.location.file).stem} break)",
+                    Location(at.file, at.line, at.col, p.location.path), p.hint, p.code)
+            if p.location.file in parents else p for p in problems]
 
 
 def _check_version(data: dict, sources: SourceMap) -> None:
@@ -286,6 +306,8 @@ def build(resolved: Resolved) -> Scenario:
         data=freeze(data),
         sources=resolved.sources,
         repeat=data.get("repeat", 1),
+        check_edits=resolved.edits,
+        warnings=resolved.warnings,
     )
 
 
@@ -373,7 +395,7 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
     kind = raw.get("kind") or ("correctness" if "log" in raw else "performance")
     parameters, sources = parameters or {}, sources or SourceMap()
     return Check(
-        name=raw.get("name") or _default_check_name(raw, index),
+        name=check_name(raw),
         kind=kind,
         metric=raw.get("metric", ""),
         op=raw.get("op", ""),
@@ -389,12 +411,6 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
         role=raw.get("role", ""),
         statistic=raw.get("statistic", "median"),
     )
-
-
-def _default_check_name(raw: dict, index: int) -> str:
-    if "metric" in raw:
-        return raw["metric"]
-    return f"{raw.get('log')}.log[{index}]"
 
 
 # --- lints -------------------------------------------------------------------------------------
