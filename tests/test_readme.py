@@ -34,7 +34,8 @@ def test_the_readme_sample_run_is_current(tmp_path):
     if shutil.which("transfer_engine_bench", path=str(Path(sys.executable).parent)) is None and not shutil.which("transfer_engine_bench"):
         pytest.skip("transfer_engine_bench is not installed (make setup installs it)")
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "SCENARIO_RESULTS", "SCENARIO_DIR")}
-    env.update({"SCENARIO_PATH": str(REPO / "scenarios"), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    env.update({"SCENARIO_PATH": str(REPO / "scenarios"), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                "PYTHONPATH": str(REPO)})  # this checkout's runner, whichever one the interpreter has installed
     result = subprocess.run([sys.executable, "-m", "runner", "run", "mooncake-tcp-loopback"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     assert result.returncode == 0, result.stdout

@@ -54,11 +54,16 @@ def format_margin(result: CheckResult) -> str:
     return f"{sign}{format_value(result.margin)}{pct}"
 
 
+VERDICT_HEADERS = ["check", "measured", "threshold", "margin", "status", "note"]
+STATUS_COLUMN = VERDICT_HEADERS.index("status")
+
+
 def verdict_rows(verdict: Verdict) -> list[list[str]]:
+    """One row per result under VERDICT_HEADERS; the check column is the check's name, whatever its status."""
     rows = []
     for result in verdict.results:
         threshold = f"{result.op} {format_value(result.threshold)}" if result.op else "-"
-        rows.append([result.workload, result.metric or result.name, _measured(result), threshold,
+        rows.append([result.name, _measured(result), threshold,
                      format_margin(result), result.status, first_line(result.warning or result.message)])
     return rows
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from runner.base.units import format_value
 from runner.report import plots
 from runner.report._common import clean_text, environment, key_metrics, when
-from runner.report.base import RunReport, reporter, verdict_rows
+from runner.report.base import STATUS_COLUMN, VERDICT_HEADERS, RunReport, reporter, verdict_rows
 from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics
 
 SERVING_METRICS = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"))
@@ -98,8 +98,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], status_column: 
 def _verdict_table(verdict: Verdict) -> str:
     if not verdict.results:
         return "<p>(no checks)</p>"
-    headers = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
-    return table(headers, verdict_rows(verdict), status_column=5) + _details(verdict)
+    return table(VERDICT_HEADERS, verdict_rows(verdict), status_column=STATUS_COLUMN) + _details(verdict)
 
 
 def _details(verdict: Verdict) -> str:

@@ -39,7 +39,6 @@ def junit_report(report: RunReport) -> str:
 
 
 def _case_fields(scenario: str, result: CheckResult) -> dict:
-    name = f"{result.workload}: {result.metric}" if result.metric.startswith("log:") else result.name
     properties = {"kind": result.kind, "status": result.status}
     if result.measured is not None:
         properties["measured"] = format_value(result.measured, result.unit)
@@ -48,7 +47,7 @@ def _case_fields(scenario: str, result: CheckResult) -> dict:
     if result.margin is not None:
         properties["margin"] = format_margin(result)
     text = result.message or (f"measured {properties.get('measured', '-')}, needed {properties.get('threshold', '-')}")
-    return {"classname": f"{scenario}.{result.workload}" if result.workload else scenario, "name": name,
+    return {"classname": f"{scenario}.{result.workload}" if result.workload else scenario, "name": result.name,
             "outcome": FAILURE.get(result.status, ""), "status": result.status, "message": text, "properties": properties}
 
 

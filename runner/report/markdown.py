@@ -10,9 +10,7 @@ from runner.report._common import (
     key_metrics,
     when,
 )
-from runner.report.base import RunReport, reporter, verdict_rows
-
-VERDICT_HEADERS = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
+from runner.report.base import VERDICT_HEADERS, RunReport, reporter, verdict_rows
 
 
 @reporter("markdown")

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from runner.report.base import RunReport, reporter, shown_path, verdict_rows
+from runner.report.base import VERDICT_HEADERS, RunReport, reporter, shown_path, verdict_rows
 from runner.verdict.judge import CheckStatus, Verdict
 
 
 @reporter("table")
 def table(report: RunReport) -> str:
     verdict = report.verdict
-    headers = ["workload", "metric", "measured", "threshold", "margin", "status", "note"]
-    body = tabulate(verdict_rows(verdict), headers=headers, tablefmt="simple") if verdict.results else "(no checks)"
+    body = tabulate(verdict_rows(verdict), headers=VERDICT_HEADERS, tablefmt="simple") if verdict.results else "(no checks)"
     record = f"\nrecord: {shown_path(report.record)}" if report.record else ""
     return f"{body}\n{_details(verdict)}{verdict.scenario}: {verdict.summary}{record}"
 

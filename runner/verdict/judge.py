@@ -148,7 +148,7 @@ def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
 
 def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadMetrics | None,
                 baseline: BaselineLookup | None = None) -> CheckResult:
-    base = dict(name=check.name, kind=check.kind, workload=check.workload, metric=check.metric_name)
+    base = check_identity(check)
     if check.skip:
         return CheckResult(status=SKIP, message=check.skip, **base)
     if outcome is None or outcome.state == WorkloadState.SKIPPED:
@@ -159,6 +159,13 @@ def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadM
     if check.log:
         return _judge_log(check, outcome, base)
     return _judge_metric(check, outcome, parsed, baseline, base)
+
+
+def check_identity(check: Check) -> dict:
+    """The fields of a check's result that never depend on how it ended: its name (the check's identity, which
+    reporters and JUnit use), kind, workload and what it measures (`log: <evidence>` for a log check)."""
+    measures = f"log: {check.regex or check.contains}" if check.log else check.metric_name
+    return dict(name=check.name, kind=check.kind, workload=check.workload, metric=measures)
 
 
 def _log_views(check: Check, output: RunOutput, repeats: Sequence[RunOutput]) -> tuple[list[tuple[str, WorkloadOutcome | None]], str]:
@@ -302,7 +309,7 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
     if not holds and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"
     return CheckResult(status=PASS if holds else FAIL, measured=found, unit="lines", op=op, threshold=threshold,
-                       message=message, **{**base, "metric": f"log: {evidence}"})
+                       message=message, **base)
 
 
 def _judge_every_pod(check: Check, outcome: WorkloadOutcome, logs: tuple[Path, ...], pattern: saferegex.SafePattern,
@@ -320,7 +327,7 @@ def _judge_every_pod(check: Check, outcome: WorkloadOutcome, logs: tuple[Path, .
     if silent and outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
         message += f"; {outcome.name} {outcome.state}: {outcome.message}"
     return CheckResult(status=FAIL if silent else PASS, measured=found, unit="pods", op=">=", threshold=len(pods),
-                       message=message, **{**base, "metric": f"log: {evidence}"})
+                       message=message, **base)
 
 
 def pod_logs(logs: tuple[Path, ...]) -> tuple[Path, ...]:
