@@ -82,6 +82,10 @@ def _ready_waits_for_something(scenario: Scenario) -> Iterator[Problem]:
 
 def _no_vacuous_checks(scenario: Scenario) -> Iterator[Problem]:
     for index, check in enumerate(scenario.checks):
+        if check.log and not (isinstance(check.count, int) and check.count >= 0) and check.count not in ("every-rank", "every-pod"):
+            yield Problem(f"count {check.count!r} is not a whole number of lines", _at(scenario, "checks", index, "count"),
+                          "a count is a number, every-rank, every-pod, or a template that gives a whole number")
+            continue
         if check.log and not check.absent and check.count == 0:
             yield Problem("this check always holds: finding the evidence 0 times or more needs nothing", _at(scenario, "checks", index, "count"),
                           "to require that it never appears, write `absent: true`; to require it, a count of 1 or more")

@@ -388,6 +388,15 @@ def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: in
         return text
 
 
+def _count(value: Any, parameters: dict, sources: SourceMap, index: int) -> int | str:
+    """A count may follow the parameters (`count: "{{ params.num_prompts }}"`): the rendered whole number, else the
+    rendered text (runner.scenario.meaning says it is not a count)."""
+    rendered = _threshold_value(value, parameters, sources, index, "count")
+    if isinstance(rendered, float) and rendered.is_integer():
+        return int(rendered)
+    return rendered
+
+
 def _check(raw: dict, index: int, parameters: dict | None = None, sources: SourceMap | None = None) -> Check:
     baseline = raw.get("baseline")
     if baseline:
@@ -404,7 +413,7 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
         log=raw.get("log", ""),
         contains=_threshold_value(raw.get("contains", ""), parameters, sources, index, "contains", typed=False),
         regex=_threshold_value(raw.get("regex", ""), parameters, sources, index, "regex", typed=False),
-        count=raw.get("count", 1),
+        count=_count(raw.get("count", 1), parameters, sources, index),
         absent=bool(raw.get("absent", False)),
         description=raw.get("description", ""),
         skip=raw.get("skip", ""),
