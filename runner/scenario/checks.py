@@ -69,27 +69,32 @@ class CheckEdit:
 def merge_checks(base: list, overlay: list, merge_item) -> list:
     """The parent's checks with the overlay's merged in by identity: same name merges (or is replaced/removed when the
     overlay says so), a new name is appended. `merge_item(old, new)` merges two checks field by field."""
-    merged = [copy.deepcopy(item) for item in base]
+    merged: list = [copy.deepcopy(item) for item in base]
+    index = {check_name(item): i for i, item in enumerate(merged)}
     for item in overlay:
         name = check_name(item)
-        index = next((i for i, old in enumerate(merged) if check_name(old) == name), None)
+        at = index.get(name)
         plain = {key: value for key, value in item.items() if key not in EDIT_KEYS}
+        if at is not None and merged[at] is None:
+            at = None  # removed earlier in this overlay
         if item.get("remove"):
-            if index is not None:
-                del merged[index]
-        elif index is None:
+            if at is not None:
+                merged[at] = None
+        elif at is None:
+            index[name] = len(merged)
             merged.append(copy.deepcopy(plain))
         elif item.get("replace"):
-            merged[index] = copy.deepcopy(plain)
+            merged[at] = copy.deepcopy(plain)
         else:
-            merged[index] = merge_item(merged[index], plain)
-    return merged
+            merged[at] = merge_item(merged[at], plain)
+    return [item for item in merged if item is not None]
 
 
 def edit_problems(base: list, overlay: list, locate) -> list[Problem]:
     """`remove`/`replace` must name a check of the parent; one name twice in the overlay is ambiguous.
     `locate(index, key)` gives the location of overlay item `index` (its key `key`)."""
     names = [check_name(item) for item in base if isinstance(item, dict)]
+    known = set(names)
     problems, seen = [], set()
     for index, item in enumerate(overlay):
         if not isinstance(item, dict):
@@ -103,7 +108,7 @@ def edit_problems(base: list, overlay: list, locate) -> list[Problem]:
         if edit and not item.get("name"):
             problems.append(Problem(f"`{edit}` needs the `name` of the parent's check", locate(index, edit),
                                     f"the parent's checks: {', '.join(map(repr, names)) or 'none'}"))
-        elif edit and name not in names:
+        elif edit and name not in known:
             close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(Problem(f"`{edit}`: the parent has no check named {name!r}", locate(index, "name"),

@@ -275,10 +275,11 @@ def _weakened(base: dict, merged: dict, overlay: dict, document: Document, paren
     """A warning per correctness check of the parent that this file removes, skips or loosens."""
     own = overlay.get("checks") if is_checks_list(overlay.get("checks")) else []
     result = {check_name(item): item for item in merged.get("checks") or [] if isinstance(item, dict)}
+    parent = {check_name(item): item for item in base.get("checks") or [] if isinstance(item, dict)}
     warnings = []
     for index, item in enumerate(own):
         name = check_name(item)
-        old = next((c for c in base.get("checks") or [] if isinstance(c, dict) and check_name(c) == name), None)
+        old = parent.get(name)
         reason = weakening(old, result.get(name)) if old is not None else ""
         if reason:
             key = next((k for k in ("remove", "replace", "skip", "value", "op", "count", "absent", "kind") if k in item), "name")
@@ -295,14 +296,6 @@ def _refuse_edits_without_parent(document: Document) -> None:
     problems = [Problem(f"`{key}` edits a parent's check, but this file has no `extends`", document.sources.with_path(("checks", i, key)),
                         "remove the key, or add `extends: <parent>`")
                 for i, item in enumerate(checks if is_checks_list(checks) else []) for key in EDIT_KEYS if key in item]
-    names: dict[str, int] = {}
-    for index, item in enumerate(checks if is_checks_list(checks) else []):
-        name = check_name(item)
-        if name in names:
-            problems.append(Problem(f"two checks are both {name!r} (checks[{names[name]}] and checks[{index}])",
-                                    document.sources.with_path(("checks", index)),
-                                    "a check's identity is its name, or its metric and op / its log and evidence: give one a `name`"))
-        names.setdefault(name, index)
     if problems:
         raise ScenarioError(problems)
 

@@ -70,6 +70,7 @@ def validate_resolved(resolved: Resolved, library: Library | None = None, *, exe
     _check_version(data, sources)
     # the merged document is complete: checked as a scenario without `extends` (an overlay file may be partial)
     problems = schema_problems({key: value for key, value in data.items() if key != "extends"}, sources)
+    problems = problems or _duplicate_checks(data, sources)
     if problems:
         raise ScenarioError(problems)
     scenario = build(resolved)
@@ -97,6 +98,20 @@ def blame_variant(problems: list[Problem], resolved: Resolved, library: Library 
                     f"which this file's changes to {Path(p.location.file).stem} break)",
                     Location(at.file, at.line, at.col, p.location.path), p.hint, p.code)
             if p.location.file in parents else p for p in problems]
+
+
+def _duplicate_checks(data: dict, sources: SourceMap) -> list[Problem]:
+    """Two checks with one identity would share a name in every report and merge into one in a variant."""
+    first: dict[str, int] = {}
+    problems = []
+    for index, raw in enumerate(data.get("checks") or ()):
+        name = check_name(raw)
+        if name in first:
+            problems.append(Problem(f"two checks are both {name!r} (checks[{first[name]}] and checks[{index}])",
+                                    sources.with_path(("checks", index)),
+                                    "a check's identity is its name, or its metric and op / its log and evidence: give one a `name`"))
+        first.setdefault(name, index)
+    return problems
 
 
 def _check_version(data: dict, sources: SourceMap) -> None:
