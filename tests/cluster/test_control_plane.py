@@ -6,6 +6,7 @@ built (run `cluster/build.sh` or `make cluster`).
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -315,3 +316,17 @@ def test_rbac_a_service_account_token_without_mpijob_create_is_denied(api, ns, c
             client.CustomObjectsApi(sa).create_namespaced_custom_object(*MPI[:2], ns, MPI[2], {
                 "apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "x"}, "spec": {}})
         assert e.value.status == 403 and f"system:serviceaccount:{ns}:reader" in e.value.body, e.value.body
+
+
+def test_an_unknown_mpijob_field_is_pruned_unless_field_validation_is_strict(api, ns):
+    """The server's default fieldValidation is Warn: an unknown field is dropped with a warning header, not refused."""
+    objs = client.CustomObjectsApi(api)
+    job = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "typo"},
+           "spec": {"slotsPerWorkers": 8, "mpiReplicaSpecs": {"Launcher": {"replicas": 1, "template": {
+               "spec": {"containers": [{"name": "l", "image": "x.invalid/y:1"}]}}}}}}
+    accepted = objs.create_namespaced_custom_object(*MPI[:2], ns, MPI[2], job, dry_run="All")
+    assert "slotsPerWorkers" not in accepted["spec"]
+    with pytest.raises(client.ApiException) as e:
+        objs.create_namespaced_custom_object(*MPI[:2], ns, MPI[2], job, dry_run="All", field_validation="Strict")
+    message = json.loads(e.value.body)["message"]
+    assert e.value.status == 400 and 'strict decoding error: unknown field "spec.slotsPerWorkers"' in message, message
