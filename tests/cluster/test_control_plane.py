@@ -290,7 +290,11 @@ def test_mpijob_fails_when_the_launcher_fails(api, ns):
         st = objs.get_namespaced_custom_object(*MPI[:2], ns, MPI[2], "bad").get("status") or {}
         return [c for c in st.get("conditions", []) if c["type"] == "Failed" and c["status"] == "True"]
     cond = wait(failed, "MPIJob Failed", 90)
-    assert cond[0]["reason"], cond
+    # MPI Operator v0.6.0 copies the launcher Job's condition as "<reason>/<its own reason>": "BackoffLimitExceeded/"
+    assert cond[0]["reason"].startswith("BackoffLimitExceeded"), cond
+    assert "backoff limit" in cond[0]["message"], cond
+    # cleanPodPolicy defaults to None: the worker keeps running after the MPIJob failed
+    assert client.CoreV1Api(api).read_namespaced_pod("bad-worker-0", ns).status.phase == "Running"
 
 
 def test_rbac_a_service_account_token_without_mpijob_create_is_denied(api, ns, cluster):
