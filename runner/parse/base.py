@@ -46,6 +46,7 @@ class ParseResult:
     metrics: Mapping[str, Metric]
     series: Mapping[str, Series] = field(default_factory=dict)
     info: Mapping[str, str] = field(default_factory=dict)  # tool versions and other facts read from the log
+    absent: Mapping[str, str] = field(default_factory=dict)  # metric -> why the log does not carry it this time
 
     def value(self, name: str) -> Value:
         return self.metrics[name].value

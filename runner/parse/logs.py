@@ -91,7 +91,7 @@ def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, A
         if problem := spec.domain_problem(metric.value):
             raise ParseError(result.parser, result.source, f"{name} {problem}", hint="the log holds a value the tool cannot have measured")
         metrics[name] = Metric(name, metric.value, spec.unit, spec.better, spec.kind)
-    return ParseResult(result.parser, result.source, metrics, result.series, result.info)
+    return ParseResult(result.parser, result.source, metrics, result.series, result.info, result.absent)
 
 
 def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = None) -> ParseResult:

@@ -47,7 +47,7 @@ ROW_UNITS = ("B", "count", "", "", "", "us", "GB/s", "GB/s", "count", "us", "GB/
 _VERSION = re.compile(r"^# nccl-tests version (\S+) nccl-headers=(\d+) nccl-library=(\d+)")
 _STARTING = re.compile(r"^# Collective test starting: (\S+)")
 _CONCLUDED = re.compile(r"^# Collective test concluded: (\S+)")
-_DEVICE = re.compile(r"^#\s+Rank\s+\d+\s+Group\s+\d+")
+_DEVICE = re.compile(r"^#\s+Rank\s+\d+\s+Group\s+\d+(?:\s+Pid\s+\d+\s+on\s+(\S+))?")
 _OUT_OF_BOUNDS = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)")
 _AVG_BUSBW = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S+)")
 _NCCL_VERSION = re.compile(r"\bNCCL version (\d+\.\d+\.\d+\S*)")
@@ -69,7 +69,10 @@ CATALOG = Catalog(
         MetricSpec("validated", "", "", "correctness", "1 when the rows carry #wrong counts (results were checked), else 0.", type="integer"),
         MetricSpec("out_of_bounds", "count", "lower", "correctness", "The '# Out of bounds values' footer."),
         MetricSpec("collective", "", "", "info", "The collective measured (all_reduce, alltoall, ...).", type="string"),
-        MetricSpec("ranks", "count", "", "info", "Ranks listed in the device header.", type="integer"),
+        MetricSpec("ranks", "count", "", "info", "Ranks listed in the device header (JSON: processes x threads x GPUs per "
+                   "thread, since -J of v2.19.6 lists one device entry per process).", type="integer"),
+        MetricSpec("hosts", "count", "", "correctness", "Distinct host names in the device header: the nodes the ranks ran on "
+                   "(two workers on one node show as one).", type="integer"),
         MetricSpec("sizes", "count", "", "info", "Number of message sizes (result rows).", type="integer"),
         MetricSpec("size_bytes_max", "B", "", "info", "The largest message size.", type="integer"),
     ),
@@ -91,6 +94,7 @@ class Run:
     out_of_bounds: int | None = None
     collective: str = ""
     ranks: int = 0
+    hosts: set[str] = field(default_factory=set)
     info: dict[str, str] = field(default_factory=dict)
     failure: str = ""
 
@@ -171,8 +175,10 @@ class _TextScanner:
             self._finish_run(match.group(1))
         elif match := _OUT_OF_BOUNDS.match(line):
             self.current.out_of_bounds = int(match.group(1))
-        elif _DEVICE.match(line):
+        elif match := _DEVICE.match(line):
             self.current.ranks += 1
+            if match.group(1):
+                self.current.hosts.add(match.group(1))
         elif match := _VERSION.match(line):
             self._start_run()
             self.current.info.update({"nccl-tests": match.group(1), "nccl-headers": match.group(2), "nccl-library": match.group(3)})
@@ -296,13 +302,23 @@ def _parse_json(lines: Iterator[str], source: str) -> tuple[Run, dict[str, str]]
 def _json_run(document: Mapping[str, Any]) -> Run:
     average = document["average_bus_bandwidth"]["bandwidth"]
     args = document.get("args") or []
+    config = document.get("config", {})
+    processes = config.get("devices", [])
     return Run(
         rows=[_json_row(result) for result in document["results"]],
         avg_busbw=_bandwidth(str(average)),
         out_of_bounds=int(document["out_of_bounds"]["count"]),
         collective=collective_name(args[0]) if args else "",
-        ranks=len(document.get("config", {}).get("devices", [])),
+        ranks=json_ranks(config),
+        hosts={str(entry["hostname"]) for entry in processes if isinstance(entry, Mapping) and entry.get("hostname")},
     )
+
+
+def json_ranks(config: Mapping[str, Any]) -> int:
+    """v2.19.6 writes one `devices` entry per process (src/util.cu writeDeviceReport: parseRankInfo reads the first
+    device line of each process's block), each process driving nthreads x ngpus ranks."""
+    processes = len(config.get("devices", []))
+    return processes * int(config.get("nthreads", 1)) * int(config.get("ngpus", 1))
 
 
 def _json_row(result: Mapping[str, Any]) -> Row:
@@ -342,6 +358,7 @@ def _metrics(run: Run, source: str, options: Mapping[str, Any]) -> dict[str, Met
         Metric("out_of_bounds", run.out_of_bounds, "count", "lower"),
         Metric("collective", collective, ""),
         Metric("ranks", run.ranks or None, "count"),
+        Metric("hosts", len(run.hosts) or None, "count"),
         Metric("sizes", len(rows), "count"),
         Metric("size_bytes_max", largest.size_bytes, "B"),
     ]

@@ -12,7 +12,8 @@ from runner.base.units import format_value
 from runner.scenario.model import thaw
 from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics
 
-STATUS_ICON = {CheckStatus.PASS: "✅", CheckStatus.FAIL: "❌", CheckStatus.ERROR: "⛔", CheckStatus.TIMEOUT: "⏱️", CheckStatus.INTERRUPTED: "⏹️", CheckStatus.SKIP: "⏭️"}
+STATUS_ICON = {CheckStatus.PASS: "✅", CheckStatus.FAIL: "❌", CheckStatus.FALLBACK: "🐢", CheckStatus.ERROR: "⛔", CheckStatus.TIMEOUT: "⏱️",
+               CheckStatus.INTERRUPTED: "⏹️", CheckStatus.SKIP: "⏭️"}
 
 
 def metric_checks(verdict: Verdict) -> list[tuple[str, str]]:

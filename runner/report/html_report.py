@@ -19,7 +19,8 @@ from runner.report.base import STATUS_COLUMN, VERDICT_HEADERS, RunReport, report
 from runner.verdict.judge import CheckStatus, Verdict, WorkloadMetrics
 
 SERVING_METRICS = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"))
-STATUS_COLOURS = {CheckStatus.PASS: ("#e6f4ea", "#137333"), CheckStatus.FAIL: ("#fce8e6", "#c5221f"), CheckStatus.ERROR: ("#fde7d9", "#a50e0e"),
+STATUS_COLOURS = {CheckStatus.PASS: ("#e6f4ea", "#137333"), CheckStatus.FAIL: ("#fce8e6", "#c5221f"),
+                  CheckStatus.FALLBACK: ("#fce8e6", "#c5221f"), CheckStatus.ERROR: ("#fde7d9", "#a50e0e"),
                   CheckStatus.TIMEOUT: ("#fef7e0", "#b06000"), CheckStatus.INTERRUPTED: ("#f1f3f4", "#5f6368"), CheckStatus.SKIP: ("#f1f3f4", "#5f6368")}
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#202124;padding:0 16px}

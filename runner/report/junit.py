@@ -14,7 +14,8 @@ from runner.report._common import clean_text
 from runner.report.base import RunReport, format_margin, reporter
 from runner.verdict.judge import SEVERITY, CheckResult, CheckStatus, Verdict
 
-FAILURE = {CheckStatus.FAIL: "failure", CheckStatus.ERROR: "error", CheckStatus.TIMEOUT: "error", CheckStatus.INTERRUPTED: "error", CheckStatus.SKIP: "skipped"}
+FAILURE = {CheckStatus.FAIL: "failure", CheckStatus.FALLBACK: "failure", CheckStatus.ERROR: "error", CheckStatus.TIMEOUT: "error",
+           CheckStatus.INTERRUPTED: "error", CheckStatus.SKIP: "skipped"}
 
 
 @reporter("junit")

@@ -111,7 +111,7 @@ def _overall(result) -> str:
     if result.state == "interrupted":
         return CheckStatus.INTERRUPTED
     statuses = {run.status for run in result.variants}
-    for status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.FAIL):
+    for status in (CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.FALLBACK, CheckStatus.FAIL):
         if status in statuses:
             return status
     return CheckStatus.PASS if statuses == {CheckStatus.PASS} else CheckStatus.SKIP

@@ -138,6 +138,7 @@ class Check:
     skip: str = ""  # the reason this check is reported SKIP instead of judged (hardware the executor lacks)
     role: str = ""  # log checks: only the logs of this role's pods (a DisaggregatedSet role)
     statistic: str = "median"  # with repeats: what of the samples is judged
+    fallback: str = ""  # what a failure of this check means the run fell back to (reported as FALLBACK)
 
     @property
     def workload(self) -> str:

@@ -434,6 +434,7 @@ def _check(raw: dict, index: int, parameters: dict | None = None, sources: Sourc
         skip=raw.get("skip", ""),
         role=raw.get("role", ""),
         statistic=raw.get("statistic", "median"),
+        fallback=raw.get("fallback", ""),
     )
 
 

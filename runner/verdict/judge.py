@@ -31,6 +31,7 @@ class CheckStatus(Vocabulary):
 
     PASS = "PASS"
     FAIL = "FAIL"                # the check does not hold
+    FALLBACK = "FALLBACK"        # a check with `fallback:` failed: the run took a slower path (TCP, Socket, no GPUDirect)
     ERROR = "ERROR"              # nothing trustworthy to judge: the workload failed, its output did not parse
     TIMEOUT = "TIMEOUT"
     SKIP = "SKIP"                # the workload never ran
@@ -38,10 +39,12 @@ class CheckStatus(Vocabulary):
 
 
 PASS, FAIL, ERROR, STATUS_TIMEOUT, SKIP = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.ERROR, CheckStatus.TIMEOUT, CheckStatus.SKIP
+FALLBACK = CheckStatus.FALLBACK
 INTERRUPTED_STATUS = CheckStatus.INTERRUPTED
-SEVERITY = {PASS: 0, SKIP: 0, FAIL: 1, ERROR: 2, STATUS_TIMEOUT: 3, INTERRUPTED_STATUS: 4}
-EXIT_CODES = {PASS: EXIT_PASS, SKIP: EXIT_PASS, FAIL: EXIT_FAIL, ERROR: EXIT_INFRA, STATUS_TIMEOUT: EXIT_INFRA,
+SEVERITY = {PASS: 0, SKIP: 0, FAIL: 1, FALLBACK: 1, ERROR: 2, STATUS_TIMEOUT: 3, INTERRUPTED_STATUS: 4}
+EXIT_CODES = {PASS: EXIT_PASS, SKIP: EXIT_PASS, FAIL: EXIT_FAIL, FALLBACK: EXIT_FAIL, ERROR: EXIT_INFRA, STATUS_TIMEOUT: EXIT_INFRA,
               INTERRUPTED_STATUS: EXIT_INTERRUPTED}
+PROVEN = (FAIL, FALLBACK)  # a check that ran on a finished workload's output and does not hold
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
 }
@@ -83,6 +86,7 @@ class CheckResult:
     samples: tuple = ()
     spread: float | None = None      # max - min of the samples
     warning: str = ""                # the margin is within the noise: another run could flip the status
+    fallback: str = ""               # the slower path the check's failure means (its `fallback:`), when it failed
 
 
 @dataclass(frozen=True)
@@ -111,14 +115,25 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
             results.append(_judge_log_repeats(check, views, noun, metrics.get(check.workload), baseline))
             continue
         results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
-    status = overall(results, output.state)
+    status = overall(results, output.state, proven_failures(results, output))
     return Verdict(scenario.name, status, tuple(results), _summary(status, results, output),
                    {name: outcome.state for name, outcome in output.outcomes.items()})
 
 
-def overall(results: list[CheckResult], run_state: str) -> str:
+def proven_failures(results: Sequence[CheckResult], output: RunOutput) -> list[CheckResult]:
+    """Checks that do not hold on the output of a workload that ran to its end: a fact about the cluster, not a
+    consequence of an infrastructure error (a crashed or timed-out workload's missing lines prove nothing)."""
+    done = {name for name, outcome in output.outcomes.items() if outcome.state == WorkloadState.DONE}
+    return [r for r in results if r.status in PROVEN and r.workload in done]
+
+
+def overall(results: list[CheckResult], run_state: str, proven: Sequence[CheckResult] = ()) -> str:
+    """The worst status, except that a proven FAIL (or FALLBACK) decides the verdict even beside ERROR or TIMEOUT
+    checks: an ERROR says something could not be judged, not that what was judged held."""
     if run_state == RunState.INTERRUPTED:
         return INTERRUPTED_STATUS
+    if proven:
+        return FALLBACK if any(r.status == FALLBACK for r in proven) else FAIL
     if not results:
         return ERROR if run_state == RunState.ERROR else PASS
     worst = max(results, key=lambda r: (SEVERITY[r.status], r.status == PASS)).status  # checks that ran and held outrank skipped ones
@@ -134,8 +149,10 @@ def _summary(status: str, results: list[CheckResult], output: RunOutput) -> str:
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     parts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items(), key=lambda i: -SEVERITY[i[0]]))
+    fell_back = sorted({r.fallback for r in results if r.status == FALLBACK and r.fallback})
+    what = f" — fell back to {'; '.join(fell_back)}" if fell_back else ""
     reason = f" — {output.message}" if output.message and status != PASS else ""
-    return f"{status}: {parts or 'no checks'}{reason}"
+    return f"{status}: {parts or 'no checks'}{what}{reason}"
 
 
 def _workload_row(outcome: WorkloadOutcome) -> CheckResult:
@@ -156,9 +173,16 @@ def judge_check(check: Check, outcome: WorkloadOutcome | None, parsed: WorkloadM
         return CheckResult(status=SKIP, message=reason, **base)
     if outcome.state == WorkloadState.INTERRUPTED:
         return CheckResult(status=INTERRUPTED_STATUS, message=outcome.message, **base)
-    if check.log:
-        return _judge_log(check, outcome, base)
-    return _judge_metric(check, outcome, parsed, baseline, base)
+    result = _judge_log(check, outcome, base) if check.log else _judge_metric(check, outcome, parsed, baseline, base)
+    return as_fallback(check, result)
+
+
+def as_fallback(check: Check, result: CheckResult) -> CheckResult:
+    """A failed check whose failure means the run took a slower path (`fallback: TCP instead of EFA`) says so."""
+    if not check.fallback or result.status != FAIL:
+        return result
+    return replace(result, status=FALLBACK, fallback=check.fallback,
+                   message=f"fell back to {check.fallback}" + (f": {result.message}" if result.message else ""))
 
 
 def check_identity(check: Check) -> dict:
@@ -206,6 +230,9 @@ def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetric
         return CheckResult(status=status, message=reason, **base)
     metric = parsed.result.metrics.get(check.metric_name)
     if metric is None or metric.value is None:
+        why = (parsed.result.absent or {}).get(check.metric_name)
+        if why:
+            return CheckResult(status=FAIL, message=f"metric {check.metric_name!r} absent from {parsed.source}: {why}", **base)
         known = ", ".join(sorted(parsed.result.metrics)) or "none"
         return CheckResult(status=FAIL, message=f"metric {check.metric_name!r} missing: parser {parsed.parser!r} read {parsed.source} "
                                                   f"and found {known}", **base)

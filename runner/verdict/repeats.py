@@ -107,8 +107,9 @@ def merge_samples(name: str, entries: list[WorkloadMetrics | None], what: str = 
         if any(m is None for m in found):
             continue  # not in every repeat: a check on it fails as missing
         metrics[metric_name] = merged_metric(metric, [v for m in found for v in (m.samples or (m.value,))])
+    absent = {k: v for r in results for k, v in r.absent.items()}
     result = ParseResult(results[0].parser, results[0].source, metrics, results[0].series,
-                         {**results[0].info, "repeats": str(total)})
+                         {**results[0].info, "repeats": str(total)}, absent)
     return WorkloadMetrics(name, first.parser, first.source, result)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runner.base.errors import ParseError
@@ -17,6 +19,7 @@ ALL_GATHER = {
     "out_of_bounds": 0,
     "collective": "all_gather",
     "ranks": 4,
+    "hosts": 1,
     "sizes": 7,
     "size_bytes_max": 4294967296,
 }
@@ -78,6 +81,7 @@ def test_alltoall_in_place_wrong_is_not_applicable(parse_fixture):
         "out_of_bounds": 0,
         "collective": "alltoall",
         "ranks": 4,
+        "hosts": 1,
         "sizes": 12,
         "size_bytes_max": 4294967296,
     }
@@ -96,6 +100,7 @@ def test_sample_a_srun_all_reduce_v2_18_2(parse_fixture):
         "out_of_bounds": 0,
         "collective": "all_reduce",
         "ranks": 2,
+        "hosts": 2,
         "sizes": 8,
         "size_bytes_max": 134217728,
     }
@@ -148,6 +153,7 @@ def test_sample_c_new_number_formats_and_nccl_version(parse_fixture):
         "out_of_bounds": 0,
         "collective": "alltoall",
         "ranks": 2,  # the excerpt elides ranks 1-14
+        "hosts": 2,
         "sizes": 6,
         "size_bytes_max": 8589934592,
         "busbw_gbps_min_at_or_above": 40.47,
@@ -271,6 +277,18 @@ def test_json_output_matches_the_text_output(parse_fixture):
     for text_row, json_row in zip(text.series["rows"].rows, json_.series["rows"].rows, strict=True):
         assert json_row[:5] == text_row[:5]
         assert json_row[5:] == pytest.approx(text_row[5:], abs=0.005)
+
+
+def test_json_ranks_are_processes_times_gpus_per_process(parse_text):
+    """v2.19.6 -J lists one device entry per process: 1 process with -g 4 is 4 ranks, 16 MPI processes with -g 1 are 16."""
+    one_process = fixture_text("all_gather_perf.json")
+    assert one_process.count('"hostname"') == 1
+    assert parse_text(P, one_process).value("ranks") == 4
+    document = json.loads(one_process)
+    document["config"]["ngpus"] = 1
+    document["config"]["devices"] = [dict(document["config"]["devices"][0], rank=r, hostname=f"worker-{r // 8}") for r in range(16)]
+    result = parse_text(P, json.dumps(document))
+    assert (result.value("ranks"), result.value("hosts")) == (16, 2)
 
 
 def test_json_environment_is_not_copied(parse_fixture):

@@ -72,9 +72,26 @@ def test_missing_rank_is_an_error(parse_text):
         parse_text(P, text, expected_ranks=16)
 
 
-def test_rank_with_half_its_lines_is_truncated(parse_text):
+def test_rank_without_its_profiled_line_leaves_the_separate_figures_absent(parse_text):
+    """test_low_latency.py skips the separate dispatch/combine line when kineto times nothing (cd4b0f53 :451-453): the run
+    is still a correct run, its dispatch + combine figure stands, and the separate ones are absent with the reason."""
     text = "".join(line for line in fixture_text(SIXTEEN).splitlines(keepends=True) if "[rank 9] Dispatch bandwidth" not in line)
-    with pytest.raises(ParseError, match=r"rank\(s\) 9 printed no 'Dispatch bandwidth ... \| Combine bandwidth' line: truncated output?"):
+    result = parse_text(P, text, expected_ranks=16)
+    assert result.value("dispatch_combine_gbps_min") == 6.92 and result.value("passed_ranks") == 16
+    assert "dispatch_gbps_min" not in result.metrics and "combine_us_mean" not in result.metrics
+    assert "rank(s) 9" in result.absent["dispatch_gbps_min"] and "kineto" in result.absent["dispatch_gbps_min"]
+
+
+def test_run_without_any_profiled_line_parses(parse_text):
+    text = "".join(line for line in fixture_text(SIXTEEN).splitlines(keepends=True)
+                   if "] Dispatch bandwidth" not in line and "send/recv time" not in line)
+    result = parse_text(P, text, expected_ranks=16)
+    assert result.value("ranks") == 16 and set(result.absent) >= {"dispatch_gbps_min", "combine_gbps_max"}
+
+
+def test_rank_without_its_dispatch_combine_line_is_truncated(parse_text):
+    text = "".join(line for line in fixture_text(SIXTEEN).splitlines(keepends=True) if "[rank 9] Dispatch + combine" not in line)
+    with pytest.raises(ParseError, match=r"rank\(s\) 9 printed no 'Dispatch \+ combine bandwidth' line: truncated output?"):
         parse_text(P, text)
 
 
