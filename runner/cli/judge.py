@@ -20,7 +20,8 @@ from runner.report import RunReport, render_report
 @click.argument("name")
 @library_option
 @click.option("--logs", "logs_dir", type=click.Path(path_type=Path),
-              help="Folder with one sub-folder of *.log files per workload (as a record's logs/).")
+              help="Folder of logs: one sub-folder of *.log per workload (as a record's logs/), or flat <workload>.log files "
+                   "(a DisaggregatedSet's roles as <role>.log).")
 @click.option("--record", "record", metavar="RUN", help="An existing run record (run id or path): judge its logs again.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a value (YAML-typed), e.g. a threshold parameter.")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -28,11 +29,12 @@ from runner.report import RunReport, render_report
 @click.option("--output", "-o", type=ReporterChoice(), default="table", show_default=True, help="Report on stdout, by reporter name.")
 def judge_command(name: str, logs_dir: Path | None, record: str | None, overrides: tuple[str, ...], results_dir: Path | None,
                   output: str) -> None:
-    """Judge scenario NAME (as it is now) against logs, without running anything. Exit 0 PASS, 1 FAIL, 3 ERROR."""
+    """Judge scenario NAME (as it is now) against logs, without running anything. Exit 0 PASS, 1 FAIL or FALLBACK (any
+    check proven not to hold, even beside ERROR checks), 3 ERROR (nothing failed, something could not be judged)."""
 
     if bool(logs_dir) == bool(record):
         raise ScenarioError(Problem("say which logs to judge: --logs DIR or --record RUN",
-                                    hint="`scenario judge sglang-1p1d --logs collected/` (one folder per workload)"))
+                                    hint="`scenario judge sglang-1p1d --logs collected/` (prefill.log, decode.log, bench.log, or one folder per workload)"))
     results_dir = Path(results_dir or default_results_dir())
     if record:
 

@@ -49,8 +49,39 @@ def generate(library: Library | None = None) -> str:
             lines += ["", f"## {layer}"]
             for scenario in group:
                 lines += ["", *scenario_section(scenario)]
+    lines += ["", *thresholds_section(scenarios)]
     lines += ["", *catalog_section()]
     return "\n".join(lines) + "\n"
+
+
+SOURCE_MARK = "Source:"
+INFORMATIONAL_MARK = "Informational"
+
+
+def threshold_source(check: Check) -> str:
+    """What a threshold rests on, from the check's description: the text after `Source:`, or why it is informational."""
+    text = " ".join(check.description.split())
+    if SOURCE_MARK in text:
+        return text.split(SOURCE_MARK, 1)[1].strip()
+    if text.startswith(INFORMATIONAL_MARK):
+        return text
+    return ""
+
+
+def thresholds_section(scenarios: list[Scenario]) -> list[str]:
+    """Every performance threshold of the library with its source (public figure, physical limit or measurement)."""
+    lines = ["## Thresholds and their sources", "",
+             "Every performance threshold of the library and what it rests on: a public figure for the same instance type",
+             "and settings, a physical limit with the fraction taken, or a measurement with its provenance; an informational",
+             "check says why it has no bar. Correctness checks (counts, evidence in the logs) are facts and are listed per",
+             "scenario above. A test keeps each description quoting its check's value.", "",
+             "| scenario | check | condition | source |", "|---|---|---|---|"]
+    for scenario in sorted(scenarios, key=lambda s: (LAYERS.index(s.layer) if s.layer in LAYERS else len(LAYERS), s.name)):
+        for check in scenario.checks:
+            if check.kind == "performance" and check.metric and not check.skip:
+                lines.append(f"| [{scenario.name}](#{scenario.name}) | {check.name} | {_cell(condition(scenario, check))} | "
+                             f"{_cell(threshold_source(check)) or '(none stated)'} |")
+    return lines
 
 
 def catalog_section() -> list[str]:

@@ -1,7 +1,9 @@
 """`scenario judge`: the parse and judge stages of a run, on logs collected elsewhere, without running anything.
 
-The logs are laid out as in a run record: one folder per workload (`<dir>/<workload>/*.log`). Users
-re-judge an old record after a threshold change, or judge the logs of a run made by hand.
+The logs are laid out as in a run record, one folder per workload (`<dir>/<workload>/*.log`), or flat, one file per
+workload as a user hands them over (`<dir>/<workload>.log`; a pool's pods as `<workload>-<i>.log`; a DisaggregatedSet
+workload's roles as `<role>.log`). Users re-judge an old record after a threshold change, or judge the logs of a run
+made by hand.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from runner.base.errors import Problem, ScenarioError
 from runner.execute.contract import RunOutput, RunState, WorkloadOutcome, WorkloadState
 from runner.records.history import baseline_lookup
 from runner.records.record import default_results_dir
-from runner.scenario.model import Scenario
+from runner.scenario.model import Scenario, Workload
 from runner.verdict.collect import collect_metrics
 from runner.verdict.judge import Verdict, WorkloadMetrics, judge
 
@@ -38,24 +40,47 @@ def logs_dir_of_record(record: Path) -> Path:
 def judge_logs(scenario: Scenario, logs_dir: Path, results_dir: Path | None = None) -> Rejudged:
     logs_dir = Path(logs_dir)
     if not logs_dir.is_dir():
-        raise ScenarioError(Problem(f"--logs {logs_dir}: no such folder",
-                                    hint="give a folder with one sub-folder of logs per workload, as a run record's logs/"))
-    _refuse_foreign_folders(scenario, logs_dir)
+        raise ScenarioError(Problem(f"--logs {logs_dir}: no such folder", hint=expected_layout(scenario)))
+    files = workload_logs(scenario, logs_dir)
     recorded = _recorded_outcomes(logs_dir)
-    outcomes = {w.name: _outcome(scenario, w.name, w.ranks, logs_dir / w.name, recorded.get(w.name)) for w in scenario.workloads}
+    outcomes = {w.name: _outcome(scenario, w.name, w.ranks, logs_dir / w.name, recorded.get(w.name), files.get(w.name, ()))
+                for w in scenario.workloads}
     output = RunOutput("logs", outcomes, RunState.COMPLETED, f"judged from {logs_dir}")
     metrics = collect_metrics(scenario, output)
     lookup = baseline_lookup(Path(results_dir or default_results_dir()))
     return Rejudged(judge(scenario, output, metrics, lookup), metrics, output)
 
 
-def _refuse_foreign_folders(scenario: Scenario, logs_dir: Path) -> None:
+def workload_logs(scenario: Scenario, logs_dir: Path) -> dict[str, tuple[Path, ...]]:
+    """Each workload's log files: its folder's `*.log` (a record's layout), else the flat files named after it."""
     names = {w.name for w in scenario.workloads}
     folders = {p.name for p in logs_dir.iterdir() if p.is_dir()}
-    if folders and not folders & names:
+    if folders & names:
+        return {name: tuple(sorted((logs_dir / name).glob("*.log"))) for name in names if (logs_dir / name).is_dir()}
+    flat = {w.name: _flat_files(w, logs_dir) for w in scenario.workloads}
+    flat = {name: paths for name, paths in flat.items() if paths}
+    if not flat:
+        found = sorted(p.name + ("/" if p.is_dir() else "") for p in logs_dir.iterdir())[:12]
         raise ScenarioError(Problem(
-            f"--logs {logs_dir} has no folder for any workload of {scenario.name} (found {', '.join(sorted(folders))})",
-            hint=f"expected one folder per workload: {', '.join(sorted(names))}"))
+            f"--logs {logs_dir} has no folder for any workload of {scenario.name} and no log named after one "
+            f"(found {', '.join(found) or 'nothing'})", hint=expected_layout(scenario)))
+    return flat
+
+
+def _flat_files(workload: Workload, logs_dir: Path) -> tuple[Path, ...]:
+    """`<workload>.log` and `<workload>-<pod>.log`; for a DisaggregatedSet workload also `<role>.log` per role."""
+    paths = [logs_dir / f"{workload.name}.log", *sorted(logs_dir.glob(f"{workload.name}-*.log"))]
+    if workload.kind == "disaggregated":
+        paths += [logs_dir / f"{role}.log" for role in (workload.args.get("roles") or {})]
+    return tuple(dict.fromkeys(p for p in paths if p.is_file()))
+
+
+def expected_layout(scenario: Scenario) -> str:
+    names = [w.name for w in scenario.workloads]
+    roles = [role for w in scenario.workloads if w.kind == "disaggregated" for role in (w.args.get("roles") or {})]
+    flat = ", ".join(f"{n}.log" for n in names + roles)
+    return (f"give either one folder per workload holding its *.log files ({', '.join(f'{n}/' for n in names)}), as a run "
+            f"record's logs/, or a flat folder of one file per workload ({flat}; a pool's pods as <workload>-<i>.log)")
 
 
 def _recorded_outcomes(logs_dir: Path) -> Mapping[str, dict]:
@@ -74,15 +99,16 @@ def _needs_logs(scenario: Scenario, name: str) -> bool:
     return bool(workload.parser) or any(check.workload == name for check in scenario.checks)
 
 
-def _outcome(scenario: Scenario, name: str, ranks: int, folder: Path, recorded: dict | None) -> WorkloadOutcome:
-    logs = primary_first(sorted(folder.glob("*.log"))) if folder.is_dir() else ()
+def _outcome(scenario: Scenario, name: str, ranks: int, folder: Path, recorded: dict | None,
+             files: tuple[Path, ...] = ()) -> WorkloadOutcome:
+    logs = primary_first(list(files))
     if recorded:
         return WorkloadOutcome(name, _state(recorded.get("state")), logs, recorded.get("exit_code"),
                                int(recorded.get("ranks") or ranks), message=recorded.get("message") or "")
     if logs:
         return WorkloadOutcome(name, WorkloadState.DONE, logs, 0, ranks)
     if _needs_logs(scenario, name):
-        return WorkloadOutcome(name, WorkloadState.FAILED, (), None, ranks, message=f"no *.log under {folder}")
+        return WorkloadOutcome(name, WorkloadState.FAILED, (), None, ranks, message=f"no *.log under {folder} nor {folder}.log")
     return WorkloadOutcome(name, WorkloadState.SKIPPED, (), None, ranks, message="no logs given (nothing judged reads them)")
 
 

@@ -310,7 +310,7 @@ def build(resolved: Resolved) -> Scenario:
         registry=data.get("registry", ""),
         env=freeze({k: env_str(v) for k, v in (data.get("env") or {}).items()}),
         workloads=workloads,
-        checks=tuple(_check(raw, i, data.get("parameters") or {}, resolved.sources) for i, raw in enumerate(data.get("checks") or ())),
+        checks=tuple(_check(raw, i, data.get("parameters") or {}, resolved.sources, platform) for i, raw in enumerate(data.get("checks") or ())),
         run_timeout_s=seconds(timeouts.get("run")),
         ready_timeout_s=seconds(timeouts.get("ready")),
         cleanup_timeout_s=seconds(timeouts.get("cleanup"), DEFAULT_CLEANUP_S),
@@ -388,13 +388,14 @@ def _workload(raw: dict, platform: Platform) -> Workload:
     )
 
 
-def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: int, field: str = "value", typed: bool = True) -> Any:
-    """A threshold may be a parameter (`value: "{{ params.min_busbw }}"`): render it and read it as YAML, so it is a number.
-    Text fields (contains, regex) are rendered the same way and stay text."""
+def _threshold_value(value: Any, variables: dict, sources: SourceMap, index: int, field: str = "value", typed: bool = True) -> Any:
+    """A threshold may be a parameter (`value: "{{ params.min_busbw }}"`) or a fact of the platform
+    (`{{ platform.efaPerNode }}`): render it and read it as YAML, so it is a number. Text fields (contains, regex) are
+    rendered the same way and stay text."""
     if not isinstance(value, str) or "{{" not in value:
         return value
 
-    text = render_string(value, {"params": parameters}, sources.with_path(("checks", index, field)))
+    text = render_string(value, variables, sources.with_path(("checks", index, field)))
     if not typed:
         return text
     try:
@@ -403,32 +404,40 @@ def _threshold_value(value: Any, parameters: dict, sources: SourceMap, index: in
         return text
 
 
-def _count(value: Any, parameters: dict, sources: SourceMap, index: int) -> int | str:
+def _count(value: Any, variables: dict, sources: SourceMap, index: int) -> int | str:
     """A count may follow the parameters (`count: "{{ params.num_prompts }}"`): the rendered whole number, else the
     rendered text (runner.scenario.meaning says it is not a count)."""
-    rendered = _threshold_value(value, parameters, sources, index, "count")
+    rendered = _threshold_value(value, variables, sources, index, "count")
     if isinstance(rendered, float) and rendered.is_integer():
         return int(rendered)
     return rendered
 
 
-def _check(raw: dict, index: int, parameters: dict | None = None, sources: SourceMap | None = None) -> Check:
+def check_variables(parameters: dict, platform: Platform | None) -> dict:
+    """What a check's value, contains, regex and count may name: the parameters and the platform's per-node counts."""
+    facts = {"instanceType": platform.instance_type, "gpusPerNode": platform.gpus_per_node,
+             "efaPerNode": platform.efa_per_node} if platform else {}
+    return {"params": parameters, "platform": facts}
+
+
+def _check(raw: dict, index: int, parameters: dict | None = None, sources: SourceMap | None = None,
+           platform: Platform | None = None) -> Check:
     baseline = raw.get("baseline")
     if baseline:
         baseline = Baseline(baseline["scenario"], baseline.get("metric", ""), float(baseline.get("factor", 1.0)), baseline.get("run", ""))
     kind = raw.get("kind") or ("correctness" if "log" in raw else "performance")
-    parameters, sources = parameters or {}, sources or SourceMap()
+    variables, sources = check_variables(parameters or {}, platform), sources or SourceMap()
     return Check(
         name=check_name(raw),
         kind=kind,
         metric=raw.get("metric", ""),
         op=raw.get("op", ""),
-        value=_threshold_value(raw.get("value"), parameters, sources, index),
+        value=_threshold_value(raw.get("value"), variables, sources, index),
         baseline=baseline,
         log=raw.get("log", ""),
-        contains=_threshold_value(raw.get("contains", ""), parameters, sources, index, "contains", typed=False),
-        regex=_threshold_value(raw.get("regex", ""), parameters, sources, index, "regex", typed=False),
-        count=_count(raw.get("count", 1), parameters, sources, index),
+        contains=_threshold_value(raw.get("contains", ""), variables, sources, index, "contains", typed=False),
+        regex=_threshold_value(raw.get("regex", ""), variables, sources, index, "regex", typed=False),
+        count=_count(raw.get("count", 1), variables, sources, index),
         absent=bool(raw.get("absent", False)),
         description=raw.get("description", ""),
         skip=raw.get("skip", ""),

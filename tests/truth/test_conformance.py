@@ -10,7 +10,7 @@ import pytest
 from runner.flows.check import validate_scenario
 from runner.flows.rejudge import judge_logs
 from runner.scenario.resolve import Library
-from runner.verdict.judge import FAIL, PASS
+from runner.verdict.judge import FAIL, FALLBACK, PASS, PROVEN, SKIP, BaselineValue, judge
 
 from .corpus import ROOT, cases, failure_cases, healthy_cases, materialize
 
@@ -27,8 +27,23 @@ FAILURES = [(name, case) for name, s in SCENARIOS.items() for case in failure_ca
 
 
 def _judge(name, case, tmp_path: Path):
+    """The verdict of the scenario on the case, its `baseline:` checks taken against the healthy corpus of their
+    baseline scenario (what a cluster's latest passing baseline run would hold)."""
     scenario = SCENARIOS[name]
-    return judge_logs(scenario, materialize(scenario, case, tmp_path / "logs"), tmp_path / "results").verdict
+    rejudged = judge_logs(scenario, materialize(scenario, case, tmp_path / "logs"), tmp_path / "results")
+    return judge(scenario, rejudged.output, rejudged.metrics, _corpus_baselines(tmp_path / "baselines"))
+
+
+def _corpus_baselines(tmp_path: Path):
+    def lookup(scenario_name: str, metric: str, run: str) -> BaselineValue:
+        baseline = SCENARIOS[scenario_name]
+        case = healthy_cases(baseline)[0]
+        rejudged = judge_logs(baseline, materialize(baseline, case, tmp_path / scenario_name), tmp_path / "results")
+        workload, name = metric.split(".", 1)
+        parsed = rejudged.metrics[workload].result
+        found = parsed.metrics.get(name) if parsed else None
+        return BaselineValue(found.value if found else None, run_id=f"corpus {case.id}")
+    return lookup
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -39,17 +54,21 @@ def test_every_scenario_with_log_checks_has_healthy_corpus(name):
 
 
 @pytest.mark.parametrize("name,case", HEALTHY, ids=[f"{n}@{c.id}" for n, c in HEALTHY])
-def test_log_checks_pass_on_healthy_output(name, case, tmp_path):
+def test_every_check_passes_on_healthy_output(name, case, tmp_path):
+    """Log checks, metric thresholds and baseline ratios alike: a healthy cluster passes the whole scenario (a check
+    the scenario itself marks `skip:` stays SKIP)."""
     verdict = _judge(name, case, tmp_path)
-    checks = {c.name for c in _log_checks(SCENARIOS[name])}
-    failing = [f"{r.name}: {r.status} {r.message}" for r in verdict.results if r.name in checks and r.status != PASS]
+    skipped = {c.name for c in SCENARIOS[name].checks if c.skip}
+    failing = [f"{r.name}: {r.status} {r.message}" for r in verdict.results
+               if r.status != PASS and not (r.status == SKIP and r.name in skipped)]
     assert not failing, f"{name} on {case.id}:\n" + "\n".join(failing)
+    assert verdict.status == PASS
 
 
 @pytest.mark.parametrize("name,case", FAILURES, ids=[f"{n}@{c.id}" for n, c in FAILURES])
 def test_known_failure_mode_fails_a_check(name, case, tmp_path):
     verdict = _judge(name, case, tmp_path)
-    failed = [r.name for r in verdict.results if r.status == FAIL]
+    failed = [r.name for r in verdict.results if r.status in PROVEN]
     assert failed, f"{name} passes every check on failure {case.failure!r} ({case.id}): " + \
         "; ".join(f"{r.name}={r.status}" for r in verdict.results)
 
@@ -77,3 +96,32 @@ def test_one_decode_replica_without_efa_fails_kv_over_efa_itself(tmp_path):
     assert result.status == FAIL and "1 of 2 pods printed no line" in result.message and "decode-1.log" in result.message
     healthy = next(c for c in cases() if c.id.endswith("pd-healthy"))
     assert next(r for r in _judge("sglang-1p2d", healthy, tmp_path / "h").results if r.name == "kv-over-efa").status == PASS
+
+
+FALLBACKS = {  # case -> the fallback its scenarios must report (status FALLBACK, named in the summary)
+    "nccl-tests/v2.19.6/efa-16rank-socket": "Socket transport",
+    "nccl-tests/v2.19.6/efa-16rank-no-gdrdma": "without GPUDirect RDMA",
+    "mooncake/v0.3.10.post2/tcp-http-metadata": "TCP transport instead of EFA",
+    "mooncake/v0.3.10.post2/efa-vram-dram-used": "host DRAM instead of GPU memory",
+    "sglang/0.5.10.post1/pd-decode-tcp": "TCP transport instead of EFA",
+}
+
+
+@pytest.mark.parametrize("name,case", [(n, c) for n, c in FAILURES if c.id in FALLBACKS],
+                         ids=[f"{n}@{c.id}" for n, c in FAILURES if c.id in FALLBACKS])
+def test_a_run_that_fell_back_is_a_fallback(name, case, tmp_path):
+    verdict = _judge(name, case, tmp_path)
+    assert verdict.status == FALLBACK and verdict.exit_code == 1, verdict.summary
+    assert FALLBACKS[case.id] in verdict.summary, verdict.summary
+
+
+PARTIAL = {"nccl-tests/v2.19.6/efa-16rank-16-nics": "efa-devices", "mooncake/v0.3.10.post2/efa-dram-16-devices": "efa-devices-target",
+           "nccl-tests/v2.19.6/nvlink-8rank": "hosts"}
+
+
+@pytest.mark.parametrize("name,case", [(n, c) for n, c in FAILURES if c.id in PARTIAL],
+                         ids=[f"{n}@{c.id}" for n, c in FAILURES if c.id in PARTIAL])
+def test_a_partial_bring_up_fails_its_evidence(name, case, tmp_path):
+    """Too few EFA devices, or one node passed off as two (its NVLink bandwidth alone clears the bar)."""
+    results = {r.name: r for r in _judge(name, case, tmp_path).results}
+    assert results[PARTIAL[case.id]].status == "FAIL", results[PARTIAL[case.id]]
