@@ -18,6 +18,7 @@ COMMANDS = {  # name -> module:attribute, in the order `scenario --help` lists t
     "list": "runner.cli.scenarios:list_command",
     "validate": "runner.cli.scenarios:validate",
     "show": "runner.cli.scenarios:show",
+    "diff": "runner.cli.diff:diff_command",
     "render": "runner.cli.scenarios:render",
     "schema": "runner.cli.scenarios:schema_command",
     "parse": "runner.cli.scenarios:parse",

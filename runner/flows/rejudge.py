@@ -16,6 +16,9 @@ from typing import Mapping
 from runner.base.errors import Problem, ScenarioError
 from runner.execute.contract import RunOutput, RunState, WorkloadOutcome, WorkloadState
 from runner.records.history import baseline_lookup
+
+# judge has no --with-baseline: it can only ask for the baseline's own run
+JUDGE_BASELINE_HINT = "run `scenario run {scenario}` first (or pin a run with `baseline: {{run: <id>}}`), then judge again"
 from runner.records.record import default_results_dir
 from runner.scenario.model import Scenario, Workload
 from runner.verdict.collect import collect_metrics
@@ -47,7 +50,7 @@ def judge_logs(scenario: Scenario, logs_dir: Path, results_dir: Path | None = No
                 for w in scenario.workloads}
     output = RunOutput("logs", outcomes, RunState.COMPLETED, f"judged from {logs_dir}")
     metrics = collect_metrics(scenario, output)
-    lookup = baseline_lookup(Path(results_dir or default_results_dir()))
+    lookup = baseline_lookup(Path(results_dir or default_results_dir()), JUDGE_BASELINE_HINT)
     return Rejudged(judge(scenario, output, metrics, lookup), metrics, output)
 
 

@@ -126,6 +126,8 @@ class BaselineLookup:
 
     results_dir: Path
     used: list[dict[str, Any]] = field(default_factory=list)
+    # what to do when the baseline has no passing run, as the command that judges can offer it ({scenario}: the baseline)
+    missing_hint: str = "run `scenario run {scenario}` first, or use --with-baseline"
 
     def __call__(self, scenario: str, metric: str, run_id: str) -> BaselineValue:
         found = self._find(scenario, metric, run_id)
@@ -145,7 +147,7 @@ class BaselineLookup:
             if run is None:
                 note = f" ({skipped} passing run(s) with --set overrides or from sweeps do not count)" if skipped else ""
                 return BaselineValue(None, "", f"no passing run of baseline scenario {scenario} in {self.results_dir}{note}: "
-                                               f"run `scenario run {scenario}` first, or use --with-baseline")
+                                               + self.missing_hint.format(scenario=scenario))
         value = metric_value(run.metrics(), metric)
         if value is None:
             return BaselineValue(None, run.run_id, f"baseline run {run.run_id} of {scenario} has no metric {metric}")
@@ -155,8 +157,9 @@ class BaselineLookup:
             return BaselineValue(None, run.run_id, f"baseline run {run.run_id} of {scenario}: {metric} = {value!r} is not a number")
 
 
-def baseline_lookup(results_dir: Path) -> BaselineLookup:
-    return BaselineLookup(Path(results_dir))
+def baseline_lookup(results_dir: Path, missing_hint: str = "") -> BaselineLookup:
+    """`missing_hint`: for a command without --with-baseline (judge), what to say when a baseline has no passing run."""
+    return BaselineLookup(Path(results_dir), missing_hint=missing_hint) if missing_hint else BaselineLookup(Path(results_dir))
 
 
 # --- reading a record back into the objects reporters take ------------------------------------

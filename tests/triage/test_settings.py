@@ -133,3 +133,18 @@ def test_validate_checks_the_triage_block_of_the_library_and_names_rendered_link
         validate_scenario("fleet-local", library(tmp_path, LOCAL.replace('"node-{{ params.degraded }}"', "node-7")))
     with pytest.raises(ScenarioError, match="a fleet of 1 node cannot be triaged"):
         validate_scenario("fleet-local", library(tmp_path, LOCAL), ["parameters.nodes=1"])
+
+
+def test_the_readme_triage_example_has_its_fleet():
+    """The README's local triage example gives the fleet as `--set local.nodes.count=4`, no --nodes: that is the fleet."""
+    import shlex
+
+    from runner.flows.triage.drive import resolve_fleet
+
+    line = next(line for line in (REPO / "README.md").read_text().splitlines() if "--triage" in line and "local.nodes.count" in line)
+    argv = shlex.split(line)
+    overrides = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--set"]
+    scenario = validate_scenario(argv[2], Library(REPO / "scenarios"), overrides)
+    settings = settings_for(scenario, argv[argv.index("--executor") + 1], {"strategy": argv[argv.index("--triage") + 1]})
+    assert resolve_fleet(scenario, settings, {}).nodes == ("node-0", "node-1", "node-2", "node-3")
+    assert set_overrides(scenario, settings, ("node-1", "node-2"))  # a set of the fleet places on its nodes

@@ -41,7 +41,9 @@ from runner.flows.triage.scoring import (
 )
 from runner.flows.triage.settings import (
     TriageSettings,
+    emulated_names,
     link_names,
+    local_nodes_block,
     set_overrides,
     settings_for,
 )
@@ -113,8 +115,12 @@ def resolve_fleet(scenario: Scenario, settings: TriageSettings, options: Mapping
     if settings.nodes:
         return Fleet(tuple(n for n in settings.nodes if n != settings.reference))
     if settings.executor == "local":
+        block = local_nodes_block(scenario)
+        if block.get("names") or block.get("count"):  # the emulated nodes the scenario asks for (--set local.nodes.count=4)
+            names = block.get("names") or ()
+            return Fleet(tuple(n for n in emulated_names(scenario, int(block.get("count") or len(names))) if n != settings.reference))
         raise ScenarioError("triage on the local executor needs its fleet: triage.nodes (a count of emulated nodes or "
-                            "their names), or --nodes node-0,node-1,...")
+                            "their names), local.nodes.count (e.g. --set local.nodes.count=4), or --nodes node-0,node-1,...")
     selector = settings.selector or f"{INSTANCE_LABEL}={scenario.platform.instance_type}"
     found = (discover or discover_nodes)(options, selector)
     found = Fleet(tuple(n for n in found.nodes if n != settings.reference), found.left_out)
