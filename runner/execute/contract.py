@@ -143,6 +143,10 @@ class Executor(Protocol):
     def check_environment(self, options: Mapping[str, Any]) -> None:
         """Raise a RunnerError before any run record exists when this executor cannot run here."""
 
+    def check_scenario(self, scenario: Scenario) -> None:
+        """Raise a RunnerError before any run record exists when this scenario's commands need what is not here
+        (known from the plan alone, e.g. NCCL without a GPU): one cause, its own hint, nothing started."""
+
     def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
              options: Mapping[str, Any] | None = None) -> Plan:
         """What a run would do; a run's own plan (its id, its options) is made once and handed to run() in the context."""

@@ -117,6 +117,8 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     check_runnable(scenario, executor_name)
     _refuse_registry_placeholder(scenario, executor_name, options or {})
     executor = get_executor(executor_name)
+    if hasattr(executor, "check_scenario"):  # stand-in executors of tests may not have it
+        executor.check_scenario(expand_attempts(scenario))
     results_dir = Path(results_dir or default_results_dir())
     check_results_dir(results_dir)
     recover_stale_runs(results_dir)

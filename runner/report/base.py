@@ -64,7 +64,7 @@ def verdict_rows(verdict: Verdict) -> list[list[str]]:
     for result in verdict.results:
         threshold = f"{result.op} {format_value(result.threshold)}" if result.op else "-"
         rows.append([result.name, _measured(result), threshold,
-                     format_margin(result), result.status, first_line(result.warning or result.message)])
+                     format_margin(result), result.status, first_line(result.warning or result.message, limit=0)])
     return rows
 
 
@@ -77,8 +77,9 @@ def _measured(result: CheckResult) -> str:
 
 
 def first_line(text: str, limit: int = 100) -> str:
+    """The first line, cut at `limit` characters (0: whole; the verdict table wraps its notes instead of cutting)."""
     line = (text or "").splitlines()[0] if text else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return line if not limit or len(line) <= limit else line[: limit - 1] + "…"
 
 
 def shown_path(path: str) -> str:

@@ -226,7 +226,9 @@ def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetric
         reason = parsed.error if parsed else f"workload {check.workload} has no parser"
         status = STATUS_TIMEOUT if outcome.state == WorkloadState.TIMEOUT else ERROR
         if outcome.state in (WorkloadState.FAILED, WorkloadState.TIMEOUT):
-            reason = f"{outcome.name} {outcome.state}: {outcome.message}; {reason}"
+            # the workload's own failure is the cause (its row says why, once); the parser's complaint is its echo
+            first = outcome.message.splitlines()[0] if outcome.message else ""
+            reason = f"no metrics: {outcome.name} {outcome.state} ({first})"
         return CheckResult(status=status, message=reason, **base)
     metric = parsed.result.metrics.get(check.metric_name)
     if metric is None or metric.value is None:

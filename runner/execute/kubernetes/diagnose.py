@@ -88,7 +88,9 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern, re.IGNORE
      "torch's libraries are not on LD_LIBRARY_PATH: prepend $(python -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib"),
     (r"ProgressDeadlineExceeded",
      "the Deployment made no progress within its progressDeadlineSeconds: see the pod problems above"),
-    (r"Selected provider is (?!efa)|NET/Socket",
+    # Libfabric's provider choice only: `NET/Socket : Using eth0` and `Using network Socket` are printed by healthy
+    # intranode runs too (tests/truth/nccl-tests/v2.19.6/nvlink-8rank), so they are not evidence of a missing EFA.
+    (r"Selected provider is (?!efa)",
      "NCCL did not use EFA: check FI_PROVIDER=efa, NCCL_NET_PLUGIN and that the pod requests vpc.amazonaws.com/efa"),
 ))
 

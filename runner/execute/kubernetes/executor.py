@@ -47,6 +47,10 @@ class KubernetesExecutor:
         finally:
             client.close()
 
+    @staticmethod
+    def check_scenario(scenario: Scenario) -> None:
+        """The cluster's nodes, not this machine, run the commands: what they lack shows in the preflight and diagnosis."""
+
     def run(self, context: RunContext) -> RunOutput:
         from runner.execute.kubernetes.session import TICK_S, Session  # a run's machinery: not loaded to validate or plan
 

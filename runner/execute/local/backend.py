@@ -39,6 +39,7 @@ from runner.execute.contract import (
 )
 from runner.execute.local import processes
 from runner.execute.local.emulated import Loopback, expand_kube_vars, layer_for
+from runner.execute.local.needs import fold_tails, folded_text, refusals
 from runner.execute.local.placement import nodes_config, place
 from runner.execute.local.processes import Process
 from runner.execute.registry import executor
@@ -71,6 +72,9 @@ KNOWN_LOG_HINTS = (
     (re.compile(r"No module named 'torch'"), "the collectives probe needs torch: pip install '.[probes]' (torch==2.13.0 on CPU machines)"),
     (re.compile(r"Address already in use|EADDRINUSE"), "a port was taken by another program between allocation and start; run again"),
     (re.compile(r"Cannot select device for dest_addr"), "block_size x batch_size x threads exceeds buffer_size"),
+    (re.compile(r"--backend nccl needs a CUDA device"),
+     "torch sees no GPU here (a CPU build of torch, or no driver): run it on a GPU host with a CUDA torch; on CPU the "
+     "probe runs with gloo (`scenario run collectives-loopback`)"),
 )
 
 
@@ -132,6 +136,19 @@ class LocalExecutor:
     @staticmethod
     def check_environment(options: Mapping[str, Any]) -> None:
         """Nothing to connect to: the local executor runs wherever the runner runs."""
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        """Refuse, before anything starts, a run whose commands need what this machine lacks (a GPU for NCCL): one
+        message naming the need and its own hint, instead of the same failure on every rank."""
+        plan = self.plan(scenario).documents[0]
+        missing = refusals(plan, lambda argv0: resolve_program(argv0, _tool_path()) is not None)
+        if not missing:
+            return
+        workloads = {need.name: [w for w, n in missing if n is need] for _, need in missing}
+        needs = {need.name: need for _, need in missing}
+        text = "; ".join(f"{needs[name].message} (workload{'s' if len(ws) > 1 else ''} {', '.join(ws)})" for name, ws in workloads.items())
+        raise ExecutionError(f"{scenario.name} cannot run on this machine: {text}",
+                             hint="; ".join(dict.fromkeys(need.hint for need in needs.values())))
 
     def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
              options: Mapping[str, Any] | None = None) -> Plan:
@@ -391,10 +408,13 @@ class LocalBackend:
         logs = self.logs(launch)
         if not logs:
             return Diagnosis()
-        tail = "\n".join(filter(None, (log_tail(path) for path in dict.fromkeys(logs[:1] + launch.launcher_logs[:1]))))
-        if not tail:
+        groups = fold_tails(logs)  # ranks that ended alike are one cause, "and 7 more ranks alike"
+        launcher = [path for path in launch.launcher_logs[:1] if path not in logs]
+        texts = [folded_text(tail, names, len(logs)) for tail, names in groups]
+        texts += [f"last lines of {path.name}:\n{tail}" for path in launcher if (tail := log_tail(path))]
+        if not texts:
             return Diagnosis()
-        return Diagnosis(lines=(f"last lines of {logs[0].name}:\n{tail}", *hints_for(tail)))
+        return Diagnosis(lines=(*texts, *(f"hint: {h}" for h in dict.fromkeys(hints_for("\n".join(texts))))))
 
     def stop(self, launch: Launch) -> None:
         processes.terminate([p.popen for p in launch.processes])
