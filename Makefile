@@ -14,7 +14,7 @@ APT_TEST_PACKAGES := chromium
 
 help:
 	@echo "make setup                 create .venv and install everything the local executor needs"
-	@echo "make scenario S=NAME       run a scenario (default S=$(S)) and print its verdict"
+	@echo "make scenario S=NAME       run a scenario (default S=$(S)) and print its verdict (./make-scenario: the runner's exit code)"
 	@echo "make test                  ruff, then the test suite"
 	@echo "make validate              validate every scenario"
 	@echo "make render S=NAME         render a scenario into $(OUT)"
@@ -63,8 +63,13 @@ docs: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(SCENARIO) render $(S) --out $(OUT)
 
+# make exits 2 whenever a recipe fails, which the README's exit codes call "invalid": the runner's own code is
+# printed, written to $(EXIT_FILE) when given, and ./make-scenario (a wrapper) exits with it.
 scenario: $(VENV)/.installed
-	$(SCENARIO) run $(S) $(ARGS)
+	@$(SCENARIO) run $(S) $(ARGS); code=$$?; \
+	if [ -n "$(EXIT_FILE)" ]; then echo $$code > "$(EXIT_FILE)"; fi; \
+	if [ $$code -ne 0 ]; then echo "scenario run $(S) exited $$code (make reports any failure as 2; ./make-scenario exits $$code)" >&2; fi; \
+	exit $$code
 
 clean:
 	rm -rf out .pytest_cache

@@ -354,6 +354,8 @@ def apply_overrides(data: dict, sources: SourceMap, overrides: Iterable[str]) ->
         for key in [k for k in sources if k[: len(concrete)] == concrete]:
             del sources[key]  # the value and everything under it now come from --set
         sources[concrete] = Location(f"--set {text}")
+        for depth in range(1, len(concrete)):  # mappings the --set created (a typo's new key) come from it too
+            sources.setdefault(concrete[:depth], Location(f"--set {text}"))
     return data, sources
 
 
