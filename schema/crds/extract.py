@@ -1,6 +1,8 @@
 """Regenerate the CRD schema subsets in this folder from upstream CRD manifests.
 
-    python schema/crds/extract.py ../shared/crds/mpijobs.kubeflow.org.v0.8.2.yaml ...
+    python schema/crds/extract.py "$(go mod download -json sigs.k8s.io/lws@v0.9.0 | jq -r .Dir)"/config/crd/bases/*.yaml ...
+
+(the upstream manifests are files of the Go modules cluster/versions.env pins; tests/templates/helpers.py reads them)
 
 Each output keeps the openAPIV3Schema of the served version with descriptions
 stripped (they are most of the size), named <group>_<version>_<kind>.json.

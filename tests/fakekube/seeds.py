@@ -3,7 +3,7 @@
     node("gpu-0", instance_type="p5.48xlarge", taints=[GPU_TAINT])
     node("system-0", instance_type="m7g.xlarge")          # arm64, no GPUs
     crd("mpijobs.kubeflow.org")                           # schema from schema/crds/ when present
-    crd_from_file("/work/shared/crds/mpijobs.kubeflow.org.v0.8.2.yaml")
+    crd_from_file(path)    # an upstream manifest, e.g. tests/templates/helpers.pinned_crd_files()
 """
 from __future__ import annotations
 

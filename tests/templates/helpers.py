@@ -1,10 +1,15 @@
 """Rendering scenarios for the template tests, and walking the objects they give."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
+import pytest
 import yaml
 
 from runner.flows.check import validate_scenario
@@ -14,7 +19,15 @@ from runner.scenario.resolve import Library
 
 RUN_ID = "test-run"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_CRDS = REPO_ROOT.parent / "shared" / "crds"
+VERSIONS_ENV = REPO_ROOT / "cluster" / "versions.env"   # the pins of the local control plane (issue 25)
+# The upstream CRDs the rendered objects are checked against: files of the Go modules pinned in cluster/versions.env
+# (the same the control plane installs, cluster/build.sh), fetched into GOMODCACHE by `go mod download`.
+CRD_MODULES = {
+    "sigs.k8s.io/lws": ("LWS_VERSION", ("config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml",
+                                        "config/crd/bases/disaggregatedset.x-k8s.io_disaggregatedsets.yaml")),
+    "github.com/kubeflow/mpi-operator": ("MPI_OPERATOR_VERSION", ("manifests/base/kubeflow.org_mpijobs.yaml",)),
+}
+GO_DOWNLOAD_TIMEOUT_S = 600
 RUN_LABELS = ("app.kubernetes.io/managed-by", "scenario-runner.dev/run-id", "scenario-runner.dev/scenario")
 
 
@@ -90,10 +103,45 @@ def script_of(cmd: list[str]) -> str:
     return " ".join(cmd)
 
 
-def crd_schemas() -> dict[tuple[str, str], list[tuple[str, dict]]]:
-    """(apiVersion, kind) -> [(CRD file, openAPIV3Schema)] of every served version in ../shared/crds."""
+def pinned_versions() -> dict[str, str]:
+    """cluster/versions.env: KEY=VALUE lines (comments and blank lines aside)."""
+    pairs = (line.split("=", 1) for line in VERSIONS_ENV.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def module_dirs(modules: dict[str, str]) -> dict[str, Path]:
+    """{module: version} -> {module: its folder in GOMODCACHE}, downloaded by `go mod download -json` when missing.
+    Raises LookupError with Go's own message when a module cannot be had (offline and not cached)."""
+    argv = ["go", "mod", "download", "-json", *(f"{m}@{v}" for m, v in modules.items())]
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=GO_DOWNLOAD_TIMEOUT_S,
+                          env={**os.environ, "GOFLAGS": "-mod=mod"})
+    found, decoder, text = {}, json.JSONDecoder(), done.stdout.strip()
+    while text:
+        entry, end = decoder.raw_decode(text)
+        text = text[end:].strip()
+        if entry.get("Error"):
+            raise LookupError(f"go mod download {entry.get('Path')}@{entry.get('Version')}: {entry['Error']}")
+        found[entry["Path"]] = Path(entry["Dir"])
+    if done.returncode != 0 or set(found) != set(modules):
+        raise LookupError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return found
+
+
+@lru_cache(maxsize=None)
+def pinned_crd_files() -> tuple[Path, ...]:
+    """The CRD manifests of the pinned modules; skips (naming why) only when Go is not installed."""
+    if shutil.which("go") is None:
+        pytest.skip("Go is not installed: the upstream CRDs are read from the Go modules pinned in cluster/versions.env "
+                    "(`go mod download`); install Go (https://go.dev/dl/) to run these tests")
+    versions = pinned_versions()
+    dirs = module_dirs({module: versions[key] for module, (key, _) in CRD_MODULES.items()})
+    return tuple(dirs[module] / file for module, (_, files) in CRD_MODULES.items() for file in files)
+
+
+def crd_schemas(files: tuple[Path, ...] | None = None) -> dict[tuple[str, str], list[tuple[str, dict]]]:
+    """(apiVersion, kind) -> [(CRD file, openAPIV3Schema)] of every served version in the pinned modules' CRDs."""
     schemas: dict[tuple[str, str], list[tuple[str, dict]]] = {}
-    for path in sorted(Path(SHARED_CRDS).glob("*.yaml")):
+    for path in files if files is not None else pinned_crd_files():
         for crd in yaml.safe_load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue

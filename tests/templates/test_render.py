@@ -10,7 +10,6 @@ from runner.base.resources import template_names
 from .helpers import (
     RUN_ID,
     RUN_LABELS,
-    SHARED_CRDS,
     containers,
     crd_schemas,
     kubernetes_scenarios,
@@ -43,8 +42,6 @@ def test_renders(name):
 
 @pytest.fixture(scope="module")
 def upstream():
-    if not SHARED_CRDS.is_dir():
-        pytest.skip(f"upstream CRDs not found at {SHARED_CRDS} (CI keeps them in ../shared beside the repository)")
     return {key: [(file, Draft7Validator(strict(schema))) for file, schema in versions] for key, versions in crd_schemas().items()}
 
 
@@ -56,7 +53,7 @@ def test_custom_resources_pass_upstream_crd_schemas(name, upstream):
         if obj["kind"] not in CUSTOM_KINDS:
             continue
         validators = upstream.get((obj["apiVersion"], obj["kind"]))
-        assert validators, f"no upstream CRD for {obj['apiVersion']} {obj['kind']} in {SHARED_CRDS}"
+        assert validators, f"no upstream CRD for {obj['apiVersion']} {obj['kind']} in the pinned modules (cluster/versions.env)"
         for file, validator in validators:
             checked += 1
             problems += [f"{obj['kind']}/{obj['metadata']['name']} vs {file}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
@@ -123,3 +120,21 @@ def test_gpu_pods_tolerate_the_gpu_taint_and_pin_the_instance_type(name):
                 assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
                 assert spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] \
                     == "kubernetes.io/hostname"
+
+
+def test_upstream_crds_come_from_the_pinned_modules(monkeypatch):
+    """The CRDs are the files of the modules cluster/versions.env pins (what the local control plane installs); without
+    Go the tests say so instead of skipping silently in a plain clone."""
+    from . import helpers
+
+    files = helpers.pinned_crd_files()
+    versions = helpers.pinned_versions()
+    assert {f.name for f in files} == {"leaderworkerset.x-k8s.io_leaderworkersets.yaml",
+                                       "disaggregatedset.x-k8s.io_disaggregatedsets.yaml", "kubeflow.org_mpijobs.yaml"}
+    assert all(f.is_file() for f in files)
+    assert any(f"@{versions['LWS_VERSION']}" in str(f) for f in files) and any(f"@{versions['MPI_OPERATOR_VERSION']}" in str(f) for f in files)
+    helpers.pinned_crd_files.cache_clear()
+    monkeypatch.setattr(helpers.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match="Go is not installed"):
+        helpers.pinned_crd_files()
+    helpers.pinned_crd_files.cache_clear()
