@@ -1,10 +1,12 @@
 """Benchmark of the verdicts: does `scenario compare` (and `history`) flag real regressions only?
 
-    .venv/bin/python bench/compare_noise_bench.py [--tries 10] [--repeat 5] [--results DIR]
+    .venv/bin/python bench/compare_noise_bench.py [--tries 10] [--repeat 5] [--hog N] [--results DIR]
 
 With the real Mooncake transfer engine on this machine:
 1. false alarms: `tries` times, two runs of mooncake-tcp-loopback with identical settings and --repeat N,
-   then `scenario compare A B`; any regression reported is a false alarm (target: 0 of tries).
+   then `scenario compare A B`; any regression reported (exit 1) is a false alarm (target: 0 of tries). `--hog N`
+   keeps N busy-looping processes beside the runs the whole time (a busy machine); "inconclusive" verdicts are
+   counted apart: they are the answer when the noise model cannot decide, never a regression.
 2. a real regression: one run with --set parameters.block_size=4096 against the last default run; it must be
    a throughput regression and must not name batch_count.
 3. history: `scenario history` over all the identical runs; every change point it flags is a false alarm,
@@ -24,12 +26,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-BIN = Path(sys.executable).parent
 SCENARIO = "mooncake-tcp-loopback"
 
 
 def scenario_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "scenario"), *args], capture_output=True, text=True, timeout=900)
+    """This checkout's runner (python -m runner from the repository root), not whatever `scenario` is installed."""
+    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=900,
+                          cwd=Path(__file__).resolve().parents[1])
 
 
 def run_once(results: Path, repeat: int, *sets: str) -> str:
@@ -46,7 +49,24 @@ def compare(results: Path, a: str, b: str) -> dict:
     outcome = scenario_cli("compare", a, b, "--results", str(results), "-o", "json")
     if outcome.returncode not in (0, 1):
         raise SystemExit(f"compare failed ({outcome.returncode}):\n{outcome.stdout}\n{outcome.stderr}")
-    return json.loads(outcome.stdout)
+    document = json.loads(outcome.stdout)
+    document["exit_code"] = outcome.returncode
+    return document
+
+
+HOG = "import time\nend = time.time() + 1e9\nwhile time.time() < end:\n    pass\n"
+
+
+def start_hogs(count: int) -> list[subprocess.Popen]:
+    """Busy-looping processes beside the runs: the host the runs measure is busy, as a shared CI machine is."""
+    return [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(count)]
+
+
+def stop_hogs(hogs: list[subprocess.Popen]) -> None:
+    for hog in hogs:  # only the processes this bench started, by their own handles
+        hog.terminate()
+    for hog in hogs:
+        hog.wait(timeout=10)
 
 
 def load_text(results: Path, *run_ids: str) -> str:
@@ -67,17 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tries", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--shuffles", type=int, default=200)
+    parser.add_argument("--hog", type=int, default=0, help="busy-looping processes to keep beside the runs")
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args(argv)
     results = args.results or Path(tempfile.mkdtemp(prefix="compare-noise-"))
+    hogs = start_hogs(args.hog)
+    try:
+        return measure(args, results)
+    finally:
+        stop_hogs(hogs)
+
+
+def measure(args: argparse.Namespace, results: Path) -> int:
     started = time.time()
-    rows, false_alarms, false_alarms_load, runs = [], 0, 0, []
+    rows, false_alarms, false_alarms_load, runs, exits, undecided = [], 0, 0, [], [], 0
     for attempt in range(1, args.tries + 1):
         a, b = run_once(results, args.repeat), run_once(results, args.repeat)
         runs += [a, b]
         document = compare(results, a, b)
         change = throughput(document)
         false_alarms += bool(document["regressions"])
+        exits.append(document["exit_code"])
+        undecided += change["verdict"] == "inconclusive"
         confounded = bool(document.get("conditions"))
         false_alarms_load += bool(document["regressions"]) and confounded
         rows.append([attempt, a, b, f"{change['a']:.3f}", f"{change['b']:.3f}", f"{change['change_pct']:+.1f}%",
@@ -87,22 +118,24 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
     print(tabulate(rows, headers=["try", "A", "B", "A median GB/s", "B median GB/s", "change", "p", "verdict", "regressions",
                                   "host load per CPU A/B"]))
-    print(f"\nfalse alarms (identical settings, --repeat {args.repeat}): {false_alarms} of {args.tries}"
-          f" ({false_alarms_load} of them with the host-load difference named as a condition)")
+    print(f"\nfalse alarms (identical settings, --repeat {args.repeat}, {args.hog} CPU hog(s)): {false_alarms} of {args.tries}"
+          f" (compare exit codes {exits}; {undecided} inconclusive; {false_alarms_load} with the host-load difference named)")
 
     slow = run_once(results, args.repeat, "parameters.block_size=4096")
     document = compare(results, runs[-1], slow)
     regressed = [m["metric"] for m in document["metrics"] if m["regression"]]
     change = throughput(document)
     print(f"block_size=4096 against the default: throughput {change['a']:.3f} -> {change['b']:.3f} GB/s "
-          f"({change['change_pct']:+.1f}%, p={'-' if change['p_value'] is None else format(change['p_value'], '.3g')}): {change['verdict']}; regressions: {', '.join(regressed) or 'none'}")
-    real_ok = regressed == ["initiator.throughput_gbps"]
+          f"({change['change_pct']:+.1f}%, p={'-' if change['p_value'] is None else format(change['p_value'], '.3g')}, "
+          f"{change['note'] or '-'}): {change['verdict']}; regressions: {', '.join(regressed) or 'none'}; exit {document['exit_code']}")
+    real_ok = regressed == ["initiator.throughput_gbps"] and document["exit_code"] == 1
 
     history = history_false_alarms(results, runs, args.shuffles)
     print(f"history change points over {len(runs)} identical runs: {history['flagged_in_order']} flagged in run order; "
           f"{history['flagged_shuffled']} in {args.shuffles} random orders "
           f"({history['rate_per_series']:.3f} per series of {len(runs)} runs)")
-    summary = {"tries": args.tries, "repeat": args.repeat, "false_alarms": false_alarms, "false_alarms_load_named": false_alarms_load,
+    summary = {"tries": args.tries, "repeat": args.repeat, "hogs": args.hog, "false_alarms": false_alarms, "compare_exit_codes": exits,
+               "inconclusive": undecided, "false_alarms_load_named": false_alarms_load,
                "rows": rows,
                "block_size_4096": {"change": change, "regressions": regressed, "ok": real_ok}, "history": history,
                "wall_s": round(time.time() - started, 1), "results": str(results)}

@@ -17,6 +17,7 @@ from runner.records.compare import (
     compare_runs,
     comparison_document,
     comparison_rows,
+    inconclusive,
     samples_of,
 )
 from runner.records.history import (
@@ -163,17 +164,18 @@ def _union(lists) -> list[str]:
 @click.option("--tolerance", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="PCT",
               help="Changes within this many percent are not regressions.")
 @click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True), default=0.01, show_default=True,
-              help="With repeats: level of the one-sided Mann-Whitney U test a regression must also pass.")
+              help="Level of the one-sided Mann-Whitney U test a regression must also pass (with 5 repeats a side at 0.01).")
 @OUTPUT_OPTION
 @RESULTS_OPTION
 def compare(run_a: str, run_b: str, tolerance: float, alpha: float, output: str, results_dir: Path | None) -> None:
     """Compare two runs (ids, record paths, or sweep ids): every metric, both values, the change in %.
 
-    Only performance metrics (see `scenario parse --list`) gate, in their better direction. With repeats a
-    regression needs the median to move beyond --tolerance and the samples to differ (one-sided exact
-    Mann-Whitney U test at --alpha); otherwise the tolerance alone decides. Two sweeps are compared variant
-    by variant; a sweep against a run uses the sweep's best variant. The settings that differ between the two
-    resolved scenarios are listed first. Exit 1 on any regression, else 0.
+    Only performance metrics (see `scenario parse --list`) gate, in their better direction. A regression needs
+    the median to move beyond --tolerance and the noise to support it: the one-sided exact Mann-Whitney U test at
+    --alpha (enough repeats: 5 a side at 0.01), or with 2-4 samples a side the runs apart by more than either's
+    spread. Otherwise a change is "inconclusive", never a regression, and says how many repeats would decide.
+    Two sweeps are compared variant by variant; a sweep against a run uses the sweep's best variant. The
+    settings that differ between the two resolved scenarios are listed first. Exit 1 on any regression, else 0.
     """
 
     results_dir = _results(results_dir)
@@ -187,9 +189,13 @@ def compare(run_a: str, run_b: str, tolerance: float, alpha: float, output: str,
         click.echo("\n\n".join(_comparison_text(c) for c in comparisons))
         regressions = [f"{c.label + ': ' if c.label else ''}{r.metric}" for c in comparisons for r in c.regressions]
         confounded = regressions and any(c.conditions for c in comparisons)
-        click.echo(f"\n{len(regressions)} regression{'s' if len(regressions) != 1 else ''} beyond {tolerance:g}%"
+        undecided = [r for c in comparisons for r in inconclusive(c)]
+        click.echo(f"\n{len(regressions)} regression{'s' if len(regressions) != 1 else ''} beyond {tolerance:g}% and the noise"
                    + (f": {', '.join(regressions)}" if regressions else "")
                    + (" (the host's load differed between the runs: see the conditions above)" if confounded else ""))
+        if undecided:
+            click.echo(f"{len(undecided)} change{'s' if len(undecided) != 1 else ''} beyond {tolerance:g}% the noise model cannot "
+                       f"judge (inconclusive, not regressions): {undecided[0].note.split('; ', 1)[-1]}")
     return max(c.exit_code for c in comparisons)
 
 

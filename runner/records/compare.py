@@ -5,13 +5,18 @@ Which metrics gate, and in which direction, comes from the parser's catalog (run
 (the run's own checks judge them); *info* metrics (identifiers, settings, port numbers) are not metrics to
 compare at all. A performance metric that run A has and run B lacks is a regression: no data is never green.
 
-With repeats (several samples a side) a regression needs both:
-- the median moved the wrong way by more than the tolerance (5% by default), and
-- the samples differ beyond noise: a one-sided exact Mann-Whitney U test (runner.stats) at level alpha
-  (0.01 by default) rejects "B is no worse than A". With 5 samples a side that allows at most one of the 25
-  pairs (a, b) out of order.
-When there are too few samples for the test to ever reach alpha (one run a side, or 3 against 3 at 0.01), the
-noise cannot be assessed and the tolerance alone decides, as the table says ("noise not assessed").
+A regression needs the median to move the wrong way by more than the tolerance (5% by default), AND the noise
+model to support it; nothing else is ever called a regression:
+- enough samples for the rank test to reach alpha (at 0.01: 5 against 4 or more): a one-sided exact Mann-Whitney U
+  test (runner.stats) at level alpha (0.01 by default) rejects "B is no worse than A". With 5 samples a side that
+  allows at most one of the 25 pairs (a, b) out of order;
+- fewer, but at least 2 samples a side (--repeat 2 or 3): the two runs' samples are apart by more than the spread
+  of either run, every sample of B worse than every sample of A with a gap wider than max - min of each run; a
+  change of that size cannot come from the noise those samples show (a 4 KiB block against 64 KiB: 0.05 against
+  0.6 GB/s);
+- otherwise (one run a side, or samples that overlap or sit within a spread of each other) the answer is
+  "inconclusive": not a regression, with the number of repeats a side that would let the rank test decide.
+A gain is held to the same rules ("improvement" or "inconclusive").
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ class MetricChange:
     unit: str
     better: str            # higher | lower | "" (not judged)
     change_pct: float | None
-    verdict: str           # regression | improvement | same | within tolerance | within noise | missing | new | not judged | changed
+    verdict: str           # regression | improvement | same | within tolerance | within noise | inconclusive | missing | new | not judged | changed
     kind: str = ""
     samples_a: tuple = ()
     samples_b: tuple = ()
@@ -138,18 +143,47 @@ def change_of(metric: str, a: Mapping | None, b: Mapping | None, tolerance_pct: 
     assessable = stats.smallest_p(len(sa), len(sb)) <= alpha
     # one-sided, in the direction the median moved: is B worse than A (or, for a gain, is A worse than B)?
     p_value = (stats.worse(sa, sb, better) if worse else stats.worse(sb, sa, better)) if assessable else None
-    note = "" if assessable else f"noise not assessed ({len(sa)} vs {len(sb)} samples)"
+    note = ""
     if nb == na:
         verdict = "same"
     elif pct is not None and abs(pct) <= tolerance_pct:
         verdict = "within tolerance"
-    elif p_value is not None and p_value > alpha:
-        verdict = "within noise"  # a gain is held to the same test as a loss: noise is neither
-    elif not worse:
-        verdict = "improvement"
+    elif p_value is not None:
+        verdict = "within noise" if p_value > alpha else ("regression" if worse else "improvement")
+    elif beyond_spread(sa, sb):
+        verdict = "regression" if worse else "improvement"
+        note = f"apart beyond the spread of each run ({len(sa)} vs {len(sb)} samples)"
     else:
-        verdict = "regression"  # from zero (pct None), any move in the wrong direction is beyond every tolerance
+        verdict = "inconclusive"  # the noise model cannot support a change: never a regression
+        note = inconclusive_note(len(sa), len(sb), alpha)
     return MetricChange(verdict=verdict, p_value=p_value, note=note, **base)
+
+
+def beyond_spread(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """With 2-4 samples a side (too few for the rank test at alpha): the runs do not overlap, and the gap between
+    their closest samples is wider than the spread (max - min) of either run, so no sample of noise that size bridges it."""
+    if len(a) < 2 or len(b) < 2:
+        return False
+    gap = max(min(b) - max(a), min(a) - max(b))
+    return gap > max(stats.spread(a), stats.spread(b))
+
+
+def repeats_to_decide(alpha: float) -> int:
+    """The fewest samples a side with which the one-sided rank test can reach alpha (5 at 0.01, 3 at 0.05)."""
+    n = 2
+    while stats.smallest_p(n, n) > alpha:
+        n += 1
+    return n
+
+
+def inconclusive_note(na: int, nb: int, alpha: float) -> str:
+    needed = repeats_to_decide(alpha)
+    if na < 2 or nb < 2:
+        why = "one sample on a side shows no noise"
+    else:
+        why = "the samples are not apart beyond their spread"
+    return (f"inconclusive ({na} vs {nb} samples: {why}); --repeat {needed} on both runs would let the rank test "
+            f"decide at alpha {alpha:g}")
 
 
 def compare_runs(a: PastRun, b: PastRun, tolerance_pct: float = DEFAULT_TOLERANCE_PCT, alpha: float = DEFAULT_ALPHA,
@@ -258,6 +292,10 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
              ("REGRESSION" if c.regression else c.verdict), _evidence(c) if c.better else "-"] for c in comparison.changes]
 
 
+def inconclusive(comparison: Comparison) -> list[MetricChange]:
+    return [c for c in comparison.changes if c.verdict == "inconclusive"]
+
+
 def comparison_document(comparison: Comparison) -> dict:
     return {
         "a": {"run_id": comparison.a.run_id, "scenario": comparison.a.scenario, "status": comparison.a.status, "path": str(comparison.a.path)},
@@ -265,7 +303,9 @@ def comparison_document(comparison: Comparison) -> dict:
         "variant": comparison.label,
         "tolerance_pct": comparison.tolerance_pct,
         "alpha": comparison.alpha,
-        "method": "median change beyond the tolerance and a one-sided exact Mann-Whitney U test at alpha",
+        "method": "median change beyond the tolerance, and a one-sided exact Mann-Whitney U test at alpha (or, with 2-4 "
+                  "samples a side, samples apart beyond each run's spread); otherwise inconclusive, never a regression",
+        "inconclusive": len(inconclusive(comparison)),
         "settings": list(comparison.settings),
         "conditions": list(comparison.conditions),
         "regressions": len(comparison.regressions),

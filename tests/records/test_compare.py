@@ -19,10 +19,14 @@ def copy_record(record, results, run_id):
     return target
 
 
-def scale_metric(record, workload, metric, factor):
+def scale_metric(record, workload, metric, factor, spread=()):
+    """Scale a record's metric; with `spread`, give it samples around the value (a run with repeats)."""
     path = record / "metrics.json"
     document = read_json(path)
-    document["workloads"][workload]["metrics"][metric]["value"] *= factor
+    entry = document["workloads"][workload]["metrics"][metric]
+    entry["value"] *= factor
+    if spread:
+        entry["samples"] = [entry["value"] * (1 + d) for d in spread]
     path.write_text(json.dumps(document))
 
 
@@ -38,20 +42,32 @@ def test_an_unchanged_pair_passes(pair):
     results, a, b = pair
     outcome = CliRunner().invoke(cli, ["compare", a.name, b.name, "--results", str(results)])
     assert outcome.exit_code == 0, outcome.output
-    assert "0 regressions beyond 5%" in outcome.output
+    assert "0 regressions beyond 5% and the noise" in outcome.output
     row = next(line for line in outcome.output.splitlines() if line.startswith("initiator.throughput_gbps"))
     assert "+0.0%" in row and "higher" in row and "same" in row
 
 
 @needs_mooncake
-def test_an_injected_throughput_drop_is_a_regression(pair):
+def test_an_injected_throughput_drop_without_repeats_is_inconclusive(pair):
     results, a, b = pair
     scale_metric(b, "initiator", "throughput_gbps", 0.5)
     outcome = CliRunner().invoke(cli, ["compare", a.name, b.name, "--results", str(results)])
+    assert outcome.exit_code == 0, outcome.output
+    row = next(line for line in outcome.output.splitlines() if line.startswith("initiator.throughput_gbps"))
+    assert "-50.0%" in row and "inconclusive" in row and "REGRESSION" not in row
+    assert "0 regressions" in outcome.output and "--repeat 5 on both runs" in outcome.output
+
+
+@needs_mooncake
+def test_an_injected_throughput_drop_is_a_regression(pair):
+    results, a, b = pair
+    scale_metric(a, "initiator", "throughput_gbps", 1.0, spread=(-0.02, 0, 0.02))
+    scale_metric(b, "initiator", "throughput_gbps", 0.5, spread=(-0.02, 0, 0.02))
+    outcome = CliRunner().invoke(cli, ["compare", a.name, b.name, "--results", str(results)])
     assert outcome.exit_code == 1, outcome.output
     row = next(line for line in outcome.output.splitlines() if line.startswith("initiator.throughput_gbps"))
-    assert "-50.0%" in row and "REGRESSION" in row
-    assert "1 regression beyond 5%: initiator.throughput_gbps" in outcome.output
+    assert "-50.0%" in row and "REGRESSION" in row and "apart beyond the spread" in row
+    assert "1 regression beyond 5% and the noise: initiator.throughput_gbps" in outcome.output
     # by path too, and the other way round it is an improvement
     reverse = CliRunner().invoke(cli, ["compare", str(b), str(a), "-o", "json"])
     assert reverse.exit_code == 0, reverse.output
@@ -70,10 +86,12 @@ def test_unknown_run_is_a_usage_error(pair):
 
 
 @pytest.mark.parametrize("a, b, verdict", [
-    ({"value": 10, "better": "lower"}, {"value": 11, "better": "lower"}, "regression"),
+    ({"value": 10, "better": "lower"}, {"value": 11, "better": "lower"}, "inconclusive"),  # one run a side: no noise model
     ({"value": 10, "better": "lower"}, {"value": 10.4, "better": "lower"}, "within tolerance"),
-    ({"value": 10, "better": "lower"}, {"value": 5, "better": "lower"}, "improvement"),
-    ({"value": 0, "better": "lower"}, {"value": 3, "better": "lower"}, "regression"),  # wrong results appeared: from zero
+    ({"value": 10, "better": "lower"}, {"value": 5, "better": "lower"}, "inconclusive"),
+    ({"value": 0, "better": "lower"}, {"value": 3, "better": "lower"}, "inconclusive"),
+    ({"value": 10, "better": "lower", "samples": [10, 10.1, 9.9]}, {"value": 12, "better": "lower", "samples": [12, 12.1, 11.9]},
+     "regression"),  # apart beyond each run's spread
     ({"value": 10, "better": ""}, {"value": 50, "better": ""}, "not judged"),
     ({"value": 10, "better": "higher"}, None, "missing"),  # a judged metric vanished: never green
     (None, {"value": 10, "better": "higher"}, "new"),
