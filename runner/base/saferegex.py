@@ -46,6 +46,13 @@ class SafePattern:
     def search(self, text: str):
         return self.compiled.search(text)
 
+    def match(self, text: str):
+        """A match at the start of the text (None when there is none)."""
+        return self.compiled.match(text)
+
+    def fullmatch(self, text: str):
+        return self.compiled.fullmatch(text)
+
     def groups_of(self, text: str) -> dict[str, str] | None:
         """Named groups of the first match (None when there is none)."""
         match = self.compiled.search(text)

@@ -68,9 +68,12 @@ class RunResult:
     report: RunReport  # what the reporters print, with the record's final path
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)  # a closed terminal or dropped ssh: SIGHUP
+
+
 @dataclass
 class StopFlag:
-    """Set by SIGINT/SIGTERM; executors poll it and clean up."""
+    """Set by SIGINT, SIGTERM, SIGHUP or SIGQUIT; executors poll it and clean up."""
 
     signal_name: str = ""
     event: threading.Event = field(default_factory=threading.Event)
@@ -91,15 +94,32 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
                 os.write(2, f"\n{signal.Signals(signum).name}: stopping the workloads and finalizing the record\n".encode())
             except OSError:
                 pass
+        if signum == signal.SIGHUP:
+            _detach_from_terminal()
         flag.signal_name = signal.Signals(signum).name
         flag.event.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield flag
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _detach_from_terminal() -> None:
+    """After SIGHUP the terminal is gone: writing to it fails (EIO), so what is left to print goes nowhere instead."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                os.dup2(null, fd)
+        except OSError:
+            continue
+    os.close(null)
 
 
 def run_scenario(scenario: Scenario, *, executor_name: str | None = None, results_dir: Path | None = None,

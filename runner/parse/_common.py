@@ -3,18 +3,28 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from typing import Any, Iterable, Iterator, Mapping
 
+from runner.base import saferegex
 from runner.base.errors import ParseError
 from runner.parse.base import Metric
 
 # mpirun --tag-output writes "[1,0]<stdout>:", srun -l writes "0: " (padded to the widest task id).
-_LAUNCHER_PREFIX = re.compile(r"^(?:\[\d+,\d+\]<std(?:out|err)>:|\s*\d+: )")
+_LAUNCHER_PREFIX = saferegex.compile(r"^(?:\[\d+,\d+\]<std(?:out|err)>:|\s*\d+: )")
+EXCERPT = 200  # characters of a log line quoted in a message: a line can be a megabyte
 
 
 def strip_launcher_prefix(line: str) -> str:
-    return _LAUNCHER_PREFIX.sub("", line, count=1)
+    if not line[:1] or not (line[0] == "[" or line[0].isspace() or line[0].isdigit()):
+        return line  # most lines: no regex call at all
+    match = _LAUNCHER_PREFIX.match(line)
+    return line[match.end():] if match else line
+
+
+def excerpt(line: str) -> str:
+    """A log line for a message: quoted, and cut to EXCERPT characters."""
+    text = line.strip()
+    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}... ({len(text):,} characters)"
 
 
 def sniff_first_char(lines: Iterator[str]) -> tuple[str, Iterator[str]]:

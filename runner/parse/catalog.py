@@ -18,13 +18,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from runner.base import saferegex
+
 KINDS = ("performance", "correctness", "info")
 BETTER = ("higher", "lower", "")
 METRIC_TYPES = ("number", "integer", "string", "any")  # any: text or a number (a regex capture)
 NONNEGATIVE_UNITS = {"s", "ms", "us", "ns", "B", "KB", "MB", "GB", "KiB", "MiB", "GiB", "GB/s", "Gb/s", "MB/s", "GiB/s", "count",
                      "tok/s", "req/s", "lines", "%"}
 OPTION_TYPES = ("integer", "string", "size", "list", "choice")
-_SIZE = re.compile(r"\s*\d+\s*[KMGT]?B?\s*", re.IGNORECASE)
+_SIZE = saferegex.compile(r"\s*\d+\s*[KMGT]?B?\s*", ignorecase=True)
 
 
 @dataclass(frozen=True)

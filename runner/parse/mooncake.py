@@ -1,12 +1,12 @@
 """Mooncake transfer_engine_bench: the glog lines of an initiator (the result) or a target (its RPC address)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from runner.base import saferegex
 from runner.base.errors import ParseError
-from runner.parse._common import metric_map
+from runner.parse._common import excerpt, metric_map
 from runner.parse.base import Metric, ParseResult, parser
 from runner.parse.catalog import Catalog, MetricSpec, OptionSpec
 
@@ -16,13 +16,13 @@ NAME = "mooncake-bench"
 UNIT_BYTES = {"GB": 1e9, "GiB": 2**30, "Gb": 1e9 / 8, "MB": 1e6, "MiB": 2**20, "Mb": 1e6 / 8, "KB": 1e3, "KiB": 2**10, "Kb": 1e3 / 8}
 OLD_BUILD_UNIT = "GB"  # builds before --report_unit print the number alone, in GB/s
 
-_COMPLETED = re.compile(r"Test completed: duration ([\d.]+), batch count (\d+), throughput ([\d.]+)(?: (\w+)/s)?\s*$")
+_COMPLETED = saferegex.compile(r"Test completed: duration ([\d.]+), batch count (\d+), throughput ([\d.]+)(?: (\w+)/s)?\s*$")
 # transfer_engine_impl.cpp (v0.3.10.post2:174) names how the RPC port was chosen: "P2P handshake" (random port,
 # P2PHANDSHAKE metadata), "legacy/P2P" (the --local_server_name port: MC_LEGACY_RPC_PORT_BINDING with a metadata
 # server) or "new RPC mapping" (a random port on the first LAN address, with a metadata server).
-_RPC_ADDRESS = re.compile(r"Transfer Engine RPC using (?:P2P handshake|legacy/P2P|new RPC mapping), listening on (\S+)")
-_GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] (.*)")
-_WORKER_FAILED = re.compile(r"^(?:FAILED|Transfer failed)\b")
+_RPC_ADDRESS = saferegex.compile(r"Transfer Engine RPC using (?:P2P handshake|legacy/P2P|new RPC mapping), listening on (\S+)")
+_GLOG = saferegex.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] (.*)")
+_WORKER_FAILED = saferegex.compile(r"^(?:FAILED|Transfer failed)\b")
 _PROTOCOL_MARKERS = (("TcpTransport:", "tcp"), ("EFA device (libfabric)", "efa"), ("RDMA device:", "rdma"))
 ROLES = ("initiator", "target")
 
@@ -46,7 +46,7 @@ CATALOG = Catalog(
 
 @dataclass
 class _Seen:
-    completed: re.Match | None = None
+    completed: Any = None  # the 'Test completed' match
     rpc_address: str | None = None
     protocol: str | None = None
     failed_line: str = ""
@@ -64,7 +64,7 @@ def _scan(lines: Iterator[str], source: str) -> _Seen:
         if "Test completed:" in line:
             seen.completed = _COMPLETED.search(line)
             if not seen.completed:
-                raise ParseError(NAME, source, f"line {line_no}: the 'Test completed' line could not be read: {line!r}")
+                raise ParseError(NAME, source, f"line {line_no}: the 'Test completed' line could not be read: {excerpt(line)}")
         elif match := _RPC_ADDRESS.search(line):
             seen.rpc_address = match.group(1)
         elif glog := _GLOG.search(line):
@@ -73,7 +73,7 @@ def _scan(lines: Iterator[str], source: str) -> _Seen:
     return seen
 
 
-def _glog_line(seen: _Seen, glog: re.Match, line: str) -> None:
+def _glog_line(seen: _Seen, glog: Any, line: str) -> None:
     severity, message = glog.groups()
     if _WORKER_FAILED.match(message):
         seen.failed_line = line
@@ -86,7 +86,7 @@ def _note_protocol(seen: _Seen, line: str) -> None:
         seen.protocol = next((name for marker, name in _PROTOCOL_MARKERS if marker in line), None)
 
 
-def _throughput_gbps(completed: re.Match, source: str) -> float:
+def _throughput_gbps(completed: Any, source: str) -> float:
     number, unit = completed.group(3), completed.group(4) or OLD_BUILD_UNIT
     if unit not in UNIT_BYTES:
         raise ParseError(NAME, source, f"unknown throughput unit {unit!r}/s", hint=f"known units: {', '.join(UNIT_BYTES)}")
@@ -104,7 +104,7 @@ def _check(seen: _Seen, role: str, source: str) -> None:
     if not seen.lines:
         raise ParseError(NAME, source, "the output is empty", hint="glog writes to stderr: was stderr captured?")
     if seen.failed_line:
-        raise ParseError(NAME, source, f"a worker reported a failed transfer: {seen.failed_line!r}")
+        raise ParseError(NAME, source, f"a worker reported a failed transfer: {excerpt(seen.failed_line)}")
     hint = f"last error logged: {seen.last_error}" if seen.last_error else ""
     if role == "target" and not seen.rpc_address:
         raise ParseError(

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterator, Mapping, NamedTuple
 
+from runner.base import saferegex
 from runner.base.errors import ParseError
 from runner.parse._common import (
+    excerpt,
     int_option,
     metric_map,
     sniff_first_char,
@@ -44,14 +45,15 @@ class Row(NamedTuple):
 
 ROW_UNITS = ("B", "count", "", "", "", "us", "GB/s", "GB/s", "count", "us", "GB/s", "GB/s", "count")
 
-_VERSION = re.compile(r"^# nccl-tests version (\S+) nccl-headers=(\d+) nccl-library=(\d+)")
-_STARTING = re.compile(r"^# Collective test starting: (\S+)")
-_CONCLUDED = re.compile(r"^# Collective test concluded: (\S+)")
-_DEVICE = re.compile(r"^#\s+Rank\s+\d+\s+Group\s+\d+(?:\s+Pid\s+\d+\s+on\s+(\S+))?")
-_OUT_OF_BOUNDS = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)")
-_AVG_BUSBW = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S+)")
-_NCCL_VERSION = re.compile(r"\bNCCL version (\d+\.\d+\.\d+\S*)")
-_TEST_FAILURE = re.compile(r"Test (?:NCCL |CUDA )?failure")
+_VERSION = saferegex.compile(r"^# nccl-tests version (\S+) nccl-headers=(\d+) nccl-library=(\d+)")
+_STARTING = saferegex.compile(r"^# Collective test starting: (\S+)")
+_CONCLUDED = saferegex.compile(r"^# Collective test concluded: (\S+)")
+_DEVICE = saferegex.compile(r"^#\s+Rank\s+\d+\s+Group\s+\d+(?:\s+Pid\s+\d+\s+on\s+(\S+))?")
+_OUT_OF_BOUNDS = saferegex.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)")
+_AVG_BUSBW = saferegex.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S+)")
+_NCCL_VERSION = saferegex.compile(r"\bNCCL version (\d+\.\d+\.\d+\S*)")
+_TEST_FAILURE = saferegex.compile(r"Test (?:NCCL |CUDA )?failure")
+_BYTE_SIZE = saferegex.compile(r"\s*(\d+)\s*([KMGT]?)B?\s*", ignorecase=True)
 _TIME_LABELS = ("time", "cputime")
 _SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -105,14 +107,14 @@ class Run:
 
 def collective_name(program: str) -> str:
     """'/opt/nccl-tests/build/all_reduce_perf_mpi' -> 'all_reduce'."""
-    return re.sub(r"_perf.*$", "", PurePosixPath(program).name)
+    return PurePosixPath(program).name.split("_perf", 1)[0]
 
 
 def parse_byte_size(text: Any) -> int | None:
     """An int, or a size the way nccl-tests' -b/-e take it: '256M', '8G' (binary suffixes)."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)B?\s*", str(text), re.IGNORECASE)
+    match = _BYTE_SIZE.fullmatch(str(text))
     return int(match.group(1)) * _SIZE_SUFFIXES[match.group(2).upper()] if match else None
 
 
@@ -214,7 +216,7 @@ class _TextScanner:
         try:
             self.current.rows.append(self._row(fields))
         except (ValueError, IndexError) as error:
-            raise ParseError(NAME, self.source, f"line {self.line_no} looks like a result row but could not be read: {line!r}") from error
+            raise ParseError(NAME, self.source, f"line {self.line_no} looks like a result row but could not be read: {excerpt(line)}") from error
 
     def _row(self, fields: list[str]) -> Row:
         root, oop, ip = self.columns.root, self.columns.oop, self.columns.ip
@@ -229,7 +231,7 @@ class _TextScanner:
         try:
             run.avg_busbw = _bandwidth(avg_text)
         except ValueError as error:
-            raise ParseError(NAME, self.source, f"line {self.line_no}: the average bus bandwidth {avg_text!r} is not a number") from error
+            raise ParseError(NAME, self.source, f"line {self.line_no}: the average bus bandwidth {excerpt(avg_text)} is not a number") from error
         self.last_complete = run
         if self.wanted_run is not None and self.wanted_run >= 0:
             if self.complete == self.wanted_run:

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping
 
 from runner.base import saferegex
 from runner.base.errors import ParseError
-from runner.parse._common import as_number
+from runner.parse._common import as_number, excerpt
 from runner.parse.base import Metric, ParseResult, parser
 from runner.parse.catalog import (
     KINDS,
@@ -119,7 +119,7 @@ def _metrics(pattern: Pattern, source: str) -> list[Metric]:
         if pattern.reduce in NUMERIC_REDUCERS and tally.first_text is not None:
             raise ParseError(
                 NAME, source,
-                f"group {name!r} of pattern {pattern.regex.pattern!r} captured {tally.first_text!r}, not a number, but reduce {pattern.reduce!r} needs numbers",
+                f"group {name!r} of pattern {pattern.regex.pattern!r} captured {excerpt(tally.first_text)}, not a number, but reduce {pattern.reduce!r} needs numbers",
             )
         unit = "count" if pattern.reduce == "count" else pattern.unit
         metrics.append(Metric(name, tally.reduce(pattern.reduce), unit, pattern.better))

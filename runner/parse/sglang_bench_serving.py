@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any, Iterator, Mapping
 
+from runner.base import saferegex
 from runner.base.errors import ParseError
 from runner.parse._common import as_number, metric_map, sniff_first_char
 from runner.parse.base import Metric, ParseResult, parser
@@ -62,8 +62,7 @@ CATALOG = Catalog(
 )
 
 _BANNER = "Serving Benchmark Result"
-_LABELED = re.compile(r"^([^:]+):\s+(.+?)\s*$")
-_LATENCY_LABEL = re.compile(r"^(\w+) (E2E Latency|TTFT|TPOT|ITL) \(ms\)$")
+_LATENCY_LABEL = saferegex.compile(r"^(\w+) (E2E Latency|TTFT|TPOT|ITL) \(ms\)$")
 _BY_LABEL = {label: name for name, (_, _, label, _) in SCALARS.items()}
 
 
@@ -98,8 +97,8 @@ def _last_block(lines: Iterator[str], source: str) -> list[tuple[str, str]]:
             continue
         elif text.startswith("=") and text.strip("=") == "":
             last, block = block, None
-        elif match := _LABELED.match(text):
-            block.append(match.groups())
+        elif pair := _labeled(text):
+            block.append(pair)
     if block is not None:
         raise ParseError(NAME, source, f"the '{_BANNER}' block has no closing '=====' line: truncated output?")
     if last is None:
@@ -107,9 +106,19 @@ def _last_block(lines: Iterator[str], source: str) -> list[tuple[str, str]]:
     return last
 
 
+def _labeled(text: str) -> tuple[str, str] | None:
+    """'Label:   value' (a stripped line) as (label, value): split at the first colon, which whitespace must follow.
+    A split, not a backtracking regex: a megabyte of whitespace costs one pass."""
+    label, colon, rest = text.partition(":")
+    value = rest.strip()
+    if not label or not colon or not rest[:1].isspace() or not value:
+        return None
+    return label, value
+
+
 def _block_metric(label: str, text: str) -> Metric | None:
     value = as_number(text)
-    if match := _LATENCY_LABEL.match(label):
+    if match := _LATENCY_LABEL.fullmatch(label):
         statistic, latency = match.groups()
         if statistic in STATISTICS:
             return _latency_metric(f"{LATENCIES[latency]}_ms_{STATISTICS[statistic]}", value)

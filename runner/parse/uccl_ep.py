@@ -1,9 +1,9 @@
 """UCCL-EP bench/test_low_latency.py: correctness lines and per-rank dispatch/combine bandwidth."""
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator, Mapping
 
+from runner.base import saferegex
 from runner.base.errors import ParseError
 from runner.parse._common import int_option, metric_map, summary
 from runner.parse.base import Metric, ParseResult, Series, parser
@@ -12,10 +12,10 @@ from runner.parse.catalog import Catalog, MetricSpec, OptionSpec
 NAME = "uccl-ep"
 
 PASSED = "All correctness tests passed!"
-_BOTH = re.compile(
+_BOTH = saferegex.compile(
     r"\[rank (\d+)\] Dispatch \+ combine bandwidth: ([\d.]+) GB/s, avg_t=([\d.]+) us, min_t=([\d.]+) us, max_t=([\d.]+) us"
 )
-_SEPARATE = re.compile(r"\[rank (\d+)\] Dispatch bandwidth: ([\d.]+) GB/s, avg_t=([\d.]+) us \| Combine bandwidth: ([\d.]+) GB/s, avg_t=([\d.]+) us")
+_SEPARATE = saferegex.compile(r"\[rank (\d+)\] Dispatch bandwidth: ([\d.]+) GB/s, avg_t=([\d.]+) us \| Combine bandwidth: ([\d.]+) GB/s, avg_t=([\d.]+) us")
 
 BOTH_COLUMNS = ("dispatch_combine_gbps", "dispatch_combine_avg_us", "dispatch_combine_min_us", "dispatch_combine_max_us")
 SEPARATE_COLUMNS = ("dispatch_gbps", "dispatch_avg_us", "combine_gbps", "combine_avg_us")

@@ -8,6 +8,7 @@ import pytest
 
 from runner.base.errors import ParseError
 from runner.parse.logs import parse_lines, parser_names
+from tests.parsers import adversarial
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MOONCAKE = (FIXTURES / "mooncake" / "current_format_gbps.log").read_text()
@@ -41,3 +42,24 @@ def test_an_unexpected_failure_names_the_line():
         parse_lines("mooncake-bench", HOSTILE["mooncake duration 3.0.0"].splitlines(keepends=True), "log.txt", {})
     line = next(i for i, text in enumerate(HOSTILE["mooncake duration 3.0.0"].splitlines(), 1) if "3.0.0" in text)
     assert caught.value.source in ("log.txt", f"log.txt:{line}")
+
+
+ONE_MIB_LIMIT_S = 5.0  # linear parsers take well under a second on a 1 MiB line; a quadratic one takes hours
+
+
+@pytest.mark.parametrize("parser", parser_names())
+def test_a_one_mebibyte_adversarial_line_costs_one_pass(parser):
+    times = {shape: adversarial.parse_seconds(parser, shape) for shape in adversarial.SHAPES}
+    worst = max(times, key=times.get)
+    assert times[worst] < ONE_MIB_LIMIT_S, f"{parser}: {times[worst]:.1f} s on a 1 MiB line of {worst}"
+
+
+def test_the_sglang_label_split_reads_what_the_pattern_read():
+    from runner.parse.sglang_bench_serving import _labeled
+
+    assert _labeled("Mean TTFT (ms):                          12.34") == ("Mean TTFT (ms)", "12.34")
+    assert _labeled("Backend:   sglang-oai  ") == ("Backend", "sglang-oai")
+    assert _labeled("Mean TTFT (ms):12.34") is None  # whitespace must follow the colon
+    assert _labeled("Mean TTFT (ms):    ") is None
+    assert _labeled(": value") is None
+    assert _labeled("a: b: c") == ("a", "b: c")
