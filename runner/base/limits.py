@@ -49,7 +49,7 @@ def read_scenario_bytes(path: Path) -> bytes:
     except OSError as error:
         raise _problem(f"cannot read the file: {error.strerror}", Location(str(path)), "") from None
     if not stat.S_ISREG(info.st_mode):
-        raise _problem(f"not a regular file ({_file_kind(info.st_mode)})", Location(str(path)),
+        raise _problem(f"not a regular file ({file_kind(info.st_mode)})", Location(str(path)),
                        "a scenario is a YAML file; devices, FIFOs, sockets and directories are refused")
     if info.st_size > MAX_FILE_BYTES:
         raise _problem(f"the file is {info.st_size:,} bytes; scenario files are at most {MAX_FILE_BYTES:,}", Location(str(path), 1, 1))
@@ -63,7 +63,7 @@ def read_scenario_bytes(path: Path) -> bytes:
     return data
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
         if test(mode):

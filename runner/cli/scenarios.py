@@ -10,10 +10,12 @@ import click
 import yaml
 from tabulate import tabulate
 
+from runner.base.budget import PARSE_BUDGET_S, time_budget
 from runner.base.errors import (
     EXIT_INVALID,
     ScenarioError,
 )
+from runner.base.saferegex import bounded_lines
 from runner.cli.options import complete_parsers, complete_scenarios, current_library, library_option, pick_executor
 from runner.execute import get_executor
 from runner.flows.check import for_executor, inspect, validate_files, validate_scenario
@@ -186,10 +188,11 @@ def parse(parser_name: str | None, file: str | None, as_json: bool, options: tup
     for option in options:
         key, _, value = option.partition("=")
         parsed_options[key] = yaml.safe_load(value) if value else True
-    if file == "-":
-        result = parse_lines(parser_name, sys.stdin, "<stdin>", parsed_options)
-    else:
-        result = parse_file(parser_name, file, parsed_options)
+    with time_budget(PARSE_BUDGET_S, "scenario parse"):  # stdin can be endless (< /dev/zero)
+        if file == "-":
+            result = parse_lines(parser_name, bounded_lines(sys.stdin), "<stdin>", parsed_options)
+        else:
+            result = parse_file(parser_name, file, parsed_options)
     if as_json:
         click.echo(json.dumps({
             "parser": result.parser, "source": result.source,

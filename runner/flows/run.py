@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from runner.base.budget import PARSE_BUDGET_MIN_S, time_budget
 from runner.base.errors import ExecutionError, RunnerError, ScenarioError
 from runner.execute import get_executor
 from runner.execute.contract import (
@@ -150,6 +151,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
     timeout_s = timeout_s or scenario.run_timeout_s or DEFAULT_RUN_TIMEOUT_S
     stop = stop or StopFlag()
     started = time.time()
+    run_deadline = time.monotonic() + timeout_s
     load_at_start = host_load()
     with stop_on_signals(stop):  # held until the record is final: a second Ctrl-C must not lose it
         try:
@@ -165,7 +167,7 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
             progress.finish()
             outputs[0] = replace(outputs[0], facts={**outputs[0].facts, "runner_host": {**load_at_start, **host_load("end")}})
             return _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
-                                  record_reports)
+                                  record_reports, run_deadline)
         except BaseException as error:
             failure = _finalize_after_failure(record, scenario, executor_name, started, error)
             if failure is error:
@@ -226,7 +228,9 @@ def _refuse_registry_placeholder(scenario: Scenario, executor_name: str, options
 
 
 def _finish_record(scenario, record, outputs, stop, executor_name, started, results_dir, variant, parent, overrides,
-                   record_reports=None) -> RunResult:
+                   record_reports=None, run_deadline: float = 0.0) -> RunResult:
+    """run_deadline: time.monotonic() at which the run's time is up; parsing and judging get what is left of it, and
+    never less than PARSE_BUDGET_MIN_S."""
     run_id = record.run_id
     output = merge_outputs(outputs)
     if stop() and output.state != "interrupted":
@@ -234,9 +238,10 @@ def _finish_record(scenario, record, outputs, stop, executor_name, started, resu
     redact_tree(record.dir, record.redactor)  # tool logs first: everything read from them below is then clean
     outputs = [record.redactor.data(one) for one in outputs]
     output = record.redactor.data(output)
-    metrics = merge_metrics([collect_metrics(scenario, one) for one in outputs])
     lookup = baseline_lookup(results_dir)
-    verdict = record.redactor.data(judge(scenario, output, metrics, lookup, outputs if len(outputs) > 1 else ()))
+    with time_budget(max(run_deadline - time.monotonic(), PARSE_BUDGET_MIN_S)):  # parsing and judging count against the run's time
+        metrics = merge_metrics([collect_metrics(scenario, one) for one in outputs])
+        verdict = record.redactor.data(judge(scenario, output, metrics, lookup, outputs if len(outputs) > 1 else ()))
     metrics = {name: record.redactor.data(entry) for name, entry in metrics.items()}
     # what the record says names the final folder: the `.partial` one is gone once the run ends
     output = _moved(output, record.dir, record.final_dir)

@@ -8,10 +8,14 @@ than no number.
 """
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from runner.base import budget
 from runner.base.errors import ParseError, ScenarioError
+from runner.base.limits import file_kind
 from runner.base.saferegex import bounded_lines
 from runner.parse import mooncake, nccl_tests, regex, sglang_bench_serving, uccl_ep  # noqa: F401  (importing registers them)
 from runner.parse.base import (  # noqa: F401  (the stage's types)
@@ -52,11 +56,14 @@ def parse_lines(name: str, lines: Iterable[str], source: str = "<stdin>", option
     catalog = get_catalog(name)
     for _, problem, hint in option_problems(catalog, options):
         raise ParseError(name, source, problem, hint=hint)
-    counted = CountedLines(lines)
+    counted = CountedLines(lines, source)
     try:
         result = get_parser(name)(counted, source, options)
     except ParseError:
         raise
+    except budget.BudgetSpent as spent:
+        raise ParseError(name, f"{source}:{counted.line}", f"{spent} (at line {counted.line})",
+                         hint="parsing is linear in the log's size: a log this big is not what the tool prints") from None
     except Exception as error:  # noqa: BLE001  (a log is untrusted input: whatever a parser trips on, name the place)
         where = f"{source}:{counted.line}" if counted.line else source
         raise ParseError(name, where, f"unexpected content near line {counted.line} ({type(error).__name__}: {error})"[:2000],
@@ -65,11 +72,15 @@ def parse_lines(name: str, lines: Iterable[str], source: str = "<stdin>", option
 
 
 class CountedLines:
-    """The lines of a log, counted so that a parser failure names the line it was at."""
+    """The lines of a log, counted so that a parser failure names the line it was at; every SPEND_EVERY lines
+    (at most that many MiB: lines come in pieces of MAX_LINE) the time budget is checked."""
 
-    def __init__(self, lines: Iterable[str]):
+    SPEND_EVERY = 64
+
+    def __init__(self, lines: Iterable[str], source: str = ""):
         self._lines = iter(lines)
         self.line = 0
+        self.source = source
 
     def __iter__(self) -> "CountedLines":
         return self
@@ -77,6 +88,8 @@ class CountedLines:
     def __next__(self) -> str:
         line = next(self._lines)
         self.line += 1
+        if self.line % self.SPEND_EVERY == 1:
+            budget.spend(self.source)
         return line
 
 
@@ -96,8 +109,19 @@ def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, A
 
 def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = None) -> ParseResult:
     path = Path(path)
-    if not path.exists():
-        raise ParseError(name, str(path), "the log file does not exist", hint="did the workload run and write its output?")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ParseError(name, str(path), "the log file does not exist", hint="did the workload run and write its output?") from None
+    except OSError as error:
+        raise ParseError(name, str(path), f"cannot read the log: {error.strerror or error}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block and /dev/zero never ends: refused unread
+        raise ParseError(name, str(path), f"not a regular file ({file_kind(info.st_mode)})",
+                         hint="a log is a regular file; devices, FIFOs, sockets and directories are refused")
 
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    try:
+        handle = path.open("r", encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise ParseError(name, str(path), f"cannot read the log: {error.strerror or error}") from None
+    with handle:
         return parse_lines(name, bounded_lines(handle), str(path), options)

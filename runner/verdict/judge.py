@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from runner.base import saferegex
+from runner.base.budget import BudgetSpent
 from runner.base.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS
 from runner.base.stats import spread, statistic
 from runner.execute.contract import (
@@ -321,6 +322,8 @@ def _judge_log(check: Check, outcome: WorkloadOutcome, base: dict) -> CheckResul
         return _judge_every_pod(check, outcome, logs, pattern, base)
     try:
         found = count_evidence(logs, pattern)
+    except BudgetSpent as spent:
+        return CheckResult(status=ERROR, message=str(spent), **base)
     except OSError as error:  # an unreadable log is no evidence either way, least of all of absence
         return CheckResult(status=ERROR, message=f"cannot read the log {error.filename or ''}: {error.strerror or error}", **base)
     needed = outcome.ranks if check.count == "every-rank" else int(check.count)
@@ -347,6 +350,8 @@ def _judge_every_pod(check: Check, outcome: WorkloadOutcome, logs: tuple[Path, .
     pods = pod_logs(logs)
     try:
         silent = [path for path in pods if count_in_file(path, pattern) == 0]
+    except BudgetSpent as spent:
+        return CheckResult(status=ERROR, message=str(spent), **base)
     except OSError as error:
         return CheckResult(status=ERROR, message=f"cannot read the log {error.filename or ''}: {error.strerror or error}", **base)
     evidence = check.regex or check.contains
@@ -378,11 +383,10 @@ def count_evidence(logs: tuple[Path, ...], pattern: saferegex.SafePattern) -> in
         return sum(count_in_file(path, pattern) for path in logs)
     ranks: set[str] = set()
     for path in logs:  # OSError propagates: an unreadable log is not a log without the line
-        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
-            for line in saferegex.bounded_lines(handle):
-                rank = (pattern.groups_of(line.rstrip("\r\n")) or {}).get("rank")
-                if rank is not None:
-                    ranks.add(rank)
+        for match in saferegex.matching_lines(path, pattern):
+            rank = match.group("rank")
+            if rank is not None:
+                ranks.add(rank.decode("utf-8", "replace") if isinstance(rank, bytes) else rank)
     return len(ranks)
 
 

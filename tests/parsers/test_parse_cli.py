@@ -56,3 +56,17 @@ def test_parse_cli_exit_codes_through_main(tmp_path, capsys):
     log.write_text("hello\n")
     assert main(["parse", "no-such-parser", str(log)]) == 2
     assert "unknown parser 'no-such-parser'" in capsys.readouterr().err
+
+
+def test_a_device_or_fifo_is_refused_unread(tmp_path, capsys):
+    """/dev/zero never ends and a FIFO blocks until a writer comes: both are refused before they are opened."""
+    import os
+
+    from runner.cli.main import main
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a FIFO")):
+        assert main(["parse", "nccl-tests", path]) == 3
+        err = capsys.readouterr().err
+        assert f"could not read {path}: not a regular file ({kind})" in err, err
