@@ -37,6 +37,11 @@ def _re2():
     return re2
 
 
+def engine():
+    """The re2 module, for code that compiles its own patterns (bytes patterns, literal sets)."""
+    return _re2()
+
+
 @dataclass(frozen=True)
 class SafePattern:
     pattern: str

@@ -113,15 +113,36 @@ class RunContext:
     progress: Progress
     options: Mapping[str, Any] = field(default_factory=dict)
     should_stop: Callable[[], bool] = lambda: False
-    redactor: Any = None  # runner.redaction.Redactor: what executors write about the run (command lines) goes through it
+    redactor: Any = None  # runner.records.redaction.Redactor: everything executors write into the record goes through it
     plan: Plan | None = None  # this run's plan, made once before it started (rendered/ in the record)
+    staging_dir: Path | None = None  # private (0700) twin of run_dir where processes write raw output; None: they write into run_dir
+    mirror: Any = None  # runner.execute.local.mirror.Mirror: copies staged output into the record, redacted
 
     def redact(self, text: str) -> str:
         return self.redactor.text(text) if self.redactor is not None else text
 
+    def redact_block(self, data: bytes) -> bytes:
+        """Bytes of whole lines, redacted (output streamed into the record)."""
+        return self.redactor.block(data) if self.redactor is not None else data
+
+    def redact_argv(self, argv: list[str]) -> list[str]:
+        """A command line for a .cmd file: each argument, and `--secret-opt value` pairs, redacted."""
+        return self.redactor.argv(argv) if self.redactor is not None else list(argv)
+
     def log_dir(self, workload: str) -> Path:
         path = self.run_dir / "logs" / workload
         path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def stage_dir(self, workload: str) -> Path:
+        """Where the workload's processes write (their output and working directory): the private staging folder,
+        which the mirror copies into log_dir(workload) redacted; log_dir itself without one."""
+        if self.staging_dir is None:
+            return self.log_dir(workload)
+        path = self.staging_dir / "logs" / workload
+        path.mkdir(parents=True, exist_ok=True)
+        if self.mirror is not None:
+            self.mirror.follow(path, self.log_dir(workload))
         return path
 
 

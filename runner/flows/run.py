@@ -36,7 +36,6 @@ from runner.records.record import (
     default_results_dir,
     metrics_document,
     new_run_id,
-    redact_tree,
     run_metadata,
     verdict_document,
 )
@@ -157,8 +156,8 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
         try:
             record.write_scenario(scenario.data)
             runs_as = expand_attempts(scenario)  # a repeated job: its attempts, one after another
-            plan = _write_plan(executor, runs_as, record.dir / "rendered", run_id, options)
-            redact_tree(record.dir, redactor)
+            plan = _write_plan(executor, runs_as, record.staging / "rendered", run_id, options)
+            record.adopt(record.staging / "rendered", "rendered")  # redacted on its way into the record
             progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
             warm_up_in_background()
             outputs = _execute_repeats(executor, executor_name, runs_as, run_id, record, timeout_s, progress, options, stop,
@@ -187,7 +186,7 @@ def _execute_repeats(executor, executor_name: str, scenario: Scenario, run_id: s
         if repeat > 1:
             progress.tick(f"repeat {index + 1}/{repeat}")
         context = RunContext(scenario, run_id, run_dir, max(deadline - time.monotonic(), 0.001), progress, dict(options or {}), stop,
-                             redactor, plan)
+                             redactor, plan, record.staging_for(run_dir), record.mirror)
         outputs.append(_execute(executor, executor_name, context))
         if not _complete(outputs[-1]) or stop():
             break
@@ -235,7 +234,7 @@ def _finish_record(scenario, record, outputs, stop, executor_name, started, resu
     output = merge_outputs(outputs)
     if stop() and output.state != "interrupted":
         output = RunOutput(output.executor, output.outcomes, "interrupted", f"interrupted by {stop.signal_name}", output.facts)
-    redact_tree(record.dir, record.redactor)  # tool logs first: everything read from them below is then clean
+    record.mirror.close()  # the last output is in the record (redacted as it was copied): everything read below is clean
     outputs = [record.redactor.data(one) for one in outputs]
     output = record.redactor.data(output)
     lookup = baseline_lookup(results_dir)
@@ -280,10 +279,6 @@ def _finalize_after_failure(record: RunRecord, scenario: Scenario, executor_name
             record.write_json(name, document)
         except OSError as write_error:
             notes.append(f"{name} not written ({write_error.strerror or write_error})")
-    try:
-        redact_tree(record.dir, record.redactor)
-    except OSError:
-        notes.append("logs not redacted")
     try:
         final = record.finalize()
     except OSError as move_error:

@@ -2,8 +2,11 @@
 
 A live run's `.partial` record holds runner.json (pid and process start time). A `.partial` record whose runner is
 gone is stale: the next `scenario run` and `scenario cleanup --local` end the processes that still carry its run
-marker (runner.execute.local.processes), redact its files with what can be known of its secrets (the scenario files it
-named, the environment, credential-shaped text), write an INCOMPLETE verdict and run.json, and finalize it.
+marker (runner.execute.local.processes), copy what they wrote into the private staging folder since the runner died
+into the record (every staged file again from its start, redacted with what can be known of its secrets: the scenario
+files it named, the environment, credential-shaped text), delete the staging folder, write an INCOMPLETE verdict and
+run.json, and finalize it. Records of runners older than the staging folder had their logs in clear: their files are
+redacted in place (redact_tree).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from runner.execute.local import mirror
 from runner.execute.local.processes import end_marked
 from runner.records.record import (
     RUN_FORMAT,
@@ -22,6 +26,7 @@ from runner.records.record import (
     read_json,
     redact_tree,
     runner_alive,
+    staging_dir,
     write_json,
 )
 from runner.records.redaction import Redactor, for_scenario
@@ -65,7 +70,12 @@ def recover(partial: Path) -> tuple[Path, list[int]]:
                                       "started": (meta or {}).get("started") if isinstance(meta, dict) and meta.get("started") else _iso(started),
                                       "ended": _iso(time.time()), "facts": {"run_state": "incomplete", "run_message": cause,
                                                                              "orphans_left": survivors}})
-    redact_tree(partial, redactor)
+    staging = staging_dir(partial.with_name(run_id))
+    if staging.is_dir():
+        mirror.copy_all(staging, partial, redactor.block)
+        mirror.remove(staging)
+    else:  # a record from before the staging folder: its logs were written in clear
+        redact_tree(partial, redactor)
     record = RunRecord.__new__(RunRecord)  # finalize an existing folder with RunRecord's own rule
     record.dir, record.final_dir = partial, partial.with_name(run_id)
     return record.finalize(), survivors

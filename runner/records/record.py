@@ -1,7 +1,9 @@
 """The run record: results/<scenario>/<run-id>/, written atomically and never overwritten.
 
 While a run is in progress its record lives in `<run-id>.partial/` (logs stream
-there, so a crash still leaves them); at the end it is renamed to `<run-id>/`.
+there, redacted, so a crash still leaves them); at the end it is renamed to `<run-id>/`.
+Its processes write into `.<run-id>.staging/` beside it (mode 0700): raw bytes, copied
+into the record through the run's redactor (runner.execute.local.mirror), deleted at the end.
 """
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import tempfile
 import time
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,13 +25,14 @@ import yaml
 from runner import __version__
 from runner.base.errors import ExecutionError
 from runner.base.saferegex import bounded_lines
+from runner.execute.local import mirror
+from runner.records.scrub import REDACTED, is_secret_name, scrub_text
 from runner.scenario.model import thaw
 from runner.verdict.judge import Verdict, WorkloadMetrics
 
 METRICS_FORMAT = "scenario-runner/metrics/v1"
 VERDICT_FORMAT = "scenario-runner/verdict/v1"
 RUN_FORMAT = "scenario-runner/run/v1"
-REDACTED = "<redacted>"
 
 
 def default_results_dir() -> Path:
@@ -41,25 +43,6 @@ def default_results_dir() -> Path:
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-_WORDS = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_SECRET_WORDS = {"TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "CREDENTIAL", "CREDENTIALS",
-                 "AUTH", "AUTHORIZATION", "BEARER", "COOKIE", "APIKEY", "ACCESSKEY", "PRIVATEKEY"}
-_KEY_QUALIFIERS = {"API", "ACCESS", "PRIVATE", "SECRET", "SSH", "SIGNING", "ENCRYPTION", "LICENSE", "MASTER", "CLIENT", "SERVICE"}
-
-
-def is_secret_name(name: Any) -> bool:
-    """HF_TOKEN, hfToken, AWS_SECRET_ACCESS_KEY, api-key, env.DB_PASSWORD: yes. total_input_tokens, PWD, author: no."""
-    return _is_secret_name(str(name))
-
-
-@lru_cache(maxsize=1 << 16)  # asked for every key of every document a record holds: the same few hundred names
-def _is_secret_name(name: str) -> bool:
-    words = [w.upper() for w in _WORDS.split(name) if w]
-    if any(w in _SECRET_WORDS for w in words):
-        return True
-    return any(w == "KEY" and i > 0 and words[i - 1] in _KEY_QUALIFIERS for i, w in enumerate(words))
 
 
 _ASSIGNMENT = re.compile(r"^(-{0,2}[A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
@@ -91,15 +74,13 @@ def _is_env_item(value: Mapping) -> bool:
     return "name" in value and "value" in value and set(value) <= {"name", "value", "valueFrom"}
 
 
-_TEXT_ASSIGNMENT = re.compile(r"(?<![\w.-])(-{0,2}[A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"]*\"|'[^']*'|\S+)")
-_TEXT_OPTION = re.compile(r"(?<![\w.-])(--?[A-Za-z][A-Za-z0-9_.-]*)(\s+)(\"[^\"]*\"|'[^']*'|[^\s-]\S*)")
 REDACT_MAX_BYTES = 256 << 20
 
 
 def redact_text(text: str) -> str:
-    """`NAME=value`, `--secret-opt=value` and `--secret-opt value` in a command line, for secret-looking names."""
-    text = _TEXT_ASSIGNMENT.sub(lambda m: f"{m.group(1)}={REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
-    return _TEXT_OPTION.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
+    """`NAME=value`, `--secret-opt=value` and `--secret-opt value` in a command line, for secret-looking names
+    (and the other credential shapes of runner.records.scrub)."""
+    return scrub_text(text)
 
 
 def redact_tree(record_dir: Path, redactor: Any) -> list[Path]:
@@ -318,6 +299,11 @@ def git_commit(files: list[str]) -> str:
     return commit + ("-dirty" if commit and dirty.stdout.strip() else "")
 
 
+def staging_dir(final_dir: Path) -> Path:
+    """The private folder where a run's processes write: `.<run-id>.staging` beside the record (history skips dot folders)."""
+    return Path(final_dir).with_name(f".{Path(final_dir).name}.staging")
+
+
 RUNNER_FILE = "runner.json"  # in a `.partial` record: the runner's pid and start time, to tell a live run from a dead one
 
 
@@ -357,9 +343,12 @@ class RunRecord:
         self.redactor = redactor
         self.final_dir = Path(results_dir) / scenario / run_id
         self.dir = self.final_dir.with_name(run_id + ".partial")
+        self.staging = staging_dir(self.final_dir)
         if self.final_dir.exists() or self.dir.exists():
             raise FileExistsError(f"run record {self.final_dir} already exists")
         self.dir.mkdir(parents=True)
+        mirror.make_private(self.staging)
+        self.mirror = mirror.Mirror(redactor.block if redactor is not None else (lambda data: data))
         self.started = time.time()
         pid = os.getpid()
         write_json(self.dir / RUNNER_FILE, {"pid": pid, "start_time": process_start_time(pid), "run_id": run_id,
@@ -393,7 +382,25 @@ class RunRecord:
             return next(text[len(prefix):] for prefix in prefixes if text.startswith(prefix))
         return data
 
+    def staging_for(self, run_dir: Path) -> Path:
+        """The private twin of a folder of the record (the record itself, or repeats/<n>)."""
+        return self.staging / Path(run_dir).relative_to(self.dir)
+
+    def adopt(self, staged: Path, name: str) -> None:
+        """Files the runner wrote into the staging folder (the rendered plan) move into the record under `name`,
+        redacted: YAML and JSON keep their structure."""
+        for source in mirror.regular_files(staged):
+            target = self.dir / name / source.relative_to(staged)
+            text = source.read_text(encoding="utf-8", errors="surrogateescape")
+            redacted = _redact_file_text(source, text, self.redactor)
+            atomic_write(target, text if redacted is None else redacted)
+        mirror.remove(staged)
+
     def finalize(self) -> Path:
+        """Stop copying output (what is left is copied first), delete the staging folder, rename the record."""
+        if getattr(self, "mirror", None) is not None:
+            self.mirror.close()
+        mirror.remove(staging_dir(self.final_dir))
         if self.final_dir.exists():  # rename() would silently replace an empty directory
             raise FileExistsError(f"run record {self.final_dir} already exists; this run stays in {self.dir}")
         (self.dir / RUNNER_FILE).unlink(missing_ok=True)

@@ -18,37 +18,31 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import shlex
 from dataclasses import fields, is_dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from runner.records.record import REDACTED, is_secret_name, redact_text
+from runner.base.saferegex import engine
+from runner.records.record import REDACTED, is_secret_name, redact
+from runner.records.scrub import scrub, scrub_text
 
 MIN_SECRET_LENGTH = 6
-_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<password>[^\s/@]+)@")
-_AUTH_HEADER = re.compile(r"(?i)(?P<name>\b(?:proxy-)?authorization\s*[:=]\s*)(?P<scheme>(?:bearer|basic|token|digest)\s+)?(?P<value>[^\s\"',;]+)")
-_BEARER = re.compile(r"(?i)(?P<name>\bbearer\s+)(?P<value>[A-Za-z0-9._~+/=-]{6,})")
+_REDACTED_BYTES = REDACTED.encode()
 
 
 def redact_credentials(text: str) -> str:
-    """Credentials recognisable by their form, whatever their value."""
-    if "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
-    lowered = text.lower()
-    if "authorization" in lowered:
-        text = _AUTH_HEADER.sub(lambda m: m["name"] + (m["scheme"] or "") + (m["value"] if m["value"] == REDACTED else REDACTED), text)
-    if "bearer" in lowered:
-        text = _BEARER.sub(lambda m: m["name"] + REDACTED, text)
-    if "=" in text or "-" in text:
-        text = redact_text(text)
-    return text
+    """Credentials recognisable by their form, whatever their value (runner.records.scrub)."""
+    return scrub_text(text)
 
 
 class Redactor:
-    """Replaces a run's secret values (and their escaped forms) and credential-shaped text."""
+    """Replaces a run's secret values (and their escaped forms) and credential-shaped text.
+
+    `block(bytes)` is the one rule, used for everything written into a record: workload output as it streams (in
+    blocks of whole lines), files workloads write, command lines, the runner's own documents. Known values are found
+    by one RE2 pass over the block (an alternation of the literal values), credential-shaped text by another."""
 
     def __init__(self, values: Iterable[str] = (), names: Iterable[str] = ()):
         self.names = frozenset(names)
@@ -60,19 +54,23 @@ class Redactor:
             variants.update({value, json.dumps(value)[1:-1], html.escape(value), html.escape(value, quote=False),
                              shlex.quote(value)})
         self.values = tuple(sorted((v for v in variants if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True))
+        self._known = _literal_alternation(self.values) if self.values else None
+
+    def block(self, data: bytes) -> bytes:
+        """Bytes of whole lines with every secret value and credential-shaped value replaced by <redacted>."""
+        if self._known is not None:
+            data = _replace_all(self._known, data)
+        return scrub(data)
 
     def is_secret(self, name: Any) -> bool:
         return is_secret_name(name) or str(name) in self.names
 
     def text(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return redact_credentials(text)
+        return self.block(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
 
-    def arg(self, text: str) -> str:
-        """One argument of a command line (the .cmd files stay valid shell: join the redacted arguments)."""
-        return self.text(text)
+    def argv(self, argv: list[str]) -> list[str]:
+        """A command line, argument by argument, and `--secret-opt value` pairs across two arguments."""
+        return [self.text(arg) for arg in redact(list(argv))]
 
     def data(self, value: Any) -> Any:
         """A copy of plain data, dataclasses included, with every string redacted and secret-named keys' values gone."""
@@ -122,3 +120,24 @@ def for_scenario(scenario: Any, environ: Mapping[str, str]) -> Redactor:
             if isinstance(block, (Mapping, MappingProxyType)):
                 take(block.get("env"))
     return Redactor(values, names)
+
+
+def _literal_alternation(values: tuple[str, ...]) -> Any:
+    """One RE2 pattern for all the literal values, longest first (at one position the longest wins)."""
+    re2 = engine()
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 256 << 20
+    options.never_capture = True
+    return re2.compile(b"|".join(re2.escape(v.encode("utf-8", "surrogateescape")) for v in values), options)
+
+
+def _replace_all(pattern: Any, data: bytes) -> bytes:
+    pieces, done = [], 0
+    for match in pattern.finditer(data):
+        pieces += [data[done:match.start()], _REDACTED_BYTES]
+        done = match.end()
+    if not pieces:
+        return data
+    pieces.append(data[done:])
+    return b"".join(pieces)

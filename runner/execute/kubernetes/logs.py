@@ -1,7 +1,8 @@
 """Container logs into the run directory while the pods run: `logs/<workload>/<pod>.log`.
 
 One follower thread per container instance streams `pods/<pod>/log?follow=true` and appends to
-the file as bytes arrive, so a crash (of the pod or of the runner) still leaves what was printed.
+the file as lines arrive, each through the run's redactor (no secret reaches the record, even for
+a moment), so a crash (of the pod or of the runner) still leaves what was printed.
 A restarted container gets a new follower that appends after a marker line.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from runner.execute.kubernetes.client import KubeApiError, KubeClient, Stream
 from runner.execute.kubernetes.kinds import POD
@@ -22,9 +23,11 @@ def log_path(log_dir: Path, pod: str, container: str, first_container: bool) -> 
 class Follower:
     """Follows one container instance (pod, container, containerID) until its stream ends or close() is called."""
 
-    def __init__(self, client: KubeClient, namespace: str, pod: str, container: str, path: Path, marker: str = ""):
+    def __init__(self, client: KubeClient, namespace: str, pod: str, container: str, path: Path, marker: str = "",
+                 redact: Callable[[bytes], bytes] = bytes):
         self.client, self.namespace, self.pod, self.container, self.path = client, namespace, pod, container, path
         self.marker = marker
+        self.redact = redact
         self.error = ""
         self.bytes = 0
         self._stream: Stream | None = None
@@ -56,7 +59,7 @@ class Follower:
                 if self.marker:
                     handle.write(self.marker.encode() + b"\n")
                 for line in stream.lines():
-                    handle.write(line)
+                    handle.write(self.redact(line))
                     self.bytes += len(line)
         except KubeApiError as error:
             self.error = error.message
@@ -77,8 +80,8 @@ class Follower:
 class LogCollector:
     """Starts followers for every started container of the pods it is shown; knows which file holds which pod's log."""
 
-    def __init__(self, client: KubeClient, namespace: str):
-        self.client, self.namespace = client, namespace
+    def __init__(self, client: KubeClient, namespace: str, redact: Callable[[bytes], bytes] = bytes):
+        self.client, self.namespace, self.redact = client, namespace, redact
         self.followers: dict[tuple[str, str], Follower] = {}
         self.instances: dict[tuple[str, str], str] = {}  # (pod, container) -> containerID being followed
         self.files: dict[str, Path] = {}  # pod -> its (first container's) log file
@@ -105,7 +108,7 @@ class LogCollector:
             restarts = (states.get(container) or {}).get("restartCount", 0)
             marker = f"----- scenario-runner: container {container} restarted ({restarts} restarts) -----" if previous else ""
             self.instances[key] = instance
-            self.followers[key] = Follower(self.client, self.namespace, name, container, path, marker).start()
+            self.followers[key] = Follower(self.client, self.namespace, name, container, path, marker, self.redact).start()
 
     def wait_opened(self, timeout_s: float = 5.0) -> list[str]:
         """Before pods are deleted: let every follower open its stream, so the log so far is not lost.

@@ -187,7 +187,7 @@ class Session:
         for obj in self.prepared:
             if not obj.is_support:
                 kinds[obj.kind.resource] = obj.kind
-        self.logs_ = LogCollector(self.client, self.namespace)
+        self.logs_ = LogCollector(self.client, self.namespace, self.context.redact_block)
         for resource, kind in kinds.items():
             self.caches[resource] = Cache(self.client, kind, self.namespace, self.selector, self.changed.set).start()
         deadline = time.monotonic() + SYNC_TIMEOUT_S
@@ -428,7 +428,7 @@ class Session:
             lines = [f"{'POD':<48} {'PHASE':<10} {'NODE':<24} {'RESTARTS':>8}  AGE"]
             for pod in self._sorted_pods(applied):
                 lines.append(_pod_row(pod))
-            (self.context.log_dir(applied.name) / "pods.txt").write_text("\n".join(lines) + "\n")
+            (self.context.log_dir(applied.name) / "pods.txt").write_text(self.context.redact("\n".join(lines) + "\n"))
 
     # --- pods of a workload -----------------------------------------------------------------------
 

@@ -240,7 +240,8 @@ class Launch:
     """One started workload: its processes (rank order; one mpirun for `mpi` workloads) and where they write."""
 
     workload: Workload
-    log_dir: Path
+    log_dir: Path            # in the record: what the mirror copied, redacted
+    stage_dir: Path          # private: where the processes write and run
     processes: list[Process] = field(default_factory=list)
 
     @property
@@ -292,7 +293,7 @@ class LocalBackend:
             command = render_command(self.scenario, fallback, index, variables, path=("fallback", "command"))
             ranks = workload.fallback.ranks or ranks
             self.context.progress.workload(workload.name, "fallback", f"{LocalExecutor._argv0(workload.command)} not found")
-        launch = Launch(replace(workload, ranks=ranks), self.context.log_dir(workload.name))
+        launch = Launch(replace(workload, ranks=ranks), self.context.log_dir(workload.name), self.context.stage_dir(workload.name))
         self.launches.append(launch)
         self.context.progress.workload(workload.name, "starting", f"{ranks} rank{'s' if ranks > 1 else ''}")
         env = render_env(self.scenario, workload, index, variables)
@@ -320,7 +321,7 @@ class LocalBackend:
             program = resolve_program(argv[0], self.path) or argv[0]
             rank_env = self._rank_env(workload, 0, master_port, self.layer.master_addr(workload.name))
             full_env = {**env, "MASTER_ADDR": rank_env["MASTER_ADDR"], "MASTER_PORT": rank_env["MASTER_PORT"]}
-            mpirun = self._mpirun(workload, launch.log_dir, env) + [program] + argv[1:]
+            mpirun = self._mpirun(workload, launch.stage_dir, env) + [program] + argv[1:]
             self._popen(launch, 0, getattr(self.layer, "wrap_launcher", lambda a: a)(mpirun), full_env, "mpirun.log")
             self.facts["programs"][workload.name] = {"launcher": "mpirun", "program": program}
             return
@@ -367,10 +368,11 @@ class LocalBackend:
         return env
 
     def _popen(self, launch: Launch, rank: int, argv: list[str], env: dict[str, str], log_name: str = "") -> None:
-        log = launch.log_dir / (log_name or f"rank-{rank}.log")
+        name = log_name or f"rank-{rank}.log"
         full_env = {**os.environ, **env, "PATH": env.get("PATH", self.path), processes.RUN_MARKER: self.context.run_id}
         try:
-            launch.processes.append(processes.spawn(rank, argv, full_env, log, launch.log_dir, self.context.redact))
+            launch.processes.append(processes.spawn(rank, argv, full_env, launch.stage_dir / name, launch.stage_dir,
+                                                    launch.log_dir / name, self.context.redact_argv))
         except FileNotFoundError as error:
             raise ExecutionError(missing_program_message(argv[0], launch.workload.name)) from error
         except PermissionError as error:
@@ -405,6 +407,7 @@ class LocalBackend:
         return logs[0] if logs else None
 
     def diagnose(self, launch: Launch, state: WorkloadState, message: str) -> Diagnosis:
+        self._copy_output()
         logs = self.logs(launch)
         if not logs:
             return Diagnosis()
@@ -442,6 +445,11 @@ class LocalBackend:
     def tick_text(self) -> str:
         return ""
 
+    def _copy_output(self, final: bool = False) -> None:
+        """What the processes wrote so far, into the record now (the mirror does it every 50 ms anyway)."""
+        if self.context.mirror is not None:
+            self.context.mirror.sync(final=final)
+
     # --- the end ----------------------------------------------------------------------------
 
     def close(self, state: RunState, message: str) -> tuple[RunState, str]:
@@ -452,6 +460,7 @@ class LocalBackend:
         for launch in self.launches:
             for process in launch.processes:
                 process.handle.close()
+        self._copy_output(final=True)  # the writers are gone: their unfinished last lines too
         survivors = [f"pid {p.pid}" for p in popens if processes.group_alive(p.pid)] + [f"pid {pid}" for pid in escaped]
         if self.layer.mode == "nodes":
             self.facts["nodes"] = self.layer.describe()

@@ -40,17 +40,18 @@ class Process:
 RUN_MARKER = "SCENARIO_RUNNER_RUN_ID"
 
 
-def spawn(rank: int, argv: list[str], env: dict[str, str], log: Path, cwd: Path, redact=None) -> Process:
-    """Start argv with its stdout and stderr appended to log; the command line goes to log.cmd (each argument through
-    `redact`, so the file stays valid shell without secrets). Raises OSError."""
-    handle = log.open("ab", buffering=0)
+def spawn(rank: int, argv: list[str], env: dict[str, str], output: Path, cwd: Path, log: Path, redact_argv=None) -> Process:
+    """Start argv with its stdout and stderr appended to `output` (in the private staging folder, copied into the
+    record's `log` redacted); the command line goes to log.cmd in the record, through `redact_argv` (arguments and
+    `--secret-opt value` pairs), so the file stays valid shell without secrets. Raises OSError."""
+    handle = output.open("ab", buffering=0)
     try:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=env,
                                  cwd=str(cwd), start_new_session=True)
     except OSError:
         handle.close()
         raise
-    log.with_suffix(".cmd").write_text(shlex.join([redact(arg) for arg in argv] if redact else argv) + "\n")
+    log.with_suffix(".cmd").write_text(shlex.join(redact_argv(argv) if redact_argv else argv) + "\n")
     return Process(rank, popen, log, handle)
 
 
