@@ -134,6 +134,43 @@ def test_catastrophic_readiness_regex_does_not_hang_and_sigint_is_answered(lab):
     assert _alive_with("1007") == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM])
+def test_hangup_and_quit_stop_the_run_as_sigterm_does(lab, sig):
+    """A closed terminal or a dropped ssh session (SIGHUP), or SIGQUIT: every process ended, escaped ones too, the
+    record finalized as INTERRUPTED, exit 130."""
+    marker = {signal.SIGHUP: "1011", signal.SIGQUIT: "1012", signal.SIGTERM: "1013"}[sig]
+    lab.write("hangup", f"""\
+        workloads:
+          - name: server
+            kind: service
+            shell: true
+            command: "setsid sleep {marker}1 & echo up; sleep {marker}2"
+            ready: {{log: up}}
+          - name: job
+            after: [server]
+            shell: true
+            command: "echo working; sleep {marker}3"
+        checks:
+          - {{log: job, contains: working}}
+        """)
+    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true",
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH"))))}
+    runner = subprocess.Popen([str(SCENARIO_BIN), "run", "hangup", "--results", str(lab.results)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _alive_with(f"{marker}3"):
+        time.sleep(0.1)
+    assert _alive_with(f"{marker}3"), "the job never started"
+    runner.send_signal(sig)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, err
+    assert f"{sig.name}: stopping the workloads and finalizing the record" in err
+    assert [p for m in ("1", "2", "3") for p in _alive_with(f"{marker}{m}")] == []
+    (record,) = _records(lab, "hangup")
+    assert not record.name.endswith(".partial")
+    assert '"INTERRUPTED"' in (record / "verdict.json").read_text()
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     if os.geteuid() != 0 or shutil.which("mount") is None:
