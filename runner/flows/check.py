@@ -5,6 +5,7 @@ the layers above it own: the executors that exist and the `triage:` block. Files
 every executor they declare, so template and object errors surface before a run."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -63,10 +64,30 @@ def validate_files(targets: list[str], library: Library, *, render: bool = True)
                 scenario = validate_scenario(target, library)
                 if render:
                     render_check(scenario, library)
+                    matrix_check(scenario, target, library)
             ok.append((target, scenario))
         except ScenarioError as error:
             invalid.append((target, error.problems))
     return ok, invalid
+
+
+def matrix_check(scenario: Scenario, target: str, library: Library) -> None:
+    """What `run` refuses in a `matrix:`: each value of each axis validated as a sweep validates its variants
+    (`--set path=value`), so an unknown path or a value the scenario cannot take is an error before anything runs."""
+    problems: list[Problem] = []
+    for key, values in scenario.matrix.items():
+        found: dict[str, Problem] = {}
+        for value in values:
+            try:
+                validate_scenario(target, library, [f"{key}={json.dumps(value)}", "matrix={}"])
+            except ScenarioError as error:
+                for problem in error.problems:
+                    text = problem.message.replace(f"--set {f'{key}={json.dumps(value)}'!r}: ", "")
+                    found.setdefault(text, Problem(f"matrix {key}: {text}", scenario.sources.with_path(("matrix", key), key=True),
+                                                   problem.hint))
+        problems += found.values()
+    if problems:
+        raise ScenarioError(problems)
 
 
 def render_check(scenario: Scenario, library: Library | None = None) -> None:

@@ -25,6 +25,7 @@ from runner.scenario.model import Check, Scenario, attempt_name, seconds, thaw
 MAX_DURATION_S = 604800.0  # schema $defs.duration: at most a week
 _PARAM_USE = re.compile(r"\bparams\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
 _TEMPLATE = "{{"
+ORDERED_OPS = ("<", "<=", ">", ">=")
 UNTEMPLATED_CHECK_FIELDS = ("metric", "log", "op", "kind", "name", "statistic")
 
 
@@ -32,8 +33,9 @@ def meaning_problems(scenario: Scenario, executor_view: bool = False) -> list[Pr
     problems: list[Problem] = []
     if not executor_view:
         problems += list(_parameters_are_used(scenario))
-    for check in (_commands_given, _ready_waits_for_something, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options, _durations,
-                  _untemplated_check_fields, _repeats_are_jobs):
+    for check in (_commands_given, _string_commands_have_a_shell, _no_nul_characters, _ready_waits_for_something,
+                  _ready_log_is_not_a_template, _judges_something, _no_vacuous_checks, _checks_name_declared_metrics, _parser_options,
+                  _durations, _untemplated_check_fields, _repeats_are_jobs):
         problems += list(check(scenario))
     return problems
 
@@ -70,6 +72,47 @@ def _commands_given(scenario: Scenario) -> Iterator[Problem]:
         if not workload.command:
             yield Problem(f"workload {workload.name!r} has no command", _at(scenario, "workloads", index),
                           "the program the workload runs, e.g. `command: [all_reduce_perf, -b, 8, -e, 1G]`")
+
+
+SHELL_HINT = ("write it as a list, `command: [program, arg, ...]`, or add `shell: true` to run the string with bash -c "
+              "(both executors use bash)")
+
+
+def _string_commands_have_a_shell(scenario: Scenario) -> Iterator[Problem]:
+    """A string command is a shell line: without `shell: true` the local run refuses it, so validate does too."""
+    seen = set()
+    for index, workload in enumerate(scenario.workloads):
+        for executor in ("", "local", "kubernetes"):
+            view = workload.for_executor(executor) if executor else workload
+            if view.shell:
+                continue
+            override = (workload.overrides.get(executor) or {}) if executor else {}
+            for field, command in (("command", view.command), ("fallback", view.fallback.command if view.fallback else ())):
+                if not isinstance(command, str):
+                    continue
+                path = ("workloads", index) + ((executor,) if executor and field in override else ()) + \
+                    ((field, "command") if field == "fallback" else (field,))
+                if path not in seen:
+                    seen.add(path)
+                    yield Problem(f"the {'fallback ' if field == 'fallback' else ''}command of {workload.name!r} is one string, "
+                                  "but `shell` is not true", _at(scenario, *path), SHELL_HINT)
+
+
+def _no_nul_characters(scenario: Scenario) -> Iterator[Problem]:
+    """A NUL (a YAML "\\0" escape) cannot reach a program: argv and environment strings end at it."""
+    for text, path in _strings(scenario.data):
+        if "\0" in text:
+            yield Problem("a NUL character (\\0) in a value: no program can receive it in an argument or the environment",
+                          _at(scenario, *path), "remove the \\0 escape from the double-quoted string")
+
+
+def _ready_log_is_not_a_template(scenario: Scenario) -> Iterator[Problem]:
+    for index, workload in enumerate(scenario.workloads):
+        if workload.ready and workload.ready.log and ("{{" in workload.ready.log or "{%" in workload.ready.log):
+            yield Problem("`ready.log` is a regular expression matched as written: it is not rendered as a template",
+                          _at(scenario, "workloads", index, "ready", "log"),
+                          "write the text to wait for; a value known only at run time cannot be waited for by name "
+                          "(capture it instead with a named group, (?P<name>...))")
 
 
 def _ready_waits_for_something(scenario: Scenario) -> Iterator[Problem]:
@@ -139,7 +182,10 @@ def _threshold_problems(scenario: Scenario, index: int, check: Check, spec: Metr
                       "compare text with == or !=")
     if check.baseline is not None:
         return
-    if not spec.accepts_threshold(check.value):
+    if check.op in ORDERED_OPS and spec.type == "any" and (isinstance(check.value, bool) or not isinstance(check.value, (int, float))):
+        yield Problem(f"`{check.op}` orders numbers, but the threshold of {check.metric} is {check.value!r}",
+                      _at(scenario, "checks", index, "value"), "write the threshold as a number without quotes, or compare text with == or !=")
+    elif not spec.accepts_threshold(check.value):
         what = "text" if spec.type == "string" else f"a number{' in ' + spec.unit if spec.unit and spec.unit != 'count' else ''}"
         yield Problem(f"{check.metric} is {what}, but the threshold is {check.value!r}", _at(scenario, "checks", index, "value"),
                       "write the threshold as a number without quotes" if spec.type != "string" else "quote the text to compare with")

@@ -53,6 +53,7 @@ from runner.scenario.templating import (
 )
 
 POLL_S = 0.05
+SHELL = "/bin/bash"  # `shell: true` runs `bash -c COMMAND`, as the Kubernetes templates do (templates/kubernetes/_pod.yaml.j2)
 NODES_TICK_S = 0.25  # how often the links of emulated nodes are looked at (and timed link faults applied)
 MPI_OUTPUT_DIR = "ranks"
 TOOL_PACKAGES = ("mooncake-transfer-engine-non-cuda", "mooncake-transfer-engine", "torch", "sglang", "scenario-runner")
@@ -330,7 +331,7 @@ class LocalBackend:
             if workload.kind != "mpi" and "POD_IP" not in workload.env and "POD_IP" not in self.scenario.env:
                 rank_env["POD_IP"] = self.layer.pod_ip(workload.name, rank)
             if workload.shell:
-                argv = ["/bin/sh", "-c", command if isinstance(command, str) else shlex.join(command)]
+                argv = [SHELL, "-c", command if isinstance(command, str) else shlex.join(command)]
             else:
                 argv = self._argv(command, workload)
                 program = resolve_program(argv[0], self.path)

@@ -10,6 +10,8 @@ import time
 import uuid
 
 from runner.execute.local.backend import hints_for, missing_program_message
+from runner.flows.check import validate_scenario
+from runner.scenario.resolve import Library
 
 
 def test_crashing_process_gives_error_with_log_tail(lab):
@@ -302,6 +304,27 @@ def test_shell_only_when_asked(lab):
           - {log: piped, regex: "^2$"}
         """)
     assert lab.run("shell").verdict.status == "PASS"
+
+
+def test_shell_true_is_bash_on_both_executors(lab):
+    """`shell: true` gives the command to `bash -c`, locally as in the Kubernetes pods: bash syntax works on both."""
+    from runner.execute import get_executor
+
+    path = lab.write("bashism", """\
+        workloads:
+          - name: job
+            shell: true
+            command: "[[ a == a ]] && echo bash-ok"
+        checks:
+          - {log: job, contains: bash-ok}
+        """)
+    path.write_text(path.read_text().replace("executors: [local]", "executors: [local, kubernetes]"))
+    result = lab.run("bashism")
+    assert result.verdict.status == "PASS", result.verdict.summary
+    assert (result.record / "logs" / "job" / "rank-0.cmd").read_text().startswith("/bin/bash -c ")
+    scenario = validate_scenario("bashism", Library(lab.scenarios))
+    rendered = json.dumps(get_executor("kubernetes").plan(scenario).documents)
+    assert '["/bin/bash", "-c", "[[ a == a ]] && echo bash-ok"]' in rendered
 
 
 def test_mpi_workload_uses_mpirun_on_localhost(lab):
