@@ -79,23 +79,15 @@ SHELL_HINT = ("write it as a list, `command: [program, arg, ...]`, or add `shell
 
 
 def _string_commands_have_a_shell(scenario: Scenario) -> Iterator[Problem]:
-    """A string command is a shell line: without `shell: true` the local run refuses it, so validate does too."""
-    seen = set()
+    """A string command is a shell line: without `shell: true` the local run refuses it, so validate does too (an
+    executor block's command is checked in that executor's view, where it has become the workload's command)."""
     for index, workload in enumerate(scenario.workloads):
-        for executor in ("", "local", "kubernetes"):
-            view = workload.for_executor(executor) if executor else workload
-            if view.shell:
-                continue
-            override = (workload.overrides.get(executor) or {}) if executor else {}
-            for field, command in (("command", view.command), ("fallback", view.fallback.command if view.fallback else ())):
-                if not isinstance(command, str):
-                    continue
-                path = ("workloads", index) + ((executor,) if executor and field in override else ()) + \
-                    ((field, "command") if field == "fallback" else (field,))
-                if path not in seen:
-                    seen.add(path)
-                    yield Problem(f"the {'fallback ' if field == 'fallback' else ''}command of {workload.name!r} is one string, "
-                                  "but `shell` is not true", _at(scenario, *path), SHELL_HINT)
+        if workload.shell:
+            continue
+        for path, command in ((("command",), workload.command), (("fallback", "command"), workload.fallback.command if workload.fallback else ())):
+            if isinstance(command, str):
+                yield Problem(f"the {'fallback ' if path[0] == 'fallback' else ''}command of {workload.name!r} is one string, "
+                              "but `shell` is not true", _at(scenario, "workloads", index, *path), SHELL_HINT)
 
 
 def _no_nul_characters(scenario: Scenario) -> Iterator[Problem]:
