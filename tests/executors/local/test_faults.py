@@ -33,9 +33,16 @@ def _alive_with(argument: str) -> list[int]:
     return found
 
 
+def _env(lab) -> dict[str, str]:
+    """For the `scenario` command of this checkout (PYTHONPATH: a worktree's runner, not the one the venv installed)."""
+    return {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true",
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH"))))}
+
+
 def _records(lab, name: str) -> list[Path]:
+    """The run records (not a live run's private staging folder, `.<run-id>.staging`)."""
     folder = lab.results / name
-    return sorted(folder.iterdir()) if folder.is_dir() else []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
 @pytest.mark.parametrize("command, marker", [
@@ -80,7 +87,7 @@ def test_sigkilled_runner_is_recovered_by_the_next_run(lab):
         checks:
           - {log: job, contains: hi}
         """)
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
+    env = _env(lab)
     runner = subprocess.Popen([str(SCENARIO_BIN), "run", "victim", "--results", str(lab.results)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -115,7 +122,7 @@ def test_catastrophic_readiness_regex_does_not_hang_and_sigint_is_answered(lab):
         checks:
           - {log: server, regex: "Traceback", absent: true}
         """)
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
+    env = _env(lab)
     runner = subprocess.Popen([str(SCENARIO_BIN), "run", "backtrack", "--results", str(lab.results)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -153,8 +160,7 @@ def test_hangup_and_quit_stop_the_run_as_sigterm_does(lab, sig):
         checks:
           - {{log: job, contains: working}}
         """)
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true",
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH"))))}
+    env = _env(lab)
     runner = subprocess.Popen([str(SCENARIO_BIN), "run", "hangup", "--results", str(lab.results)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -195,7 +201,7 @@ def test_full_disk_finalizes_with_a_clear_message(lab, small_disk):
         checks:
           - {log: job, contains: done}
         """)
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
+    env = _env(lab)
     result = subprocess.run([str(SCENARIO_BIN), "run", "filler", "--results", str(small_disk)], env=env, capture_output=True,
                             text=True, timeout=120)
     output = result.stdout + result.stderr
@@ -217,7 +223,7 @@ def test_unwritable_results_directory_is_refused_before_anything_runs(lab, tmp_p
         """)
     target = tmp_path / "file-not-dir"
     target.write_text("x")
-    env = {**os.environ, "SCENARIO_DIR": str(lab.scenarios), "CI": "true"}
+    env = _env(lab)
     result = subprocess.run([str(SCENARIO_BIN), "run", "nowhere", "--results", str(target / "results")], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and f"cannot write run records to {target / 'results'}" in result.stderr, result.stderr
