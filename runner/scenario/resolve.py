@@ -317,16 +317,58 @@ def _refuse_duplicate_names(document: Document) -> None:
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
-    if "=" not in text:
+    """`a.b.0.c=value`; a segment in brackets is taken whole, dots and `=` included: `checks[all-reduce.wrong_total ==].value=1`
+    (an item of a named list by its name, a check by its identity)."""
+    split = _assignment(text)
+    if split is None:
         raise ScenarioError(Problem(f"--set {text!r}: expected dotted.path=value", Location("--set"), "for example --set parameters.threads=8"))
-    path_text, value_text = text.split("=", 1)
+    path_text, value_text = split
     value = _override_value(text, value_text)
     path: list[str | int] = []
-    for part in path_text.strip().split("."):
+    for part, bracketed in _segments(path_text.strip(), text):
         if not part:
             raise ScenarioError(Problem(f"--set {text!r}: empty path segment", Location("--set")))
-        path.append(int(part) if part.isdigit() else part)
+        path.append(int(part) if part.isdigit() and not bracketed else part)
     return path, value
+
+
+def _assignment(text: str) -> tuple[str, str] | None:
+    """(path, value) split at the first `=` outside brackets."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "=" and depth == 0:
+            return text[:index], text[index + 1:]
+    if depth:
+        raise ScenarioError(Problem(f"--set {text!r}: '[' without ']'", Location("--set"), "e.g. checks[all-reduce.wrong_total ==].value=0"))
+    return None
+
+
+def _segments(path_text: str, text: str) -> list[tuple[str, bool]]:
+    """`checks[x.y >].value` -> [("checks", False), ("x.y >", True), ("value", False)]."""
+    segments, current, index = [], "", 0
+    while index < len(path_text):
+        char = path_text[index]
+        if char == "[":
+            end = path_text.find("]", index)
+            if end < 0:
+                raise ScenarioError(Problem(f"--set {text!r}: '[' without ']'", Location("--set")))
+            if current:
+                segments.append((current, False))
+            segments.append((path_text[index + 1:end], True))
+            current, index = "", end + 1
+            if index < len(path_text) and path_text[index] == ".":
+                index += 1
+            continue
+        if char == ".":
+            segments.append((current, False))
+            current = ""
+        else:
+            current += char
+        index += 1
+    if current or not segments or path_text.endswith("."):
+        segments.append((current, False))
+    return segments
 
 
 def _override_value(text: str, value_text: str) -> Any:
@@ -376,11 +418,12 @@ def _set_path(data: Any, path: list, value: Any, text: str) -> tuple:
     node, concrete = data, []
     for depth, part in enumerate(path[:-1]):
         nxt = path[depth + 1]
-        concrete.append(_list_index(node, part, text) if isinstance(node, list) else part)
-        node = _step(node, part, nxt, text)
+        key = path[depth - 1] if depth else None
+        concrete.append(_list_index(node, part, text, key) if isinstance(node, list) else part)
+        node = _step(node, part, nxt, text, key)
     last = path[-1]
     if isinstance(node, list):
-        last = _list_index(node, last, text)
+        last = _list_index(node, last, text, path[-2] if len(path) > 1 else None)
     elif isinstance(node, dict):
         last = str(last)  # mapping keys are strings: `workloads.0.0=x` sets key "0", which the schema then names
     else:
@@ -389,9 +432,9 @@ def _set_path(data: Any, path: list, value: Any, text: str) -> tuple:
     return tuple(concrete) + (last,)
 
 
-def _step(node: Any, part: Any, nxt: Any, text: str) -> Any:
+def _step(node: Any, part: Any, nxt: Any, text: str, key: Any = None) -> Any:
     if isinstance(node, list):
-        return node[_list_index(node, part, text)]
+        return node[_list_index(node, part, text, key)]
     if not isinstance(node, dict):
         raise ScenarioError(Problem(f"--set {text!r}: {part!r} is not inside a mapping", Location("--set")))
     part = str(part)
@@ -400,7 +443,8 @@ def _step(node: Any, part: Any, nxt: Any, text: str) -> Any:
     return node[part]
 
 
-def _list_index(node: list, part: Any, text: str) -> int:
+def _list_index(node: list, part: Any, text: str, key: Any = None) -> int:
+    """`part` as an index of the list `node` (under mapping key `key`): a number, an item's name, a check's identity."""
     if isinstance(part, int):
         if part >= len(node):
             raise ScenarioError(Problem(f"--set {text!r}: index {part} is out of range (the list has {len(node)} items)", Location("--set")))
@@ -408,6 +452,14 @@ def _list_index(node: list, part: Any, text: str) -> int:
     for i, item in enumerate(node):
         if isinstance(item, dict) and item.get(MERGE_KEY) == part:
             return i
+    if key == "checks" and is_checks_list(node):  # a check without a name, by its identity: checks[all-reduce.wrong_total ==]
+        for i, item in enumerate(node):
+            if check_name(item) == part:
+                return i
+        names = [check_name(item) for item in node]
+        raise ScenarioError(Problem(f"--set {text!r}: no check named {part!r}", Location("--set"),
+                                    f"checks here: {', '.join(map(repr, names))}; a name with dots or spaces goes in brackets: "
+                                    f"checks[{names[0] if names else 'NAME'}].value=..."))
     names = [item.get(MERGE_KEY) for item in node if isinstance(item, dict)]
     raise ScenarioError(Problem(f"--set {text!r}: no item named {part!r}", Location("--set"), f"items here: {', '.join(map(str, names))}"))
 

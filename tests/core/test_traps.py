@@ -53,3 +53,22 @@ def test_make_scenario_keeps_the_runners_exit_code(tmp_path):
     assert "scenario run breaks exited 3" in wrapped.stderr
     plain = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", "scenario", *args], capture_output=True, text=True)
     assert plain.returncode == 2 and "exited 3" in plain.stderr  # make's own code, with the runner's printed
+
+
+@pytest.mark.parametrize("override, name, field, value", [
+    ("checks[initiator.batch_count >].value=5", "initiator.batch_count >", "value", 5),        # dots and spaces in brackets
+    ("checks[initiator log has 'Test completed'].count=2", "initiator log has 'Test completed'", "count", 2),
+    ("checks.throughput.op=>=", "throughput", "op", ">="),                                     # a named check as before
+])
+def test_set_reaches_a_check_by_its_identity(override, name, field, value):
+    scenario = validate_scenario("mooncake-tcp-loopback", Library(SCENARIOS), [override])
+    assert getattr(next(c for c in scenario.checks if c.name == name), field) == value
+
+
+@pytest.mark.parametrize("override, message", [
+    ("checks[nope].value=1", "no check named 'nope'"),
+    ("checks[x.value=1", "'[' without ']'"),
+])
+def test_set_on_a_check_that_is_not_there(override, message):
+    with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        validate_scenario("mooncake-tcp-loopback", Library(SCENARIOS), [override])
