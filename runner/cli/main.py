@@ -24,6 +24,7 @@ COMMANDS = {  # name -> module:attribute, in the order `scenario --help` lists t
     "parse": "runner.cli.scenarios:parse",
     "run": "runner.cli.run:run",
     "cleanup": "runner.cli.run:cleanup",
+    "rehearse": "runner.cli.rehearse:rehearse",
     "judge": "runner.cli.judge:judge_command",
     "history": "runner.cli.records:history",
     "compare": "runner.cli.records:compare",

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .logs import ANNOTATION_LOG_FILE, feed_log
+from kubernetes import client, config, watch
+
+from .logs import ANNOTATION_LOG_FED, ANNOTATION_LOG_FILE, feed_log
 
 
 def files_of(pod) -> dict[str, str]:
@@ -31,11 +33,21 @@ def feed_pod(api, d: Path, pod) -> list[str]:
             text = f"[scenario-runner log binder] cannot read {f}: {e}\n"
         feed_log(api, pod.metadata.namespace, pod.metadata.name, container, text, cluster_dir=d)
         fed.append(f"{pod.metadata.namespace}/{pod.metadata.name}/{container} <- {f}")
+    _mark_fed(api, pod)
     return fed
 
 
+def _mark_fed(api, pod) -> None:
+    """The log-fed annotation: the pod's stage (sr-pod-ready) waits for it, so its output is there when it runs."""
+    try:
+        client.CoreV1Api(api).patch_namespaced_pod(pod.metadata.name, pod.metadata.namespace,
+                                                   {"metadata": {"annotations": {ANNOTATION_LOG_FED: "true"}}})
+    except client.ApiException as e:
+        if e.status != 404:  # a pod deleted meanwhile needs nothing
+            raise
+
+
 def run(d: Path) -> int:
-    from kubernetes import client, config, watch  # lazy: the kubernetes client takes a second to import; status and down never need it
     d = d.resolve()
     api = config.new_client_from_config(config_file=str(d / "run" / "admin.kubeconfig"))
     core = client.CoreV1Api(api)

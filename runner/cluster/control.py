@@ -57,6 +57,12 @@ def load_state(d: Path) -> dict | None:
         return None
 
 
+def is_up(d: Path) -> bool:
+    """The control plane of `d` became ready and every one of its processes is alive."""
+    state = load_state(Path(d).resolve())
+    return bool(state and state.get("ready") and all(_alive(p) for p in state.get("procs", {}).values()))
+
+
 def _save_state(d: Path, state: dict) -> None:
     tmp = _state_path(d).with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1))

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from runner.base.budget import PARSE_BUDGET_MIN_S, time_budget
 from runner.base.errors import ExecutionError, RunnerError, ScenarioError
@@ -126,9 +126,12 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
                  timeout_s: float | None = None, progress=None, options: Mapping[str, Any] | None = None,
                  overrides: list[str] | None = None, variant: Mapping[str, Any] | None = None, parent: str = "",
                  stop: StopFlag | None = None, repeat: int | None = None,
-                 record_reports: tuple[str, ...] | None = None, library: Library | None = None) -> RunResult:
+                 record_reports: tuple[str, ...] | None = None, library: Library | None = None,
+                 plan_hook: Callable[[Plan], Plan] | None = None) -> RunResult:
     """record_reports: the record-file reporters to write (None: all; triage writes no report.html per set:
-    its own report covers the sets, and `scenario report RUN` writes a set's later)."""
+    its own report covers the sets, and `scenario report RUN` writes a set's later).
+    plan_hook: changes the run's plan after it is written to rendered/ and before the executor runs it (a rehearsal
+    annotates the pod templates: runner.flows.rehearse.decorate); the record's rendered/ keeps the plan as made."""
     executor_name = executor_name or scenario.default_executor
     if not runs_on(scenario, executor_name):
         raise ScenarioError(f"scenario {scenario.name} does not run on executor {executor_name!r}; it declares {', '.join(scenario.executors)}")
@@ -158,6 +161,8 @@ def run_scenario(scenario: Scenario, *, executor_name: str | None = None, result
             runs_as = expand_attempts(scenario)  # a repeated job: its attempts, one after another
             plan = _write_plan(executor, runs_as, record.staging / "rendered", run_id, options)
             record.adopt(record.staging / "rendered", "rendered")  # redacted on its way into the record
+            if plan_hook is not None and plan is not None:
+                plan = plan_hook(plan)
             progress.start(f"{scenario.name} on {executor_name}: run {run_id}", timeout_s)
             warm_up_in_background()
             outputs = _execute_repeats(executor, executor_name, runs_as, run_id, record, timeout_s, progress, options, stop,

@@ -11,7 +11,7 @@ import time
 from typing import Any, Iterable, Mapping
 
 from runner.execute.kubernetes.client import KubeApiError, KubeClient
-from runner.execute.kubernetes.kinds import CLEANUP_ORDER, POD, WORKLOAD_KINDS, Kind
+from runner.execute.kubernetes.kinds import CHILDREN, CLEANUP_ORDER, POD, WORKLOAD_KINDS, Kind
 from runner.execute.kubernetes.wait import wait_until_empty
 from runner.render.labels import LABEL_PREFIX, RUNNER_LABEL
 
@@ -28,9 +28,12 @@ def all_runs_selector() -> str:
 
 def delete_by_label(client: KubeClient, selector: str, namespace: str | None, kinds: Iterable[Kind] = CLEANUP_ORDER,
                     timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
-    """Delete every object of `kinds` (pods always) matching selector; returns what is still there at the deadline."""
+    """Delete every object of `kinds` (pods always) matching selector; returns what is still there at the deadline.
+    What controllers made of them (kinds.CHILDREN) is waited on too, where the caller may list it."""
     deadline = time.monotonic() + timeout_s
-    kinds = [k for k in CLEANUP_ORDER if k in set(kinds) | {POD}]
+    kinds = set(kinds)
+    children = {child for kind in kinds for child in CHILDREN.get(kind, ())} - kinds
+    kinds = [k for k in CLEANUP_ORDER if k in kinds | {POD}]
     served: list[Kind] = []
     errors: list[str] = []
     for kind in kinds:
@@ -47,6 +50,15 @@ def delete_by_label(client: KubeClient, selector: str, namespace: str | None, ki
         try:
             left = wait_until_empty(client, kind, namespace, selector, deadline)
         except KubeApiError as error:
+            remaining.append(f"{kind.resource}: cannot verify ({error.message})")
+            continue
+        remaining += [_describe(kind, obj) for obj in left]
+    for kind in children:
+        try:
+            left = wait_until_empty(client, kind, namespace, selector, deadline)
+        except KubeApiError as error:
+            if error.forbidden or error.not_found:  # not ours to list, or not served: the owner's deletion covers it
+                continue
             remaining.append(f"{kind.resource}: cannot verify ({error.message})")
             continue
         remaining += [_describe(kind, obj) for obj in left]
@@ -84,3 +96,30 @@ def _describe(kind: Kind, obj: Mapping[str, Any]) -> str:
     if meta.get("finalizers"):
         notes.append("finalizers " + ", ".join(meta["finalizers"]))
     return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def labelled_anywhere(client: KubeClient, selector: str) -> list[str]:
+    """Every object of every served kind that can be listed (built-in and custom) matching the selector, in any
+    namespace: what a run left whatever made it (controllers' children included). One list call per kind."""
+    found: list[str] = []
+    for group_version in _group_versions(client):
+        resources = client.api_resources(group_version) or {}
+        for resource in resources.get("resources") or []:
+            if "/" in resource.get("name", "") or "list" not in (resource.get("verbs") or []):
+                continue  # a subresource, or a kind that cannot be listed
+            path = ("/api/" if "/" not in group_version else "/apis/") + f"{group_version}/{resource['name']}"
+            try:
+                items = client.list(path, label_selector=selector)["items"]
+            except KubeApiError as error:
+                found.append(f"{resource['kind']}: cannot list ({error.message})")
+                continue
+            kind = Kind(resource["kind"], group_version.rpartition("/")[0], group_version.rpartition("/")[2],
+                        resource["name"], namespaced=bool(resource.get("namespaced")))
+            found += [_describe(kind, item) for item in items]
+    return found
+
+
+def _group_versions(client: KubeClient) -> list[str]:
+    """v1 and the preferred version of every API group."""
+    groups = client.get_json("/apis").get("groups") or []
+    return ["v1"] + [g["preferredVersion"]["groupVersion"] for g in groups if g.get("preferredVersion")]

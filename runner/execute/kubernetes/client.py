@@ -283,7 +283,9 @@ class KubeClient:
                 return {"items": items, "resourceVersion": meta.get("resourceVersion", "")}
 
     def apply(self, path: str, body: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict:
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true" if force else "false")]
+        # Strict: a field the schema does not know is refused with the server's message; the default (Warn) only
+        # warns and prunes it, so a misspelled MPIJob field would run without it (seen on kube-apiserver v1.37).
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true" if force else "false"), ("fieldValidation", "Strict")]
         if dry_run:
             query.append(("dryRun", "All"))
         return _json(self._send("patch", "PATCH", path, query, body=dict(body), content_type=APPLY_PATCH))

@@ -80,6 +80,11 @@ KINDS: dict[tuple[str, str], Kind] = {(k.api_version, k.kind): k for k in (
 # re-creating pods), and the order the final check lists them. Namespaces are never deleted.
 CLEANUP_ORDER = (DSET, LWS, MPIJOB, JOB, DEPLOYMENT, STATEFULSET, SERVICE, CONFIGMAP, SECRET, PDB, ROLE_BINDING, ROLE,
                  SERVICE_ACCOUNT, POD)
+# What controllers make of a workload object, carrying its labels: an owner deleted in the foreground can be gone
+# before them (a DisaggregatedSet's LeaderWorkerSets still finalizing, seen on LWS v0.9.0), so cleanup waits on them too.
+CHILDREN: dict[Kind, tuple[Kind, ...]] = {
+    DSET: (LWS, STATEFULSET, SERVICE), LWS: (STATEFULSET, SERVICE), MPIJOB: (JOB, SERVICE, CONFIGMAP, SECRET),
+}
 # Kinds that own pods and therefore are workloads to wait on.
 WORKLOAD_KINDS = (MPIJOB, LWS, DSET, JOB, DEPLOYMENT, STATEFULSET)
 

@@ -4,6 +4,10 @@ One follower thread per container instance streams `pods/<pod>/log?follow=true` 
 the file as lines arrive, each through the run's redactor (no secret reaches the record, even for
 a moment), so a crash (of the pod or of the runner) still leaves what was printed.
 A restarted container gets a new follower that appends after a marker line.
+
+A stream may outlive its container: kwok (the simulated kubelet of the local control plane) never ends a follow
+stream, even after the pod is gone. So the end of a run does not wait on streams ending: once the run's pods are
+deleted (and that deletion verified), a stream that has brought nothing for QUIET_S is complete and is closed.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from typing import Any, Callable, Mapping
 from runner.execute.kubernetes.client import KubeApiError, KubeClient, Stream
 from runner.execute.kubernetes.kinds import POD
 
+QUIET_S = 1.0  # after the pods are gone: a stream silent this long has delivered everything (kwok never ends one)
 
 def log_path(log_dir: Path, pod: str, container: str, first_container: bool) -> Path:
     return log_dir / (f"{pod}.log" if first_container else f"{pod}.{container}.log")
@@ -30,6 +35,7 @@ class Follower:
         self.redact = redact
         self.error = ""
         self.bytes = 0
+        self.last_data = time.monotonic()  # when the stream last brought bytes (or opened)
         self._stream: Stream | None = None
         self._closed = threading.Event()
         self.opened = threading.Event()  # the stream is open (or failed to open)
@@ -51,6 +57,7 @@ class Follower:
             self.opened.set()
             return
         self._stream = stream
+        self.last_data = time.monotonic()
         self.opened.set()
         if self._closed.is_set():
             stream.close()
@@ -61,6 +68,7 @@ class Follower:
                 for line in stream.lines():
                     handle.write(self.redact(line))
                     self.bytes += len(line)
+                    self.last_data = time.monotonic()
         except KubeApiError as error:
             self.error = error.message
         except OSError as error:
@@ -122,12 +130,21 @@ class LogCollector:
                 late.append(f"{follower.pod}/{follower.container}: the log stream did not open within {timeout_s:g}s")
         return late
 
-    def finish(self, timeout_s: float = 10.0) -> None:
-        """Let streams of ended containers drain, then close what still runs (pods kept with --keep)."""
+    def finish(self, timeout_s: float = 10.0, pods_gone: bool = False) -> None:
+        """Let streams of ended containers drain, then close what still runs (pods kept with --keep).
+
+        pods_gone: the run's pods are deleted and verified gone, so every container has ended: a stream quiet for
+        QUIET_S is closed without waiting for the server to end it (a real kubelet does; kwok never does)."""
 
         deadline = time.monotonic() + timeout_s
-        for follower in self.followers.values():
-            follower.join(max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            running = [f for f in self.followers.values() if not f.done]
+            if not running:
+                break
+            for follower in running:
+                if pods_gone and follower.opened.is_set() and time.monotonic() - follower.last_data >= QUIET_S:
+                    follower.close()
+            time.sleep(0.05)
         for follower in self.followers.values():
             if not follower.done:
                 follower.close()

@@ -34,13 +34,14 @@ from runner.execute.kubernetes import diagnose
 from runner.execute.kubernetes import facts as facts_
 from runner.execute.kubernetes import preflight as preflight_
 from runner.execute.kubernetes.client import KubeApiError, KubeClient, connect
-from runner.execute.kubernetes.kinds import NAMESPACE, POD, Kind
+from runner.execute.kubernetes.kinds import DSET, NAMESPACE, POD, Kind
 from runner.execute.kubernetes.logs import LogCollector
 from runner.execute.kubernetes.wait import (
     Cache,
     ObjectPhase,
     Status,
     combined,
+    disaggregated_status,
     object_status,
 )
 from runner.render.kubernetes import namespace_for, readable_yaml, render_kubernetes, with_namespace
@@ -95,6 +96,7 @@ class Session:
         self.changed = threading.Event()
         self.fail_fast_s = float(self.options.get("fail_fast_s") or DEFAULT_FAIL_FAST_S)
         self.keep = bool(self.options.get("keep"))
+        self._pods_gone = False  # set once the cleanup verified that none of the run's pods is left
         planned = context.plan.objects if context.plan is not None and context.plan.objects else None
         objects = planned or render_kubernetes(self.scenario, self.run_id)  # the run's plan was rendered once, by the flow
         self.prepared = apply_.prepare(objects, self.scenario, self.run_id, self.namespace)
@@ -266,7 +268,8 @@ class Session:
                 applied.seen.add(obj.ref)
             elif obj.ref in applied.seen:
                 return Status(ObjectPhase.FAILED, f"{obj.ref} was deleted while the run needed it")
-            statuses.append(object_status(obj.kind, current))
+            statuses.append(disaggregated_status(current, self._live_pods(applied)) if obj.kind is DSET
+                            else object_status(obj.kind, current))
         return combined(statuses)
 
     def _exited_service(self, applied: Applied) -> str:
@@ -387,7 +390,8 @@ class Session:
         for cache in self.caches.values():
             cache.stop()
         if self.logs_ is not None:
-            self.logs_.finish(timeout_s=2.0 if self.keep else 10.0)  # kept pods keep running: do not wait on their streams
+            # kept pods keep running: do not wait on their streams; deleted ones have ended (verified by the cleanup)
+            self.logs_.finish(timeout_s=2.0 if self.keep else 10.0, pods_gone=self._pods_gone)
             if self.logs_.errors():
                 self.facts["log_errors"] = self.logs_.errors()
         if self.client is not None:
@@ -411,6 +415,7 @@ class Session:
             remaining = [f"cleanup failed: {error.message}"]
         took = time.monotonic() - started
         self.facts["cleanup"] = {"seconds": round(took, 3), "remaining": remaining}
+        self._pods_gone = not any(f"{POD.kind}/" in item or POD.resource in item for item in remaining)
         if not remaining:
             self.context.progress.workload("cleanup", "done", f"nothing left ({took:.1f}s)")
             return state, message

@@ -259,6 +259,31 @@ def object_status(kind: Kind, obj: Mapping[str, Any] | None) -> Status:
     return Status(READY)
 
 
+DSET_ROLE_LABEL = "disaggregatedset.x-k8s.io/role"  # set on every pod of a role (lws v0.9.0 GenerateLabels)
+
+
+def disaggregated_status(obj: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]]) -> Status:
+    """A DisaggregatedSet's phase. LWS v0.9.0's controller writes no status at all (the type declares roleStatuses
+    and an Available condition; pkg/controllers/disaggregatedset sets neither), so without a status the set is ready
+    when every role has as many Ready pods, none terminating, as its replicas x group size."""
+    if obj is None or (obj.get("status") or {}).get("conditions"):
+        return object_status(DSET, obj)
+    ready: dict[str, int] = {}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        role = (meta.get("labels") or {}).get(DSET_ROLE_LABEL)
+        if role and not meta.get("deletionTimestamp") and is_true(pod, "Ready"):
+            ready[role] = ready.get(role, 0) + 1
+    counts = []
+    for role in (obj.get("spec") or {}).get("roles") or []:
+        spec = role.get("spec") or {}
+        wanted = spec.get("replicas", 1) * (spec.get("leaderWorkerTemplate") or {}).get("size", 1)
+        counts.append((role.get("name"), ready.get(role.get("name"), 0), wanted))
+    if counts and all(have >= wanted for _, have, wanted in counts):
+        return Status(READY)
+    return Status(WAITING, ", ".join(f"{name} {have}/{wanted} pods ready" for name, have, wanted in counts))
+
+
 def combined(statuses: Iterable[Status]) -> Status:
     """One phase for a workload made of several objects: failed if any failed, done/ready when all are."""
     statuses = list(statuses)
