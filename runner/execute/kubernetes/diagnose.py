@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from runner.execute.contract import log_tail
+from runner.execute.evidence import fold_named_tails, fold_tagged_lines, folded_text
 from runner.execute.kubernetes.client import KubeApiError, KubeClient
 from runner.execute.kubernetes.kinds import EVENT, POD
 
@@ -232,6 +233,7 @@ def diagnose(client: KubeClient, namespace: str, objects: Iterable[Mapping[str, 
                              + (f" ({c.get('reason')})" if c.get("reason") else "") + (f": {c.get('message')}" if c.get("message") else ""))
         lines += events_for(client, namespace, meta.get("name", "")) if meta.get("name") else []
     problems: list[Problem] = []
+    crashed_tails: list[tuple[str, str]] = []
     troubled = [p for p in pods if pod_problems(p) or (p.get("status") or {}).get("phase") != "Succeeded"]
     for pod in (troubled or pods)[:MAX_PODS]:
         name = (pod.get("metadata") or {}).get("name", "")
@@ -243,17 +245,19 @@ def diagnose(client: KubeClient, namespace: str, objects: Iterable[Mapping[str, 
             lines += events_for(client, namespace, name)
         crashed = any(p.reason not in ("Unschedulable", "ImagePullBackOff", "ErrImagePull", "InvalidImageName") for p in found)
         if crashed:
-            text = failed_container_tail(client, namespace, pod, log_files.get(name))
-            if text:
-                lines.append(f"last lines of {name}:\n{text}")
+            crashed_tails.append((name, failed_container_tail(client, namespace, pod, log_files.get(name))))
+    # pods that crashed alike are one cause: "last lines of decode-0 (and 7 more pods alike: ...)"
+    folded = fold_named_tails(crashed_tails)
+    lines += [folded_text(fold_tagged_lines(text), names, noun="pod") for text, names in folded]
+    shown = {name for _, names in folded for name in names}
     if len(pods) > MAX_PODS:
         lines.append(f"({len(pods) - MAX_PODS} more pods not shown)")
     if not pods:
         lines.append("no pods were created (see the events above: admission, quota or a missing controller?)")
-    if primary_log is not None and not any(line.startswith(f"last lines of {primary_log.stem}") for line in lines):
+    if primary_log is not None and not any(name.startswith(primary_log.stem) for name in shown):
         text = tail(primary_log)
         if text:
-            lines.append(f"last lines of {primary_log.name}:\n{text}")
+            lines.append(f"last lines of {primary_log.name}:\n{fold_tagged_lines(text)}")
     text = "\n".join(lines)
     hints = hints_for(text)
     if mpi_timeout and not (primary_log and RANK_OUTPUT.search(_read(primary_log))):

@@ -37,9 +37,10 @@ from runner.execute.contract import (
     log_tail,
     start_order,
 )
+from runner.execute.evidence import fold_tagged_lines, fold_tails, folded_text
 from runner.execute.local import processes
 from runner.execute.local.emulated import Loopback, expand_kube_vars, layer_for
-from runner.execute.local.needs import fold_tails, folded_text, refusals
+from runner.execute.local.needs import refusals
 from runner.execute.local.placement import nodes_config, place
 from runner.execute.local.processes import Process
 from runner.execute.registry import executor
@@ -415,7 +416,7 @@ class LocalBackend:
         groups = fold_tails(logs)  # ranks that ended alike are one cause, "and 7 more ranks alike"
         launcher = [path for path in launch.launcher_logs[:1] if path not in logs]
         texts = [folded_text(tail, names, len(logs)) for tail, names in groups]
-        texts += [f"last lines of {path.name}:\n{tail}" for path in launcher if (tail := log_tail(path))]
+        texts += [f"last lines of {path.name}:\n{fold_tagged_lines(tail)}" for path in launcher if (tail := log_tail(path))]
         if not texts:
             return Diagnosis()
         return Diagnosis(lines=(*texts, *(f"hint: {h}" for h in dict.fromkeys(hints_for("\n".join(texts))))))

@@ -9,9 +9,10 @@ import pytest
 
 import runner.execute.local.needs as needs
 from runner.cli.main import main
+from runner.execute.evidence import fold_tagged_lines, fold_tails, folded_text
 from runner.execute.kubernetes.diagnose import HINTS
 from runner.execute.local.backend import KNOWN_LOG_HINTS
-from runner.execute.local.needs import fold_tails, folded_text, refusals
+from runner.execute.local.needs import refusals
 from tests.core.conftest import SCENARIO
 from tests.truth.corpus import cases
 
@@ -82,3 +83,11 @@ def test_hints_do_not_point_at_lines_of_healthy_runs():
                for pattern, _ in tuple(HINTS) + tuple(KNOWN_LOG_HINTS)
                for path in healthy for line in path.read_text(errors="replace").splitlines() if pattern.search(line)]
     assert not matched, "\n".join(matched[:10])
+
+
+def test_lines_every_mpi_rank_printed_are_shown_once():
+    text = "\n".join([f"[1,{r}]<stderr>:error: {CAUSE}, and torch sees none (use --backend gloo)" for r in range(8)]
+                     + ["[1,3]<stdout>:only rank 3 says this", "mpirun detected that one or more processes exited"])
+    folded = fold_tagged_lines(text).splitlines()
+    assert folded == [f"[1,0]<stderr>:error: {CAUSE}, and torch sees none (use --backend gloo)  (and 7 more ranks alike)",
+                      "[1,3]<stdout>:only rank 3 says this", "mpirun detected that one or more processes exited"]
