@@ -23,6 +23,8 @@ from typing import Any
 from runner.base.errors import Location, Problem
 
 EDIT_KEYS = ("remove", "replace")
+WEAKENS = "variant-weakens-check"   # the warning's code; `lints.waive` takes it like a lint's name
+WARNING_CODES = (WEAKENS,)
 LOWER_BOUNDS, UPPER_BOUNDS = (">=", ">"), ("<=", "<")
 
 
@@ -145,6 +147,11 @@ def edits_of(base: list, overlay: list, locate) -> tuple[CheckEdit, ...]:
 
 def is_correctness(raw: dict) -> bool:
     return (raw.get("kind") or ("correctness" if "log" in raw else "performance")) == "correctness"
+
+
+def waived(waivers: Any, code: str, check: str) -> bool:
+    """A `lints.waive` entry for this warning (and this check, when the entry names one)."""
+    return any(isinstance(w, dict) and w.get("lint") == code and w.get("check") in (None, check) for w in waivers or ())
 
 
 def weakening(old: dict, new: dict | None) -> str:

@@ -15,6 +15,7 @@ from runner.base.registry import Registry, unknown_message
 from runner.base.resources import data_dir
 from runner.base.saferegex import RE2_HINT, RegexError
 from runner.base.saferegex import compile as compile_regex
+from runner.scenario.checks import WARNING_CODES
 from runner.scenario.model import Scenario, Workload
 
 LINTS: Registry = Registry("lint")
@@ -449,7 +450,7 @@ def baseline_self(scenario, known):
 @lint("waiver-unknown")
 def waiver_unknown(scenario, known):
     for i, waiver in enumerate(scenario.waivers):
-        if waiver.get("lint") not in LINTS:
+        if waiver.get("lint") not in LINTS and waiver.get("lint") not in WARNING_CODES:
             yield Problem(LINTS.unknown_message(str(waiver.get("lint"))), _at(scenario, "lints", "waive", i, "lint"))
 
 

@@ -17,12 +17,14 @@ from runner.base.errors import Location, Problem, ScenarioError
 from runner.base.limits import LIMITS_HINT, MAX_EXTENDS, check_counts, check_variants
 from runner.scenario.checks import (
     EDIT_KEYS,
+    WEAKENS,
     CheckEdit,
     check_name,
     edit_problems,
     edits_of,
     is_checks_list,
     merge_checks,
+    waived,
     weakening,
 )
 from runner.scenario.load import Document, SourceMap, load_file, load_text, load_value
@@ -281,12 +283,15 @@ def _weakened(base: dict, merged: dict, overlay: dict, document: Document, paren
         name = check_name(item)
         old = parent.get(name)
         reason = weakening(old, result.get(name)) if old is not None else ""
-        if reason:
+        if reason and not waived((merged.get("lints") or {}).get("waive") if isinstance(merged.get("lints"), dict) else (),
+                                 WEAKENS, name):
             key = next((k for k in ("remove", "replace", "skip", "value", "op", "count", "absent", "kind") if k in item), "name")
-            warnings.append(Problem(f"this variant weakens {parent_path.stem}'s correctness check {name!r}: it {reason}",
+            verb = "changes" if reason.startswith(("changes", "looks for other", "checks ")) else "weakens"
+            warnings.append(Problem(f"this variant {verb} {parent_path.stem}'s correctness check {name!r}: it {reason}",
                                     document.sources.with_path(("checks", index, key)),
-                                    "keep the parent's check and add the new one beside it, or say why in `remove: <reason>` "
-                                    "/ the check's description", "variant-weakens-check"))
+                                    "keep the parent's check and add the new one beside it; when the change is meant, waive "
+                                    f"it with its reason: `lints: {{waive: [{{lint: {WEAKENS}, check: <name>, reason: ...}}]}}`",
+                                    WEAKENS))
     return warnings
 
 

@@ -126,3 +126,23 @@ def test_show_prints_an_invalid_variant_resolved_with_its_problems_and_edits(var
     assert "bad.yaml:7" in done.stderr and "busbw_gbps_mx" in done.stderr
     found = inspect("bad", Library(tmp_path))
     assert found.resolved is not None and found.scenario is None and found.problems
+
+
+def test_a_meant_change_is_waived_with_its_reason(variants):
+    body = 'checks:\n  - {name: "all-reduce.ranks ==", value: 4}\n  - {name: "all-gather.wrong_total ==", remove: "gone"}\n'
+    waive_one = 'lints:\n  waive:\n    - {lint: variant-weakens-check, check: "all-reduce.ranks ==", reason: "four ranks here"}\n'
+    library = variants("waived", body + waive_one)
+    warnings = validate_scenario("waived", library).warnings
+    assert [w.message.split("check ")[1].split(":")[0] for w in warnings] == ["'all-gather.wrong_total =='"]
+    unwaived = [w.message for w in validate_scenario("changed", variants("changed", body)).warnings]
+    assert unwaived[0].startswith("this variant changes") and unwaived[1].startswith("this variant weakens")  # == 2 -> 4; removed
+    everything = 'lints:\n  waive:\n    - {lint: variant-weakens-check, reason: "a different test by design"}\n'
+    assert validate_scenario("all", variants("all", body + everything)).warnings == ()
+
+
+def test_the_library_warns_about_no_variant():
+    from runner.flows.check import validate_scenario as validate
+
+    library = Library(SCENARIOS)
+    assert {name: [str(w) for w in validate(name, library).warnings] for name in library.names()
+            if validate(name, library).warnings} == {}
