@@ -32,11 +32,16 @@ def changed_files(base: str, library: Path) -> list[Path]:
     return [top / line for line in dict.fromkeys(lines) if line.endswith((".yaml", ".yml"))]
 
 
+def listing(scenario: list[str], library: Path) -> dict[str, dict]:
+    """`scenario list -o json` by name: each scenario's executors among other things."""
+    names = run(scenario + ["list", "--library", str(library), "-o", "json"])
+    return {row["name"]: row for row in json.loads(names.stdout or "[]")}
+
+
 def affected(scenario: list[str], library: Path, changed: list[Path]) -> tuple[list[str], list[str]]:
     """(scenarios to review, scenarios the PR deletes): the changed ones and every one whose extends chain holds one."""
     changed_set = {path.resolve() for path in changed}
-    names = run(scenario + ["list", "--library", str(library), "-o", "json"])
-    listed = [row["name"] for row in json.loads(names.stdout or "[]")]
+    listed = list(listing(scenario, library))
     review = []
     for name in listed:
         chain = chain_of(run(scenario + ["show", "--library", str(library), name]).stdout, name)
@@ -65,7 +70,8 @@ def section(title: str, body: str, fence: bool = True) -> list[str]:
     return [f"<details><summary>{title}</summary>", "", "```" if fence else "", text, "```" if fence else "", "", "</details>", ""]
 
 
-def review_one(scenario: list[str], library: Path, base: str, name: str, has_rehearse: bool) -> tuple[list[str], bool]:
+def review_one(scenario: list[str], library: Path, base: str, name: str, rehearse: str) -> tuple[list[str], bool]:
+    """`rehearse`: "yes" (a Kubernetes scenario, the command exists), or why the rehearsal is not run."""
     lib = ["--library", str(library)]
     lines, ok = [f"### `{name}`", ""], True
     validated = run(scenario + ["validate", *lib, name])
@@ -85,8 +91,8 @@ def review_one(scenario: list[str], library: Path, base: str, name: str, has_reh
             lines += [f"New scenario, extending `{chain[1]}`.", "", diffed.stdout.strip() or diffed.stderr.strip(), ""]
         else:
             lines += ["New scenario."] + section("scenario show", shown.stdout + shown.stderr)
-    if not has_rehearse:
-        lines += ["Rehearsal: not run (this runner has no `scenario rehearse` yet: issue 25).", ""]
+    if rehearse != "yes":
+        lines += [f"Rehearsal: not run ({rehearse}).", ""]
     else:
         rehearsed = run(scenario + ["rehearse", *lib, name])
         ok &= rehearsed.returncode == 0
@@ -100,17 +106,27 @@ def main() -> int:
     parser.add_argument("base", help="git revision the PR is compared with (its base commit)")
     parser.add_argument("--library", default="scenarios", type=Path)
     parser.add_argument("--scenario", default="scenario", help="the scenario command (default: scenario)")
+    parser.add_argument("--no-rehearse", action="store_true", help="skip `scenario rehearse` (no local control plane here)")
     args = parser.parse_args()
     scenario = shlex.split(args.scenario)
     changed = changed_files(args.base, args.library)
     review, deleted = affected(scenario, args.library, changed)
-    has_rehearse = run(scenario + ["rehearse", "--help"]).returncode == 0
+    has_rehearse = not args.no_rehearse and run(scenario + ["rehearse", "--help"]).returncode == 0
+    executors = {name: row.get("executors", "") for name, row in listing(scenario, args.library).items()}
+
+    def rehearsal(name: str) -> str:
+        if args.no_rehearse:
+            return "--no-rehearse"
+        if not has_rehearse:
+            return "this runner has no `scenario rehearse` (issue 25)"
+        return "yes" if "kubernetes" in executors.get(name, "") else "not a Kubernetes scenario"
+
     lines = ["## Scenario review", ""]
     if not review and not deleted:
         lines.append(f"No scenario changed against `{args.base}`.")
     ok = True
     for name in review:
-        more, fine = review_one(scenario, args.library, args.base, name, has_rehearse)
+        more, fine = review_one(scenario, args.library, args.base, name, rehearsal(name))
         lines += more
         ok &= fine
     lines += [f"Deleted: `{name}`" for name in deleted]
