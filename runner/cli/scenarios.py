@@ -198,11 +198,14 @@ def parse(parser_name: str | None, file: str | None, as_json: bool, options: tup
             "parser": result.parser, "source": result.source,
             "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better, "kind": m.kind} for m in result.metrics.values()},
             "info": dict(result.info),
+            "implausible": dict(result.implausible),
             "series": {s.name: {"columns": list(s.columns), "rows": [list(r) for r in s.rows]} for s in result.series.values()},
         }, indent=2, default=str))
         return
     click.echo(tabulate([[m.name, m.value, m.unit, m.better or "-", m.kind] for m in result.metrics.values()],
                         headers=["metric", "value", "unit", "better", "kind"]))
+    for reason in result.implausible.values():
+        click.echo(f"no measurement: {reason}")
     for key, value in result.info.items():
         click.echo(f"# {key}: {value}")
 

@@ -47,6 +47,7 @@ class ParseResult:
     series: Mapping[str, Series] = field(default_factory=dict)
     info: Mapping[str, str] = field(default_factory=dict)  # tool versions and other facts read from the log
     absent: Mapping[str, str] = field(default_factory=dict)  # metric -> why the log does not carry it this time
+    implausible: Mapping[str, str] = field(default_factory=dict)  # metric -> why its value is no measurement (NaN, above a ceiling)
 
     def value(self, name: str) -> Value:
         return self.metrics[name].value

@@ -25,6 +25,12 @@ BETTER = ("higher", "lower", "")
 METRIC_TYPES = ("number", "integer", "string", "any")  # any: text or a number (a regex capture)
 NONNEGATIVE_UNITS = {"s", "ms", "us", "ns", "B", "KB", "MB", "GB", "KiB", "MiB", "GiB", "GB/s", "Gb/s", "MB/s", "GiB/s", "count",
                      "tok/s", "req/s", "lines", "%"}
+# What no bandwidth a tool prints here can exceed: the memory bandwidth of the fastest GPU of runner/base/platforms.py
+# (B200, HBM3e 8 TB/s: NVIDIA's B200 datasheet; NVLink 5 gives a GPU 1.8 TB/s in both directions together, EFA on
+# p5 3.2 Tb/s). Every byte a collective, an expert-parallel exchange or a KV transfer moves passes through some memory,
+# so a figure above 10 TB/s is a corrupted log (or a parser fooled by one), never a measurement.
+BANDWIDTH_CEILING_SOURCE = "no GPU's memory moves more than 8 TB/s (B200 HBM3e, NVIDIA's datasheet)"
+BANDWIDTH_CEILINGS = {"GB/s": 10_000.0, "GiB/s": 10_000.0 / 1.073741824, "Gb/s": 80_000.0, "MB/s": 10_000_000.0}
 OPTION_TYPES = ("integer", "string", "size", "list", "choice")
 _SIZE = saferegex.compile(r"\s*\d+\s*[KMGT]?B?\s*", ignorecase=True)
 
@@ -55,6 +61,9 @@ class MetricSpec:
             return f"is {value!r}, not a whole number"
         if value < 0 and not self.signed:
             return f"is negative ({value!r}): a {self.unit or 'value'} of this kind cannot be"
+        ceiling = BANDWIDTH_CEILINGS.get(self.unit)
+        if ceiling is not None and value > ceiling:
+            return f"is {value:g} {self.unit}, above the {ceiling:g} {self.unit} no hardware reaches: {BANDWIDTH_CEILING_SOURCE}"
         return ""
 
     def accepts_threshold(self, value: Any) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -94,17 +95,20 @@ class CountedLines:
 
 
 def declared_only(result: ParseResult, catalog: Catalog, options: Mapping[str, Any]) -> ParseResult:
-    """The result with each metric's unit, direction and kind from the catalog; a value outside its domain is a ParseError."""
+    """The result with each metric's unit, direction and kind from the catalog. A value outside its domain (NaN, an
+    infinity, a negative time, a bandwidth above what any hardware reaches) is no measurement: the metric goes to
+    `implausible` with the reason, and a check on it is an ERROR that says so (never a PASS, never silently missing)."""
     declared = catalog.metrics_for(options)
-    metrics = {}
+    metrics, implausible = {}, dict(result.implausible)
     for name, metric in result.metrics.items():
         spec = declared.get(name)
         if spec is None:  # a parser bug: say so rather than hand on a metric nobody described
             raise ParseError(result.parser, result.source, f"the parser yielded {name!r}, which its catalog does not declare")
         if problem := spec.domain_problem(metric.value):
-            raise ParseError(result.parser, result.source, f"{name} {problem}", hint="the log holds a value the tool cannot have measured")
+            implausible[name] = f"{name} {problem}"
+            continue
         metrics[name] = Metric(name, metric.value, spec.unit, spec.better, spec.kind)
-    return ParseResult(result.parser, result.source, metrics, result.series, result.info, result.absent)
+    return replace(result, metrics=metrics, implausible=implausible)
 
 
 def parse_file(name: str, path: str | Path, options: Mapping[str, Any] | None = None) -> ParseResult:

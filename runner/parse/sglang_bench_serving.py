@@ -75,11 +75,26 @@ def _scalar_metric(name: str, value: Any) -> Metric:
     return Metric(name, value, unit, better)
 
 
-def _finite(value: Any) -> int | float | None:
-    """Numbers only; inf ("Traffic request rate: inf"), "not set", null and NaN give no metric."""
+SETTINGS_MAY_BE_INFINITE = ("request_rate",)  # "Traffic request rate: inf": no rate limit, a setting, not a measurement
+
+
+def _measured(name: str, value: Any) -> int | float | None:
+    """Numbers only ("not set" and null give no metric). NaN and infinities stay, so that the parse stage names them
+    as no measurement (a NaN TTFT is an ERROR of its check, not a metric silently gone); only an infinite request
+    rate, which means "no limit", gives no metric."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return value if math.isfinite(value) else None
+    if name in SETTINGS_MAY_BE_INFINITE and math.isinf(value):
+        return None
+    return value
+
+
+def _printed_number(text: str) -> int | float | None:
+    """A printed value: a number, or nan/inf as Python prints them (numpy's mean of no requests is nan)."""
+    value = as_number(text)
+    if value is None and text.strip().lower() in ("nan", "inf", "-inf"):
+        return float(text)
+    return value
 
 
 # ---------------------------------------------------------------- printed block
@@ -117,7 +132,7 @@ def _labeled(text: str) -> tuple[str, str] | None:
 
 
 def _block_metric(label: str, text: str) -> Metric | None:
-    value = as_number(text)
+    value = _printed_number(text)
     if match := _LATENCY_LABEL.fullmatch(label):
         statistic, latency = match.groups()
         if statistic in STATISTICS:
@@ -204,7 +219,7 @@ def parse_sglang_bench_serving(lines: Iterator[str], source: str, options: Mappi
         metrics, info = _parse_jsonl(lines, source, options.get("tag"))
     else:
         metrics, info = _parse_block(lines, source)
-    kept = metric_map(Metric(m.name, _finite(m.value), m.unit, m.better) for m in metrics)
+    kept = metric_map(Metric(m.name, _measured(m.name, m.value), m.unit, m.better) for m in metrics)
     missing = [name for name in ("completed", "duration_s") if name not in kept]
     if missing:
         raise ParseError(NAME, source, f"the result has no {' or '.join(missing)}: not bench_serving output?")

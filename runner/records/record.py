@@ -451,6 +451,7 @@ def metrics_document(scenario: str, run_id: str, metrics: Mapping[str, WorkloadM
             "series": {s.name: {"columns": list(s.columns), "units": list(s.units), "rows": [list(r) for r in s.rows]}
                        for s in result.series.values()} if result else {},
             "info": dict(result.info) if result else {},
+            "implausible": dict(result.implausible) if result else {},
         }
     return to_jsonable({"format": METRICS_FORMAT, "scenario": scenario, "run_id": run_id, "workloads": workloads})
 

@@ -232,6 +232,8 @@ def _judge_metric(check: Check, outcome: WorkloadOutcome, parsed: WorkloadMetric
             reason = f"no metrics: {outcome.name} {outcome.state} ({first})"
         return CheckResult(status=status, message=reason, **base)
     metric = parsed.result.metrics.get(check.metric_name)
+    if implausible := parsed.result.implausible.get(check.metric_name):
+        return CheckResult(status=ERROR, message=f"not a measurement: {implausible} (read from {parsed.source})", **base)
     if metric is None or metric.value is None:
         why = (parsed.result.absent or {}).get(check.metric_name)
         if why:

@@ -108,8 +108,10 @@ def merge_samples(name: str, entries: list[WorkloadMetrics | None], what: str = 
             continue  # not in every repeat: a check on it fails as missing
         metrics[metric_name] = merged_metric(metric, [v for m in found for v in (m.samples or (m.value,))])
     absent = {k: v for r in results for k, v in r.absent.items()}
+    implausible = {k: v for r in results for k, v in r.implausible.items()}  # one repeat's NaN makes the median no measurement
+    metrics = {k: m for k, m in metrics.items() if k not in implausible}
     result = ParseResult(results[0].parser, results[0].source, metrics, results[0].series,
-                         {**results[0].info, "repeats": str(total)}, absent)
+                         {**results[0].info, "repeats": str(total)}, absent, implausible)
     return WorkloadMetrics(name, first.parser, first.source, result)
 
 
