@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 INTERVAL_S = 0.05           # how often new output is copied into the record
-MAX_READ = 64 << 20         # bytes of one file copied per pass (the next pass goes on), so one chatty file cannot stall the others
+MAX_READ = 8 << 20          # bytes of one file copied per pass (the next pass goes on), so one chatty file cannot stall the others
 MAX_PENDING = 1 << 20       # an unfinished line longer than this is copied without waiting for its newline
 STAGING_MODE = 0o700
 
@@ -56,11 +56,14 @@ class Mirror:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sync()
+        while not self._stop.is_set():
+            if not self.sync():  # a file with more than MAX_READ new bytes: the next pass at once
+                self._stop.wait(self.interval_s)
 
-    def sync(self, final: bool = False) -> None:
-        """Copy what was written since the last pass; `final`: the unfinished last lines too (the writers are gone)."""
+    def sync(self, final: bool = False) -> bool:
+        """Copy what was written since the last pass; `final`: the unfinished last lines too (the writers are gone).
+        Returns whether a file has more to copy than one pass took."""
+        behind = False
         with self._lock:
             for staging, record in list(self.folders):
                 for source in regular_files(staging):
@@ -68,11 +71,12 @@ class Mirror:
                     if copy is None:
                         copy = self.copies[source] = _Copy(record / source.relative_to(staging))
                     try:
-                        self._copy_new(source, copy, final)
+                        behind = self._copy_new(source, copy, final) or behind
                     except OSError as error:
                         note = f"{source.name}: {error.strerror or error}"
                         if note not in self.errors:
                             self.errors.append(note)
+        return behind
 
     def close(self) -> None:
         """Stop the thread and copy everything that is left."""
@@ -81,10 +85,11 @@ class Mirror:
             self._thread.join(timeout=30)
         self.sync(final=True)
 
-    def _copy_new(self, source: Path, copy: _Copy, final: bool) -> None:
+    def _copy_new(self, source: Path, copy: _Copy, final: bool) -> bool:
+        """Copy the file's new bytes (all of them when final, else at most MAX_READ); True when more are waiting."""
         info = os.lstat(source)
         if not stat.S_ISREG(info.st_mode):
-            return
+            return False
         if info.st_ino != copy.inode or info.st_size < copy.offset:  # a new file, or replaced or truncated: from its start
             copy.inode, copy.offset, copy.pending = info.st_ino, 0, b""
             copy.target.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +100,10 @@ class Mirror:
                 data = handle.read(MAX_READ)
             copy.offset += len(data)
             self._append(copy, data, final)
-            if len(data) < MAX_READ or not final:
-                return
+            if len(data) < MAX_READ:
+                return False
+            if not final:
+                return True
 
     def _append(self, copy: _Copy, data: bytes, final: bool) -> None:
         data = copy.pending + data
