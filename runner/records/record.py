@@ -86,7 +86,8 @@ def redact_text(text: str) -> str:
 def redact_tree(record_dir: Path, redactor: Any) -> list[Path]:
     """Every file of a record that the runner did not write itself (tool logs, rendered objects, artifacts):
     structured files (JSON, JSONL, YAML, .cmd) keep their structure, text files are streamed line by line.
-    Returns the files that changed."""
+    Returns the files that changed. Only for records written before redaction happened as bytes were written (a stale
+    `.partial` of an older runner, recovered by runner.flows.stale); a run now never writes a secret to redact."""
     changed = redact_record_files(record_dir, redactor)
     for path in sorted(p for folder in ("logs", "artifacts", "rendered") for p in (Path(record_dir) / folder).rglob("*") if p.is_file()):
         if path.suffix.lower() in _STRUCTURED or path in changed:
@@ -125,7 +126,7 @@ def redact_record_files(record_dir: Path, redactor: Any = None) -> list[Path]:
 
     rendered/*.yaml|json (Kubernetes env lists), logs/**/*.cmd (command lines), and JSON or JSONL files under
     logs/ — notably nccl-tests `-J` output, which dumps the whole environment as an "env" list of K=V strings.
-    Plain text logs are handled by redact_values_in_logs (known secret values). Returns the files that changed.
+    Plain text logs are handled by redact_tree. Returns the files that changed.
     """
     record_dir = Path(record_dir)
     changed = []
@@ -141,38 +142,6 @@ def redact_record_files(record_dir: Path, redactor: Any = None) -> list[Path]:
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             continue  # unreadable or odd: left as it is rather than losing the record
     return changed
-
-
-def secret_values(*environments: Mapping[str, Any], min_length: int = 6) -> set[str]:
-    """Values of secret-named variables (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...) that a tool could echo into its log."""
-    return {str(v) for env in environments for k, v in env.items() if is_secret_name(k) and len(str(v)) >= min_length}
-
-
-def redact_values_in_logs(record_dir: Path, values: set[str]) -> list[Path]:
-    """Replace known secret values in the plain-text logs, streaming line by line (logs can be large)."""
-    if not values:
-        return []
-    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
-    changed = []
-    for path in sorted(p for p in (Path(record_dir) / "logs").rglob("*") if p.is_file()):
-        try:
-            if not _file_contains(path, pattern):
-                continue
-            tmp = path.with_name(f".{path.name}.redacting")
-            with path.open("r", encoding="utf-8", errors="surrogateescape") as source, \
-                    tmp.open("w", encoding="utf-8", errors="surrogateescape") as target:
-                for line in source:
-                    target.write(pattern.sub(REDACTED, line))
-            os.replace(tmp, path)
-            changed.append(path)
-        except OSError:
-            continue
-    return changed
-
-
-def _file_contains(path: Path, pattern: re.Pattern) -> bool:
-    with path.open("r", encoding="utf-8", errors="surrogateescape") as handle:
-        return any(pattern.search(line) for line in handle)
 
 
 def _may_hold_secrets(path: Path) -> bool:

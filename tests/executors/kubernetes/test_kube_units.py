@@ -164,3 +164,36 @@ def test_the_cache_lists_again_when_its_resource_version_is_too_old(no_cluster_e
         client.close()
     finally:
         kube.stop()
+
+
+def test_a_followed_container_log_reaches_the_record_redacted(tmp_path):
+    """Pod log lines are redacted as they are appended: the file never holds the secret, not even while it grows."""
+    from runner.execute.kubernetes.logs import Follower
+    from runner.records.redaction import Redactor
+
+    secret = "hf_followed_s3cr3t_77"
+    seen_while_growing = []
+    path = tmp_path / "server-0.log"
+
+    class Stream:
+        closed = False
+
+        def lines(self):
+            for line in (b"loading model\n", f"HF_TOKEN={secret}\n".encode(), f"echo {secret} --api-key {secret}\n".encode(),
+                         b"Authorization: Bearer abcdefghijk\n", b"ready\n"):
+                yield line
+                seen_while_growing.append(path.read_bytes() if path.exists() else b"")
+
+        def close(self):
+            self.closed = True
+
+    class Client:
+        def log_stream(self, path, container, follow):
+            return Stream()
+
+    follower = Follower(Client(), "ns", "server-0", "main", path, redact=Redactor([secret]).block).start()
+    follower.join(10)
+    text = path.read_text()
+    assert text == ("loading model\nHF_TOKEN=<redacted>\necho <redacted> --api-key <redacted>\n"
+                    "Authorization: Bearer <redacted>\nready\n")
+    assert not any(secret.encode() in snapshot for snapshot in seen_while_growing)
