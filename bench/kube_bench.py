@@ -1,6 +1,13 @@
-"""Benchmark: the Kubernetes executor's own overhead and API traffic, against tests/fakekube.
+"""Benchmark: the Kubernetes executor's own overhead and API traffic, against tests/fakekube or the real local
+control plane (runner/cluster: kube-apiserver, controllers, scheduler, MPI Operator; kwok nodes).
 
-    .venv/bin/python bench/kube_bench.py [--rounds 3] [--workers 16] [--run-for 4] [--json]
+    .venv/bin/python bench/kube_bench.py [--target fake|real|both] [--rounds 3] [--workers 16] [--run-for 4] [--json]
+
+On both targets, from the runner's own progress events: `apply -> first Running` (the MPIJob applied to the first
+pod the runner saw Running) and `done -> verdict` (the launcher pod's Succeeded, seen by a separate observer, to
+run_scenario's return). --target real uses the control plane of $SCENARIO_CLUSTER_DIR (default .cluster; started
+when it is not up, and stopped afterwards then); the launcher's run time and log come from the simulation's pod
+annotations (runner.cluster).
 
 A 16-worker MPIJob (2 nodes x 8, one GPU per worker) whose launcher runs `--run-for` seconds and
 prints an nccl-tests log. A sampler thread reads the fake's store directly (no API request) to
@@ -40,6 +47,8 @@ from runner.flows.run import run_scenario  # noqa: E402
 from runner.scenario.resolve import Library  # noqa: E402
 from runner.scenario.validate import validate_scenario  # noqa: E402
 from tests.fakekube import GPU_TAINT, Behavior, FakeKube, Match, node  # noqa: E402
+
+RUNNING = "Running"
 
 FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"  # provenance: its README.md
 SCENARIO = """\
@@ -81,6 +90,8 @@ def sample(kube: FakeKube, workers: int, marks: dict, stop: threading.Event) -> 
     while not stop.is_set():
         pods = kube.store.items("pods")
         running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+        if running and "first_running" not in marks:
+            marks["first_running"] = time.monotonic()
         if "all_running" not in marks and len(running) >= workers + 1:
             marks["all_running"] = time.monotonic()
         launchers = [p for p in pods if (p["metadata"].get("labels") or {}).get("training.kubeflow.org/job-role") == "launcher"]
@@ -130,6 +141,7 @@ def one_round(workers: int, run_for: float, workdir: Path) -> dict:
     for i, t in enumerate(times):
         busiest = max(busiest, sum(1 for u in times[i:] if u - t <= 1.0))
     return {
+        **_runner_view(stamps, marks, returned),
         "total_s": returned - started,
         "until_apply_s": apply_at - started,
         "apply_to_running_s": marks["all_running"] - apply_at,
@@ -145,17 +157,122 @@ def one_round(workers: int, run_for: float, workdir: Path) -> dict:
     }
 
 
+def _runner_view(stamps: Stamps, marks: dict, returned: float) -> dict:
+    """The figures both targets share: what the runner saw, against when the launcher really ended."""
+    applied = stamps.first(lambda name, state, detail: name == "nccl" and state == "applied")
+    running = stamps.first(lambda name, state, detail: name == "nccl" and RUNNING in detail)
+    return {"apply_to_first_running_s": running - applied, "done_to_verdict_s": returned - marks["launcher_done"]}
+
+
+def watch_pods(kubeconfig: Path, namespace: str, marks: dict, stop: threading.Event) -> None:
+    """The real cluster's pods as a second client sees them (its requests are not the runner's)."""
+    from kubernetes import client, config, watch  # the real target only
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    core = client.CoreV1Api(api)
+    marks["watching"] = True
+    while not stop.is_set():
+        for event in watch.Watch().stream(core.list_namespaced_pod, namespace, timeout_seconds=2):
+            pod = event["object"]
+            phase = pod.status.phase if pod.status else None
+            if phase == RUNNING:
+                marks.setdefault("first_running", time.monotonic())
+            role = (pod.metadata.labels or {}).get("training.kubeflow.org/job-role")
+            if role == "launcher" and phase == "Succeeded":
+                marks.setdefault("launcher_done", time.monotonic())
+            if stop.is_set():
+                break
+    api.close()
+
+
+def one_round_real(workers: int, run_for: float, workdir: Path, cluster) -> dict:
+    from runner.flows.rehearse import LOG_FILE  # the real target only
+
+    library = workdir / "scenarios"
+    library.mkdir(parents=True)
+    (library / "kube-bench.yaml").write_text(SCENARIO.format(workers=workers))
+    scenario = validate_scenario("kube-bench", Library(library))
+
+    def launcher_prints_the_fixture(plan):
+        objects = []
+        for obj in plan.objects:
+            body = json.loads(json.dumps(obj.body, default=dict))
+            launcher = ((body.get("spec") or {}).get("mpiReplicaSpecs") or {}).get("Launcher")
+            if launcher:
+                meta = launcher["template"].setdefault("metadata", {})
+                meta["annotations"] = {**(meta.get("annotations") or {}), LOG_FILE: str(FIXTURE),
+                                       "sim.scenario-runner.io/run-for": f"{run_for:g}s"}
+            objects.append(type(obj)(obj.order, obj.workload, obj.template, body))
+        return type(plan)(plan.executor, plan.documents, plan.files, tuple(objects))
+
+    marks: dict[str, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_pods, args=(cluster.kubeconfig, "scenario-runner", marks, stop), daemon=True)
+    watcher.start()
+    while "watching" not in marks:
+        time.sleep(0.01)
+    stamps = Stamps()
+    started = time.monotonic()
+    result = run_scenario(scenario, executor_name="kubernetes", results_dir=workdir / "results", progress=stamps,
+                          options={"kubeconfig": str(cluster.kubeconfig)}, plan_hook=launcher_prints_the_fixture)
+    returned = time.monotonic()
+    stop.set()
+    assert result.verdict.status == "PASS", result.verdict.summary
+    facts = result.output.facts
+    cleanup_start = stamps.first(lambda name, state, detail: name == "cleanup" and state == "deleting")
+    cleanup_end = stamps.first(lambda name, state, detail: name == "cleanup" and state == "done")
+    return {**_runner_view(stamps, marks, returned), "total_s": returned - started,
+            "cleanup_s": cleanup_end - cleanup_start, "requests": sum(facts["api_requests"].values()),
+            "by_verb": dict(facts["api_requests"])}
+
+
+def rounds_on(target: str, args) -> list[dict]:
+    rounds = []
+    cluster = None
+    if target == "real":
+        from runner.flows.rehearse import ensure_cluster, stop_cluster  # the real target only
+        from tests.control_plane import cluster_dir
+
+        cluster = ensure_cluster(cluster_dir(), print)
+        print(f"control plane: {'started in %.1f s' % cluster.start_s if cluster.started else 'already up'}")
+    try:
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                rounds.append(one_round(args.workers, args.run_for, Path(tmp)) if target == "fake"
+                              else one_round_real(args.workers, args.run_for, Path(tmp), cluster))
+    finally:
+        if cluster is not None and cluster.started:
+            stop_cluster(cluster, print)
+    return rounds
+
+
+def compare(results: dict[str, list[dict]], args) -> None:
+    med = lambda rounds, key: statistics.median(r[key] for r in rounds)  # noqa: E731
+    rows = [["apply -> first pod Running (as the runner saw it)"] + [f"{med(r, 'apply_to_first_running_s'):.3f} s" for r in results.values()],
+            ["launcher done -> verdict returned"] + [f"{med(r, 'done_to_verdict_s'):.3f} s" for r in results.values()],
+            ["- of which cleanup + verification"] + [f"{med(r, 'cleanup_s'):.3f} s" for r in results.values()],
+            ["run_scenario wall time"] + [f"{med(r, 'total_s'):.2f} s" for r in results.values()],
+            ["API requests per run"] + [f"{med(r, 'requests'):.0f}" for r in results.values()]]
+    print(f"{args.workers}-worker MPIJob, launcher runs {args.run_for:g} s; median of {args.rounds} rounds")
+    print(tabulate(rows, headers=["", *results], tablefmt="simple"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--run-for", type=float, default=4.0, help="seconds the launcher runs (the waiting window)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--target", choices=["fake", "real", "both"], default="fake")
     args = parser.parse_args()
-    rounds = []
-    for i in range(args.rounds):
-        with tempfile.TemporaryDirectory() as tmp:
-            rounds.append(one_round(args.workers, args.run_for, Path(tmp)))
+    if args.target != "fake":
+        results = {target: rounds_on(target, args) for target in (["fake", "real"] if args.target == "both" else ["real"])}
+        if args.json:
+            print(json.dumps(results, indent=2))
+        else:
+            compare(results, args)
+        return
+    rounds = rounds_on("fake", args)
     if args.json:
         print(json.dumps(rounds, indent=2))
         return

@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from runner.base.errors import EXIT_INFRA, ExecutionError, Location, Problem, ScenarioError
 from runner.cluster import control, feed_log
@@ -34,7 +34,7 @@ from runner.flows.check import for_executor, validate_scenario
 from runner.flows.run import RunResult, run_scenario
 from runner.records.history import latest_passing
 from runner.render.kubernetes import RenderedObject
-from runner.scenario.model import Scenario, thaw
+from runner.scenario.model import Scenario, Workload, thaw
 from runner.scenario.resolve import Library
 
 EXECUTOR = "kubernetes"
@@ -185,16 +185,43 @@ class Printed:
     pods: tuple[tuple[str, Path], ...] = ()  # (pod name, file) fed before the pods exist
 
 
-def decorate(plan: Plan, scenario: Scenario, case: corpus.Case, feed: Callable[[str, str, str, Path], None]) -> Plan:
-    """The plan with every pod template annotated as the case says (feed(namespace, pod, container, file) for pods
-    whose names are known in advance)."""
+class Source(Protocol):
+    """What each pod prints: a corpus case (CaseSource), or anything else that names files (a test's recorded run)."""
+
+    def workload_file(self, workload: Workload) -> Path | None: ...
+    def pod_file(self, workload: Workload, index: int) -> Path | None: ...
+    def role_file(self, role: str) -> Path | None: ...
+    def exit_code(self, file: Path) -> int: ...
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    case: corpus.Case
+
+    def workload_file(self, workload: Workload) -> Path | None:
+        return corpus.shared_file(self.case, workload)
+
+    def pod_file(self, workload: Workload, index: int) -> Path | None:
+        return corpus.pod_file(self.case, workload, index)
+
+    def role_file(self, role: str) -> Path | None:
+        return corpus.role_file(self.case, role)
+
+    def exit_code(self, file: Path) -> int:
+        return self.case.exit_code(file)
+
+
+def decorate(plan: Plan, scenario: Scenario, case: corpus.Case | Source, feed: Callable[[str, str, str, Path], None]) -> Plan:
+    """The plan with every pod template annotated as the case (or source) says (feed(namespace, pod, container, file)
+    for pods whose names are known in advance)."""
+    source = CaseSource(case) if isinstance(case, corpus.Case) else case
     workloads = {w.name: w for w in scenario.workloads}
     objects = []
     for obj in plan.objects:
         body = thaw(obj.body)
         workload = workloads.get(obj.workload)
         if workload is not None:
-            for template, printed in _templates(body, workload, case):
+            for template, printed in _templates(body, workload, source):
                 _annotate(template, printed)
                 for pod, file in printed.pods:
                     for container in template["spec"]["containers"]:
@@ -203,31 +230,31 @@ def decorate(plan: Plan, scenario: Scenario, case: corpus.Case, feed: Callable[[
     return replace(plan, objects=tuple(objects))
 
 
-def _templates(body: dict, workload, case: corpus.Case):
+def _templates(body: dict, workload: Workload, source: Source):
     """(pod template, what its pods print) for each pod template of one rendered object."""
     kind, spec, name = body.get("kind"), body.get("spec") or {}, body["metadata"]["name"]
     if kind == "MPIJob":
         launcher = ((spec.get("mpiReplicaSpecs") or {}).get("Launcher") or {}).get("template")
         if launcher:
-            yield launcher, _printed(case, corpus.shared_file(case, workload))
+            yield launcher, _printed(source, source.workload_file(workload))
     elif kind == "LeaderWorkerSet":
         lwt = spec.get("leaderWorkerTemplate") or {}
         leader = lwt.get("leaderTemplate") or lwt.get("workerTemplate")
         if leader:  # leader pods are <name>-<group index>: each is fed its file before it exists
-            files = tuple((f"{name}-{i}", corpus.pod_file(case, workload, i)) for i in range(int(spec.get("replicas", 1))))
+            files = tuple((f"{name}-{i}", source.pod_file(workload, i)) for i in range(int(spec.get("replicas", 1))))
             yield leader, Printed(pods=tuple((pod, f) for pod, f in files if f is not None))
     elif kind == "DisaggregatedSet":
         for role in spec.get("roles") or []:
             lwt = (role.get("spec") or {}).get("leaderWorkerTemplate") or {}
             leader = lwt.get("leaderTemplate") or lwt.get("workerTemplate")
             if leader:
-                yield leader, _printed(case, corpus.role_file(case, role.get("name", "")))
+                yield leader, _printed(source, source.role_file(role.get("name", "")))
     elif isinstance(spec.get("template"), dict) and "containers" in (spec["template"].get("spec") or {}):
-        yield spec["template"], _printed(case, corpus.shared_file(case, workload))
+        yield spec["template"], _printed(source, source.workload_file(workload))
 
 
-def _printed(case: corpus.Case, file: Path | None) -> Printed:
-    return Printed(file, case.exit_code(file) if file else 0)
+def _printed(source: Source, file: Path | None) -> Printed:
+    return Printed(file, source.exit_code(file) if file else 0)
 
 
 def _annotate(template: dict, printed: Printed) -> None:
@@ -282,6 +309,16 @@ def for_rehearsal(name: str, library: Library, overrides: tuple[str, ...]) -> Sc
 def _one(scenario: Scenario, case: corpus.Case, library: Library, results_dir: Path, cluster: Cluster,
          overrides: tuple[str, ...], timeout_s: float | None, progress, options: Mapping[str, Any] | None) -> Rehearsal:
     started = time.monotonic()
+    result, leftovers = run_rehearsed(scenario, CaseSource(case), cluster, results_dir=results_dir, library=library,
+                                      overrides=overrides, timeout_s=timeout_s, progress=progress, options=options)
+    kind = "healthy" if case in corpus.healthy_cases(scenario, case.root) else "failure"
+    return Rehearsal(scenario.name, case, kind, result, leftovers, time.monotonic() - started)
+
+
+def run_rehearsed(scenario: Scenario, source: Source, cluster: Cluster, *, results_dir: Path, library: Library | None = None,
+                  overrides: tuple[str, ...] = (), timeout_s: float | None = None, progress=None,
+                  options: Mapping[str, Any] | None = None) -> tuple[RunResult, tuple[str, ...]]:
+    """One run of the scenario on the control plane, its pods printing what `source` names; and what of it is left."""
     fed: list[tuple[str, str]] = []
 
     def feed(namespace: str, pod: str, container: str, file: Path) -> None:
@@ -292,12 +329,11 @@ def _one(scenario: Scenario, case: corpus.Case, library: Library, results_dir: P
     try:
         result = run_scenario(scenario, executor_name=EXECUTOR, results_dir=results_dir, timeout_s=timeout_s, progress=progress,
                               overrides=list(overrides), options=run_options, library=library,
-                              plan_hook=lambda plan: decorate(plan, scenario, case, feed))
+                              plan_hook=lambda plan: decorate(plan, scenario, source, feed))
     finally:
         _forget_logs(cluster, fed)
     leftovers = () if run_options.get("keep") or run_options.get("dry_run") else tuple(labelled_leftovers(cluster, result.run_id))
-    kind = "healthy" if case in corpus.healthy_cases(scenario, case.root) else "failure"
-    return Rehearsal(scenario.name, case, kind, result, leftovers, time.monotonic() - started)
+    return result, leftovers
 
 
 def _forget_logs(cluster: Cluster, fed: list[tuple[str, str]]) -> None:

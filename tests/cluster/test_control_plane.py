@@ -1,13 +1,11 @@
 """The real control plane (runner/cluster, cluster/build.sh): the real controllers do the work.
 
-Uses the cluster of $SCENARIO_CLUSTER_DIR (default .cluster, from `make cluster`) when it is up; otherwise starts one
-in a temporary directory from the binaries cluster/build.sh built, and stops it afterwards. Skips when they are not
-built (run `cluster/build.sh` or `make cluster`).
+Uses the session's control plane (tests/control_plane.py): the one of $SCENARIO_CLUSTER_DIR (default .cluster, from
+`make cluster`) when it is up, else built when needed and started there for the session.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR, control, feed_log
+from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR, feed_log
 
 REPO = Path(__file__).resolve().parents[2]
 MPI = ("kubeflow.org", "v2beta1", "mpijobs")
@@ -24,28 +22,9 @@ LWS = ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    d = Path(os.environ.get("SCENARIO_CLUSTER_DIR", REPO / ".cluster"))
-    state = control.load_state(d)
-    if state and state.get("ready") and all(control._alive(p) for p in state["procs"].values()):
-        yield d / "kubeconfig"
-        return
-    try:
-        bin_dir = control.find_bin(None)
-    except Exception as e:  # no bash / build script
-        pytest.skip(f"control plane binaries not found: {e}")
-    missing = control.missing_binaries(bin_dir)
-    if missing:
-        pytest.skip(f"control plane not built ({', '.join(missing)} missing in {bin_dir}); run cluster/build.sh")
-    if control._port_in_use(control.MPI_HEALTH_PORT):
-        pytest.skip(f"port {control.MPI_HEALTH_PORT} is taken (another control plane on this machine?): the MPI "
-                    f"Operator needs it; point SCENARIO_CLUSTER_DIR at the running one")
-    d = tmp_path_factory.mktemp("cluster")
-    control.up(d, bin_dir, {"p5.48xlarge": 2, "p5en.48xlarge": 1, "p6-b200.48xlarge": 1})
-    try:
-        yield d / "kubeconfig"
-    finally:
-        control.down(d)
+def cluster(control_plane):
+    """The session's control plane (tests/control_plane.py), by its kubeconfig."""
+    return control_plane.kubeconfig
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
-"""A library scenario under both executors: real tools on emulated nodes, then the fake cluster replaying their output.
+"""A library scenario under both executors: real tools on emulated nodes, then the real control plane replaying their
+output.
 
 The local run executes the scenario's `local:` view with the real tools. The Kubernetes run applies
-the scenario's own objects to tests/fakekube, whose pods print exactly what the local run's processes
-printed. Both must pass through the same workload states in the same order, judge the same set of
+the scenario's own objects to the local control plane (tests/control_plane.py: real kube-apiserver, controllers,
+scheduler, MPI Operator; kwok nodes), whose pods print exactly what the local run's processes printed (the
+rehearsal's pod annotations, runner.flows.rehearse). Both must pass through the same workload states in the same order, judge the same set of
 checks, and give the same status for every check that both views define alike and the local run judged.
 """
 from __future__ import annotations
@@ -15,14 +17,12 @@ from test_contract import Recorder
 
 from runner.execute.local import nodes
 from runner.flows.check import for_executor, validate_scenario
+from runner.flows.rehearse import run_rehearsed
 from runner.flows.run import StopFlag, run_scenario
-from runner.render.labels import LABEL_PREFIX, dns_name
 from runner.scenario.resolve import Library
-from tests.fakekube import GPU_TAINT, Behavior, FakeKube, Match, node
 
 REPO = Path(__file__).resolve().parents[3]
 REGISTRY = "registry=registry.example/efa-validation"
-TIME_SCALE = 0.01
 pytestmark = pytest.mark.skipif(nodes.unavailable_reason() != "", reason=f"emulated nodes unavailable: {nodes.unavailable_reason()}")
 
 
@@ -47,34 +47,38 @@ def _run(scenario, executor: str, results: Path, options: dict):
     return result, recorder.events
 
 
-def _replay(kube: FakeKube, local_result) -> None:
-    """Every workload's pods print what the workload printed locally (its primary log), then end as it ended."""
-    kube.scripts.clear()
-    for name, outcome in local_result.output.outcomes.items():
-        text = outcome.logs[0].read_text() if outcome.logs else ""
-        labels = {f"{LABEL_PREFIX}/workload": dns_name(name)}
-        workload = next(w for w in local_result.scenario.workloads if w.name == name)
-        if workload.is_service:
-            kube.script(Match(labels=labels), Behavior.serves(log=text, log_every=0.0))
-        else:
-            role = "launcher" if workload.kind == "mpi" else None
-            kube.script(Match(labels=labels, role=role), Behavior.succeeds(log=text, log_every=0.0, after=0.5 / TIME_SCALE))
+@dataclass(frozen=True)
+class Replay:
+    """Every workload's pods print what the workload printed locally (its primary log); they end as it ended (0)."""
+
+    logs: dict
+
+    def workload_file(self, workload):
+        return self.logs.get(workload.name)
+
+    def pod_file(self, workload, index):
+        return self.logs.get(workload.name)
+
+    def role_file(self, role):
+        return None
+
+    def exit_code(self, file):
+        return 0
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_library_scenario_gives_the_same_states_and_checks_on_both_executors(name, tmp_path, monkeypatch):
+def test_library_scenario_gives_the_same_states_and_checks_on_both_executors(name, tmp_path, monkeypatch, control_plane):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     scenario = validate_scenario(name, Library(REPO / "scenarios"), [REGISTRY, *SCENARIOS[name].overrides])
     local, local_events = _run(scenario, "local", tmp_path / "local", {})
     assert local.verdict.status == "PASS", local.verdict.summary
 
-    gpu_nodes = [node(f"gpu-{i}", scenario.platform.instance_type, taints=[GPU_TAINT]) for i in range(2)]
-    with FakeKube(nodes=gpu_nodes + [node("cpu-0", "m7i.4xlarge")], time_scale=TIME_SCALE) as kube:
-        _replay(kube, local)
-        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        remote, remote_events = _run(scenario, "kubernetes", tmp_path / "kube",
-                                     {"kubeconfig": str(kubeconfig), "fail_fast_s": 2.0, "keep": False, "dry_run": None})
-        assert kube.objects(f"{LABEL_PREFIX}/run-id") == []
+    replay = Replay({n: o.logs[0] for n, o in local.output.outcomes.items() if o.logs})
+    recorder = Recorder({w.name for w in scenario.workloads}, StopFlag(), "")
+    remote, leftovers = run_rehearsed(scenario, replay, control_plane, results_dir=tmp_path / "kube", progress=recorder,
+                                      options={"fail_fast_s": 2.0})
+    remote_events = recorder.events
+    assert leftovers == ()
 
     assert local_events == remote_events and local_events
     local_checks = {r.name: r for r in local.verdict.results if r.kind != "infrastructure"}

@@ -19,6 +19,7 @@ from runner.execute.kubernetes.wait import (
     RUNNING,
     WAITING,
     Cache,
+    disaggregated_status,
     object_status,
 )
 from runner.flows.check import validate_scenario
@@ -197,3 +198,20 @@ def test_a_followed_container_log_reaches_the_record_redacted(tmp_path):
     assert text == ("loading model\nHF_TOKEN=<redacted>\necho <redacted> --api-key <redacted>\n"
                     "Authorization: Bearer <redacted>\nready\n")
     assert not any(secret.encode() in snapshot for snapshot in seen_while_growing)
+
+
+def test_a_disaggregatedset_without_status_is_ready_when_every_role_has_its_ready_pods():
+    """LWS v0.9.0's controller writes no DisaggregatedSet status (seen on the real control plane)."""
+    dset = {"spec": {"roles": [{"name": "prefill", "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1}}},
+                               {"name": "decode", "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": 1}}}]}}
+
+    def pod(role, ready=True, deleting=False):
+        meta = {"labels": {"disaggregatedset.x-k8s.io/role": role}, **({"deletionTimestamp": "now"} if deleting else {})}
+        return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+    waiting = disaggregated_status(dset, [pod("prefill"), pod("decode"), pod("decode", ready=False)])
+    assert waiting.phase == "waiting" and waiting.message == "prefill 1/1 pods ready, decode 1/2 pods ready"
+    assert disaggregated_status(dset, [pod("prefill"), pod("decode"), pod("decode", deleting=True)]).phase == "waiting"
+    assert disaggregated_status(dset, [pod("prefill"), pod("decode"), pod("decode")]).phase == "ready"
+    with_status = {**dset, "status": {"conditions": [{"type": "Available", "status": "False"}]}}
+    assert disaggregated_status(with_status, [pod("prefill"), pod("decode"), pod("decode")]).phase == "waiting"
