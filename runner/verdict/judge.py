@@ -122,8 +122,12 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
 
 
 def proven_failures(results: Sequence[CheckResult], output: RunOutput) -> list[CheckResult]:
-    """Checks that do not hold on the output of a workload that ran to its end: a fact about the cluster, not a
-    consequence of an infrastructure error (a crashed or timed-out workload's missing lines prove nothing)."""
+    """Checks that do not hold on the output of a run whose every workload ran to its end: a fact about the cluster.
+    When a workload crashed or timed out, what the others lack may be its consequence (no requests reached the
+    decode server because the router crash-looped), so nothing counts as proven and the infrastructure error leads."""
+    broken = (WorkloadState.FAILED, WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED)
+    if output.state in (RunState.ERROR, RunState.TIMEOUT) or any(o.state in broken for o in output.outcomes.values()):
+        return []
     done = {name for name, outcome in output.outcomes.items() if outcome.state == WorkloadState.DONE}
     return [r for r in results if r.status in PROVEN and r.workload in done]
 

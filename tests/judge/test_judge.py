@@ -173,3 +173,40 @@ def test_role_reads_only_that_roles_pod_logs(tmp_path):
     assert judge_check(check(**efa, role="prefill"), outcome(logs=paths), None).status == PASS
     missing = judge_check(check(**efa, role="router"), outcome(logs=paths), None)
     assert missing.status == "ERROR" and "role 'router'" in missing.message
+
+
+class _Scenario:
+    def __init__(self, *checks):
+        self.name, self.checks = "s", checks
+
+
+def test_a_proven_failure_decides_the_verdict_beside_error_checks(tmp_path):
+    """Issue 24: a PD run whose baseline record is missing (ERROR) and whose KV transfer failed (FAIL) is FAIL, exit 1."""
+    logs = write_logs(tmp_path, "KVTransferError: Request 7 timed out after 300.0s\n")
+    output = RunOutput("logs", {"w": WorkloadOutcome("w", DONE, tuple(logs))}, "completed")
+    scenario = _Scenario(check(name="ttft", metric="w.ttft", op="<=", baseline=Baseline("base", factor=3.0)),
+                         check(name="no-kv-errors", log="w", regex="KVTransferError", absent=True))
+    verdict = judge(scenario, output, {"w": metrics(ttft=77.0)}, lambda *a: BaselineValue(None, error="no baseline run"))
+    assert [r.status for r in verdict.results] == [ERROR, FAIL]
+    assert verdict.status == FAIL and verdict.exit_code == 1
+
+
+def test_a_crashed_workload_keeps_the_verdict_an_error(tmp_path):
+    """What the other workloads lack may be the crash's consequence: nothing is proven, the infrastructure error leads."""
+    logs = write_logs(tmp_path, "no decode batch\n")
+    output = RunOutput("local", {"w": WorkloadOutcome("w", DONE, tuple(logs)),
+                                 "router": WorkloadOutcome("router", FAILED, (), message="CrashLoopBackOff")}, "completed")
+    verdict = judge(_Scenario(check(name="decode", log="w", contains="Decode batch")), output, {})
+    assert FAIL in [r.status for r in verdict.results] and verdict.status == ERROR and verdict.exit_code == 3
+
+
+def test_a_failed_fallback_check_is_a_fallback_named_in_the_summary(tmp_path):
+    from runner.verdict.judge import FALLBACK
+
+    logs = write_logs(tmp_path, "NCCL INFO Using network Socket\n")
+    output = RunOutput("logs", {"w": WorkloadOutcome("w", DONE, tuple(logs))}, "completed")
+    verdict = judge(_Scenario(check(name="no-socket", log="w", regex="Using network Socket", absent=True,
+                                    fallback="NCCL's Socket transport (TCP) instead of EFA")), output, {})
+    assert verdict.results[0].status == FALLBACK and verdict.status == FALLBACK and verdict.exit_code == 1
+    assert "fell back to NCCL's Socket transport (TCP) instead of EFA" in verdict.summary
+    assert verdict.results[0].message.startswith("fell back to NCCL's Socket transport")

@@ -82,10 +82,11 @@ def _report_again(result, results: Path, capsys) -> None:
     assert "triage.json: not a readable triage document" in err and "hint:" in err and "Traceback" not in err, err
 
 
-# The fake's launchers print the 16-rank fixture whatever the set's size: bisection's larger sets would fail an
-# "== 16 ranks" check (triage scales it with the set) and the every-rank provider line, so these runs check
-# ">= 16" ranks and the provider line at least once instead.
-AT_LEAST_16_RANKS = ("checks.ranks.op=>=", "checks.transport.count=1", "checks.network.count=1")
+# The fake's launchers print the 16-rank, 2-host fixture whatever the set's size: bisection's larger sets would fail
+# an "== 16 ranks" or "== 2 hosts" check (triage scales them with the set) and the every-rank evidence lines, so these
+# runs check ">= 16" ranks, hosts "<=" the set's and each evidence line at least once instead.
+AT_LEAST_16_RANKS = ("checks.ranks.op=>=", "checks.hosts.op=<=", "checks.transport.count=1", "checks.network.count=1",
+                     "checks.efa-devices.count=1", "checks.gpudirect.count=1")
 
 
 @pytest.mark.parametrize("strategy, count", [("all-pairs", 8), ("bisection", 16)])

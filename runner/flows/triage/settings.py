@@ -152,16 +152,19 @@ def set_overrides(scenario: Scenario, settings: TriageSettings, nodes: Sequence[
     if count != settings.base_nodes and scenario.workload(settings.workload).kind == "mpi":
         ranks = max(settings.base_ranks // settings.base_nodes, 1) * count
         sets += [f"workloads.{settings.workload}.nodes={count}", f"workloads.{settings.workload}.ranks={ranks}"]
-        sets += _scaled_rank_checks(scenario, settings, ranks)
+        sets += _scaled_rank_checks(scenario, settings, ranks, count)
     return sets
 
 
-def _scaled_rank_checks(scenario: Scenario, settings: TriageSettings, ranks: int) -> list[str]:
-    """A check that the workload ran on all its ranks (`<workload>.ranks == N`) follows the set's size."""
+def _scaled_rank_checks(scenario: Scenario, settings: TriageSettings, ranks: int, nodes: int) -> list[str]:
+    """A check that the workload ran on all its ranks (`<workload>.ranks == N`) or hosts (`<workload>.hosts == N`)
+    follows the set's size."""
     sets = []
     for index, check in enumerate(scenario.checks):
         if check.metric == f"{settings.workload}.ranks" and check.op == "==" and check.value == settings.base_ranks:
             sets.append(f"checks.{index}.value={ranks}")
+        elif check.metric == f"{settings.workload}.hosts" and check.op == "==" and check.value == settings.base_nodes:
+            sets.append(f"checks.{index}.value={nodes}")
     return sets
 
 
