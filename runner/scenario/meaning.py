@@ -204,16 +204,22 @@ def catalog_names(catalog: Catalog) -> set[str]:
 # --- parameters, durations, templates, sizes -----------------------------------------------------------
 
 
-def _strings(value: Any, path: tuple = ()) -> Iterator[tuple[str, tuple]]:
-    if isinstance(value, str):
-        yield value, path
-    elif isinstance(value, dict) or hasattr(value, "items"):
-        for key, item in value.items():
-            yield str(key), path
-            yield from _strings(item, path + (key,))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _strings(item, path + (i,))
+def _strings(value: Any, path: tuple = ()) -> list[tuple[str, tuple]]:
+    """Every string of a document with its path (a mapping's keys with the mapping's path). A loop, not recursive
+    generators: validation walks every scenario's document twice."""
+    found: list[tuple[str, tuple]] = []
+    pending = [(value, path)]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            found.append((value, path))
+        elif isinstance(value, dict) or hasattr(value, "items"):
+            for key, item in value.items():
+                found.append((str(key), path))
+                pending.append((item, path + (key,)))
+        elif isinstance(value, (list, tuple)):
+            pending.extend((item, path + (i,)) for i, item in enumerate(value))
+    return found
 
 
 def used_parameters(scenario: Scenario) -> set[str]:

@@ -24,6 +24,9 @@ def seconds(duration: str | float | int | None, default: float | None = None) ->
     return float(match.group(1)) * _SCALE[match.group(2)]
 
 
+_SCALARS = (str, int, float, type(None))
+
+
 def freeze(value: Any) -> Any:
     """Deep read-only copy: dicts become mapping proxies, lists tuples."""
     if isinstance(value, dict):
@@ -35,7 +38,9 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Plain dicts and lists again (for YAML/JSON output)."""
-    if isinstance(value, (dict, MappingProxyType)) or isinstance(value, Mapping):  # the fast checks first
+    if isinstance(value, _SCALARS):  # most values: answered before the (slower) abstract Mapping check
+        return value
+    if isinstance(value, (dict, MappingProxyType)) or isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [thaw(v) for v in value]
