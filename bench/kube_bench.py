@@ -161,7 +161,9 @@ def _runner_view(stamps: Stamps, marks: dict, returned: float) -> dict:
     """The figures both targets share: what the runner saw, against when the launcher really ended."""
     applied = stamps.first(lambda name, state, detail: name == "nccl" and state == "applied")
     running = stamps.first(lambda name, state, detail: name == "nccl" and RUNNING in detail)
-    return {"apply_to_first_running_s": running - applied, "done_to_verdict_s": returned - marks["launcher_done"]}
+    seen_done = stamps.first(lambda name, state, detail: name == "nccl" and state == "done")
+    return {"apply_to_first_running_s": running - applied, "done_to_verdict_s": returned - marks["launcher_done"],
+            "done_seen_s": seen_done - marks["launcher_done"], "seen_to_verdict_s": returned - seen_done}
 
 
 def watch_pods(kubeconfig: Path, namespace: str, marks: dict, stop: threading.Event) -> None:
@@ -250,6 +252,8 @@ def compare(results: dict[str, list[dict]], args) -> None:
     med = lambda rounds, key: statistics.median(r[key] for r in rounds)  # noqa: E731
     rows = [["apply -> first pod Running (as the runner saw it)"] + [f"{med(r, 'apply_to_first_running_s'):.3f} s" for r in results.values()],
             ["launcher done -> verdict returned"] + [f"{med(r, 'done_to_verdict_s'):.3f} s" for r in results.values()],
+            ["- launcher done -> the runner sees the MPIJob done (controllers + watch)"] + [f"{med(r, 'done_seen_s'):.3f} s" for r in results.values()],
+            ["- the runner sees it done -> verdict (cleanup, logs, parse, judge, record)"] + [f"{med(r, 'seen_to_verdict_s'):.3f} s" for r in results.values()],
             ["- of which cleanup + verification"] + [f"{med(r, 'cleanup_s'):.3f} s" for r in results.values()],
             ["run_scenario wall time"] + [f"{med(r, 'total_s'):.2f} s" for r in results.values()],
             ["API requests per run"] + [f"{med(r, 'requests'):.0f}" for r in results.values()]]

@@ -14,7 +14,7 @@
   RecreateGroupOnPodRestart; status readyReplicas + Available/Progressing.
   (No StatefulSets: leaders are owned by the LWS, workers by their leader.)
 * DisaggregatedSet: one LeaderWorkerSet `<name>-<revision>-<role>` per role plus
-  a headless Service `<name>-<revision>-<role>-prv`; roleStatuses and conditions.
+  a headless Service `<name>-<revision>-<role>-prv`; no status, as LWS v0.9.0 writes none.
 * Deployment: pods `<name>-<template hash>-<5 chars>` (owned by the Deployment,
   no ReplicaSet object), readyReplicas/availableReplicas, conditions.
 * Garbage collection of dependents whose owners are gone (after `gc_delay`),
@@ -650,7 +650,7 @@ class DisaggregatedSetController(Controller):
             lws_rt = self.api.rt(LeaderWorkerSetController.resource)
         except ApiError:
             return
-        wanted, role_statuses = set(), []
+        wanted = set()
         for role in roles:
             lws_name = f"{name}-{revision}-{role['name']}"
             wanted.add(lws_name)
@@ -659,26 +659,10 @@ class DisaggregatedSetController(Controller):
             if lws is None:
                 lws = self.create(lws_rt.key, ns, self._lws(ds, role, lws_name, labels), ds)
             self._ensure_service(ds, role["name"], revision, labels)
-            lws_status = (lws or {}).get("status") or {}
-            role_statuses.append({"name": role["name"], "replicas": lws_status.get("replicas", 0),
-                                  "readyReplicas": lws_status.get("readyReplicas", 0),
-                                  "updatedReplicas": lws_status.get("updatedReplicas", 0)})
         for lws in self.api.store.items(lws_rt.key, ns):  # a new revision replaces the old LWSs
             if controller_uid(lws) == meta["uid"] and lws["metadata"]["name"] not in wanted and not deleting(lws):
                 self.delete(lws_rt.key, lws)
-        status = clone(ds.get("status") or {})
-        status["roleStatuses"] = role_statuses
-        stamp = timestamp()
-        generation = {"observedGeneration": meta.get("generation", 1)}
-        if roles and all(r["readyReplicas"] == (self._role_replicas(role)) for r, role in zip(role_statuses, roles)):
-            set_condition(status, "Available", "True", "AllRolesReady", "All roles are ready", stamp, generation)
-            set_condition(status, "Progressing", "False", "RolloutComplete", "All roles are up to date", stamp,
-                          generation)
-        else:
-            set_condition(status, "Available", "False", "RolesNotReady", "Not all roles are ready", stamp, generation)
-            set_condition(status, "Progressing", "True", "RolesProgressing", "Roles are progressing", stamp,
-                          generation)
-        self.write_status(ds, status)
+        # LWS v0.9.0's controller writes no DisaggregatedSet status (neither roleStatuses nor conditions): nor does this.
 
     @staticmethod
     def _role_replicas(role):

@@ -365,7 +365,7 @@ def test_disaggregatedset_makes_pods_for_each_role(kube, api):
     kube.wait_for(lambda: len([p for p in kube.pods("run=r1") if p["status"]["phase"] == "Running"]) == 2)
     roles = sorted(p["metadata"]["labels"]["disaggregatedset.x-k8s.io/role"] for p in kube.pods("run=r1"))
     assert roles == ["decode", "prefill"]
-    kube.wait_for(lambda: condition(kube.get("disaggregatedsets", "pd"), "Available"))
+    assert not kube.get("disaggregatedsets", "pd").get("status")  # as LWS v0.9.0: the controller writes no status
 
 
 def test_failures_users_hit(kube, api):
