@@ -4,13 +4,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from kube_support import REPO, make_cluster
+from kube_support import REPO
 
 from runner.execute.kubernetes import client as client_module
 from runner.execute.kubernetes.apply import prepare
-from runner.execute.kubernetes.client import connect, find_config
+from runner.execute.kubernetes.client import find_config
 from runner.execute.kubernetes.diagnose import hints_for, pod_problems
-from runner.execute.kubernetes.kinds import CONFIGMAP, DEPLOYMENT, JOB, LWS, MPIJOB
+from runner.execute.kubernetes.kinds import DEPLOYMENT, JOB, LWS, MPIJOB
 from runner.execute.kubernetes.preflight import _pack, pod_templates
 from runner.execute.kubernetes.wait import (
     DONE,
@@ -18,7 +18,6 @@ from runner.execute.kubernetes.wait import (
     READY,
     RUNNING,
     WAITING,
-    Cache,
     disaggregated_status,
     object_status,
 )
@@ -139,32 +138,6 @@ def test_in_cluster_config_is_found_when_running_in_a_pod(monkeypatch, tmp_path,
     assert find_config({}).kind == "in-cluster"
     with pytest.raises(Exception, match="--context prod needs a kubeconfig"):
         find_config({"context": "prod"})
-
-
-def test_the_cache_lists_again_when_its_resource_version_is_too_old(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path)
-    try:
-        for i in range(3):
-            kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "labels": {"run": "x"}}})
-        client = connect({"kubeconfig": str(cluster.kubeconfig)})
-        cache = Cache(client, CONFIGMAP, "default", "run=x", lambda: None, watch_timeout_s=5)
-        real_list, versions = cache._list, []
-
-        def list_once_stale():
-            version = real_list()
-            versions.append(version)
-            return "1" if len(versions) == 1 else version  # the first watch starts from a compacted version: 410
-        cache._list = list_once_stale
-        cache.start()
-        kube.wait_for(lambda: len(versions) >= 2, timeout=10)
-        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c9", "labels": {"run": "x"}}})
-        kube.wait_for(lambda: cache.get("c9", "default"), timeout=10)
-        assert sorted(o["metadata"]["name"] for o in cache.items()) == ["c0", "c1", "c2", "c9"]
-        assert cache.relists == 2 and cache.error is None
-        cache.stop()
-        client.close()
-    finally:
-        kube.stop()
 
 
 def test_a_followed_container_log_reaches_the_record_redacted(tmp_path):
