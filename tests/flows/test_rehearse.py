@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from runner.base.errors import EXIT_FAIL, EXIT_PASS, ScenarioError
+from runner.base.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, ScenarioError
 from runner.execute import get_executor
 from runner.execute.progress import QuietProgress
 from runner.flows import corpus, rehearse
@@ -80,9 +80,16 @@ def _placed_by_the_scheduler(one: rehearse.Rehearsal) -> None:
 def test_every_recorded_fault_fails_naming_its_cause(control_plane, shared_results, name, case):
     one = _rehearse(control_plane, shared_results, name, case)[-1]
     verdict = one.result.verdict
-    assert one.kind == "failure" and verdict.exit_code == EXIT_FAIL, verdict.summary
-    failed = [r for r in verdict.results if r.status in PROVEN]
-    assert failed and all(r.name in verdict.summary or r.message for r in failed), verdict.summary
+    failed = [r for r in verdict.results if r.status in PROVEN or r.status == "FAIL"]
+    assert one.kind == "failure" and failed and all(r.message for r in failed), verdict.summary
+    crashed = [n for n, o in one.result.output.outcomes.items() if o.state == "failed"]
+    if any(one.case.exit_codes.values()):
+        # the recorded process exited non-zero (its README says so), so its pod fails: a workload that did not run to
+        # its end makes the verdict ERROR (a FAIL is proven only when every workload ran to its end), FAILs kept
+        assert crashed and verdict.exit_code == EXIT_INFRA, verdict.summary
+        assert any(f"exit code {one.case.exit_codes[n]}" in one.result.output.outcomes[n].message for n in crashed)
+    else:
+        assert not crashed and verdict.exit_code == EXIT_FAIL, verdict.summary
     assert one.leftovers == ()
 
 
