@@ -242,7 +242,7 @@ def test_mooncake_target_and_initiator_on_different_nodes_with_metadata_url():
         assert "--metadata_server=http://metadata.scenario-runner.svc:8080/metadata" in argv
         assert "--protocol=efa" in argv
     argv = _main(initiator)["command"]
-    for flag in ("--block_size=4194304", "--batch_size=64", "--threads=12", "--buffer_size=4294967296", "--duration=60"):
+    for flag in ("--block_size=1048576", "--batch_size=16", "--threads=48", "--buffer_size=4294967296", "--duration=60"):
         assert flag in argv
     assert "wait_tcp target.scenario-runner.svc 12345" in _wait_script(initiator)
     assert objs[("Service", "target")]["spec"]["clusterIP"] == "None", "getent must give the pod IP, the segment name"

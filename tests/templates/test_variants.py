@@ -38,18 +38,18 @@ def test_alltoall_changes_only_the_benchmark_command():
         == parent_script
 
 
-def test_vram_changes_only_memory_kind_gpu_id_and_gpu_count():
-    def command_index(kind: str, name: str, prefix: str) -> int:
+def test_vram_changes_only_memory_kind_gpu_id_gpu_count_and_its_sourced_sizing():
+    """Besides GPU memory, the VRAM variant runs at the settings its source measured (its own buffer, threads, batch)."""
+    def command_indexes(kind: str, name: str, prefixes: tuple[str, ...]) -> set[int]:
         argv = by_kind_name("mooncake-efa-dram")[(kind, name)]["spec"]["template"]["spec"]["containers"][0]["command"]
-        return next(i for i, arg in enumerate(argv) if arg.startswith(prefix))
+        return {i for i, arg in enumerate(argv) if arg.startswith(prefixes)}
 
+    sizing = ("--buffer_size=", "--threads=", "--batch_size=")
     expected = set()
     for kind, name in (("Deployment", "target"), ("Job", "initiator")):
         container = (kind, name, "spec", "template", "spec", "containers", 0)
-        expected |= {container + ("command", command_index(kind, name, "--use_vram=")),
-                     container + ("command", command_index(kind, name, "--gpu_id=")),
-                     container + ("resources", "requests", "nvidia.com/gpu"),
-                     container + ("resources", "limits", "nvidia.com/gpu")}
+        expected |= {container + ("command", i) for i in command_indexes(kind, name, ("--use_vram=", "--gpu_id=", *sizing))}
+        expected |= {container + ("resources", "requests", "nvidia.com/gpu"), container + ("resources", "limits", "nvidia.com/gpu")}
     assert changed_paths("mooncake-efa-dram", "mooncake-efa-vram") == expected
     vram = by_kind_name("mooncake-efa-vram")[("Job", "initiator")]["spec"]["template"]["spec"]["containers"][0]
     assert {"--use_vram=true", "--gpu_id=-1"} <= set(vram["command"])
