@@ -16,7 +16,7 @@ from runner.base.errors import (
 )
 from runner.cli.options import complete_scenarios, current_library, library_option, pick_executor
 from runner.execute import get_executor
-from runner.execute.kubernetes import executor as kube_executor
+from runner.execute.kubernetes import operations as kube_operations
 from runner.execute.local.nodes import cleanup_stale
 from runner.execute.local.processes import end_marked
 from runner.execute.progress import QuietProgress, TerminalProgress
@@ -158,7 +158,7 @@ def cleanup(run_id: str | None, all_runs: bool, kube_context: str | None, kubeco
         raise ScenarioError(Problem("say which objects to delete: --run ID, --all or --local", hint="`scenario cleanup --run 20261127-101500-ab12`"))
 
     options = {"context": kube_context, "kubeconfig": kubeconfig, "namespace": namespace}
-    remaining = kube_executor.cleanup(options, run_id=run_id, all_runs=all_runs)
+    remaining = kube_operations.cleanup(options, run_id=run_id, all_runs=all_runs)
     if remaining:
         raise RunnerError("still present after cleanup:\n" + "\n".join(f"  {item}" for item in remaining),
                           hint="run `scenario cleanup` again; objects with finalizers can take a while to go")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 import yaml
-from tabulate import tabulate
 
 from runner.base.budget import PARSE_BUDGET_S, time_budget
 from runner.base.errors import (
@@ -32,6 +31,7 @@ from runner.scenario.schemas import schema_text
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(output: str) -> None:
     """List the scenarios: name, layer, executor(s), description."""
+    from tabulate import tabulate  # only the commands that print a table: validate does not
 
     library = current_library()
     rows = []
@@ -178,6 +178,7 @@ def schema_command() -> None:
 @click.option("--list", "list_catalog", is_flag=True, help="List the metrics and options each parser declares (or PARSER's).")
 def parse(parser_name: str | None, file: str | None, as_json: bool, options: tuple[str, ...], list_catalog: bool) -> None:
     """Print the metrics a parser reads from a log file ('-' for stdin); with --list, the parsers' metric catalog."""
+    from tabulate import tabulate  # only the commands that print a table: validate does not
 
     if list_catalog:
         click.echo(_catalog_text(parser_name, as_json))
@@ -211,6 +212,7 @@ def parse(parser_name: str | None, file: str | None, as_json: bool, options: tup
 
 
 def _catalog_text(parser_name: str | None, as_json: bool) -> str:
+    from tabulate import tabulate  # only the commands that print a table: validate does not
 
     catalogs = [get_catalog(name) for name in ([parser_name] if parser_name else parser_names())]
     if as_json:

@@ -6,7 +6,7 @@ every executor they declare, so template and object errors surface before a run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from runner.base.errors import Problem, RunnerError, ScenarioError
@@ -15,7 +15,7 @@ from runner.flows.triage.settings import triage_problems
 from runner.scenario import overlay
 from runner.scenario import validate as language
 from runner.scenario.model import Scenario
-from runner.scenario.resolve import Library, Resolved, resolve
+from runner.scenario.resolve import Library, Resolved, apply_overrides, resolve
 from runner.scenario.sandbox import bounded_rendering
 
 PLUGINS = language.Plugins(executors=tuple(executor_names()), checks=(triage_problems,))
@@ -75,11 +75,13 @@ def matrix_check(scenario: Scenario, target: str, library: Library) -> None:
     """What `run` refuses in a `matrix:`: each value of each axis validated as a sweep validates its variants
     (`--set path=value`), so an unknown path or a value the scenario cannot take is an error before anything runs."""
     problems: list[Problem] = []
+    base = resolve(target, library) if scenario.matrix else None  # once: each value is a --set on the same document
     for key, values in scenario.matrix.items():
         found: dict[str, Problem] = {}
         for value in values:
             try:
-                validate_scenario(target, library, [f"{key}={json.dumps(value)}", "matrix={}"])
+                data, sources = apply_overrides(base.data, base.sources, [f"{key}={json.dumps(value)}", "matrix={}"])
+                language.validate_resolved(replace(base, data=data, sources=sources), library, plugins=PLUGINS)
             except ScenarioError as error:
                 for problem in error.problems:
                     text = problem.message.replace(f"--set {f'{key}={json.dumps(value)}'!r}: ", "")

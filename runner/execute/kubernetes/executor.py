@@ -2,7 +2,7 @@
 
 Thin on purpose: the work is in runner/execute/kubernetes/ (one module per concern). The CLI calls
 `KubernetesExecutor.check_environment(options)` before it creates a run record, and
-`cleanup(options, run_id=..., all_runs=...)` for `scenario cleanup`.
+runner.execute.kubernetes.operations for `scenario cleanup` and triage.
 """
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from typing import Any, Mapping
 
 from runner.base.errors import ExecutionError
 from runner.execute.contract import Plan, RunContext, RunOutput
-from runner.execute.kubernetes import cleanup as cleanup_
-from runner.execute.kubernetes import fleet
-from runner.execute.kubernetes.client import KubeApiError, connect
 from runner.execute.registry import executor
 from runner.execute.schedule import run_with
 from runner.render.kubernetes import namespace_for, render_kubernetes, with_namespace, write_objects
@@ -38,6 +35,7 @@ class KubernetesExecutor:
         """Stop before a run record exists when no cluster is configured or it cannot be reached (not for --dry-run=client)."""
         if options.get("dry_run") == "client":
             return
+        from runner.execute.kubernetes.client import KubeApiError, connect  # the cluster's client: not loaded to validate or plan
 
         client = connect(options)
         try:
@@ -59,49 +57,3 @@ class KubernetesExecutor:
         if dry_run:
             return session.dry_run(dry_run)
         return run_with(context, session, TICK_S)
-
-
-def cleanup(options: Mapping[str, Any], run_id: str | None = None, all_runs: bool = False) -> list[str]:
-    """Delete what runs left behind (by label; namespaces stay) and verify; returns what is still there.
-
-    options: context, kubeconfig, namespace (None: every namespace), timeout_s (default 120).
-    """
-
-    if bool(run_id) == bool(all_runs):
-        raise ExecutionError("say which objects to delete: a run id or all runs")
-    selector = cleanup_.run_selector(run_id) if run_id else cleanup_.all_runs_selector()
-    client = connect(options)
-    try:
-        return cleanup_.delete_by_label(client, selector, options.get("namespace") or None,
-                                        timeout_s=float(options.get("timeout_s") or cleanup_.DEFAULT_TIMEOUT_S))
-    finally:
-        client.close()
-
-
-# --- for triage (a strategy above runs: it asks the cluster only for the fleet and for leftovers) ---------
-
-
-def _with_client(options: Mapping[str, Any], use):
-
-    client = connect(options)
-    try:
-        return use(client)
-    finally:
-        client.close()
-
-
-def discover_nodes(options: Mapping[str, Any], selector: str):
-    """The fleet: nodes matching the label selector that are neither cordoned nor NotReady (runner.execute.kubernetes.fleet.Fleet)."""
-
-    return _with_client(options, lambda client: fleet.discover(client, selector))
-
-
-def cordon_nodes(options: Mapping[str, Any], nodes) -> list[str]:
-
-    return _with_client(options, lambda client: fleet.cordon(client, nodes))
-
-
-def left_behind(options: Mapping[str, Any], namespace: str, run_ids) -> list[str]:
-    """What the given runs left in the namespace (cleanup is verified by each run; this checks a whole round at once)."""
-
-    return _with_client(options, lambda client: fleet.left_behind(client, namespace, list(run_ids)))

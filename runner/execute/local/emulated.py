@@ -13,7 +13,6 @@ the machine can make them), loopback otherwise, with a one-line notice on fallba
 """
 from __future__ import annotations
 
-import http.client
 import re
 import socket
 import time
@@ -88,6 +87,7 @@ class Loopback:
             return False
 
     def http_ok(self, workload: str, port: int, path: str) -> bool:
+        import http.client  # with ssl and email: only when a readiness probe is HTTP
 
         connection = http.client.HTTPConnection(LOOPBACK, port, timeout=0.5)
         try:

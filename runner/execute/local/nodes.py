@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
-import http.client
 import json
 import os
 import shutil
@@ -260,6 +259,7 @@ exec ip netns exec "$ns" unshare --uts -- /bin/sh -c 'hostname "$1" && eval "$0"
             sock.close()
 
     def http_ok(self, node: str, port: int, path: str, timeout: float = 0.5) -> bool:
+        import http.client  # with ssl and email: only when a readiness probe is HTTP
 
         with self.in_hub():
             connection = http.client.HTTPConnection(self.address(node), port, timeout=timeout)

@@ -25,8 +25,8 @@ from runner.base.errors import (
     ScenarioError,
 )
 from runner.execute.kubernetes.client import SHARED, SharedCluster
-from runner.execute.kubernetes.executor import cordon_nodes, discover_nodes
-from runner.execute.kubernetes.executor import left_behind as kubernetes_left_behind
+from runner.execute.kubernetes.operations import cordon_nodes, discover_nodes
+from runner.execute.kubernetes.operations import left_behind as kubernetes_left_behind
 from runner.execute.local.nodes import left_behind as local_left_behind
 from runner.execute.progress import QuietProgress
 from runner.flows.check import for_executor, validate_scenario

@@ -16,7 +16,7 @@ from kube_support import REGISTRY, RUN_LABEL, SCENARIO, in_thread, log_of, run_c
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from runner.execute.kubernetes.executor import cleanup
+from runner.execute.kubernetes.operations import cleanup
 from runner.flows import rehearse
 from runner.flows.run import StopFlag, run_scenario
 from runner.scenario.resolve import Library
