@@ -156,17 +156,24 @@ def _built_binaries(say: Callable[[str], None]) -> Path:
 
 
 class _Lines:
-    """A file-like target for the control plane's progress prints: each line to `say`."""
+    """A file-like target for the control plane's progress prints: each line to `say`. A `say` that prints to
+    stdout itself (print) would write here again: its lines go to the stdout this replaced."""
 
     def __init__(self, say: Callable[[str], None]):
-        self.say, self.buffer = say, ""
+        self.say, self.buffer, self.saying, self.outer = say, "", False, sys.stdout
 
     def write(self, text: str) -> int:
+        if self.saying:
+            return self.outer.write(text)
         self.buffer += text
         while "\n" in self.buffer:
             line, self.buffer = self.buffer.split("\n", 1)
             if line.strip():
-                self.say(line)
+                self.saying = True
+                try:
+                    self.say(line)
+                finally:
+                    self.saying = False
         return len(text)
 
     def flush(self) -> None:
