@@ -51,12 +51,15 @@ def installed(tmp_path_factory):
     wheel = next((root / "dist").glob("scenario_runner-*.whl"))
     venv.EnvBuilder(with_pip=False).create(root / "venv")
     python = root / "venv" / "bin" / "python"
+    # without PYTHONPATH (tests/conftest.py points it at the checkout, whose egg-info pip would take as installed)
+    # and before the .pth that lends this venv's dependencies (its editable scenario-runner too): else pip installs nothing
+    install = _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel],
+                   cwd=root, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert install.returncode == 0, install.stderr
     purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root, env={}).stdout.strip()
     shared = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     Path(purelib, "shared-dependencies.pth").write_text("".join(f"{path}\n" for path in shared))
-    install = _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel],
-                   cwd=root, env=os.environ.copy())
-    assert install.returncode == 0, install.stderr
+    assert list(Path(purelib).glob("scenario_runner-*.dist-info")), "the wheel was not installed into the test venv"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SCENARIO_", "VIRTUAL_ENV"))}
     env.update({"CI": "true", "PATH": f"{root / 'venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"})
     elsewhere = root / "elsewhere"
