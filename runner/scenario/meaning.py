@@ -92,7 +92,7 @@ def _string_commands_have_a_shell(scenario: Scenario) -> Iterator[Problem]:
 
 def _no_nul_characters(scenario: Scenario) -> Iterator[Problem]:
     """A NUL (a YAML "\\0" escape) cannot reach a program: argv and environment strings end at it."""
-    for text, path in _strings(scenario.data):
+    for text, path in _document_strings(scenario):
         if "\0" in text:
             yield Problem("a NUL character (\\0) in a value: no program can receive it in an argument or the environment",
                           _at(scenario, *path), "remove the \\0 escape from the double-quoted string")
@@ -222,10 +222,19 @@ def _strings(value: Any, path: tuple = ()) -> list[tuple[str, tuple]]:
     return found
 
 
+_LAST_WALK: list = [None, []]  # (the document, its strings): a validation's two passes share one walk
+
+
+def _document_strings(scenario: Scenario) -> list[tuple[str, tuple]]:
+    if _LAST_WALK[0] is not scenario.data:
+        _LAST_WALK[:] = [scenario.data, _strings(scenario.data)]
+    return _LAST_WALK[1]
+
+
 def used_parameters(scenario: Scenario) -> set[str]:
     """Parameters the scenario's templates read (`params.NAME`, `params['NAME']`) or its matrix sweeps."""
     used: set[str] = set()
-    for text, path in _strings(scenario.data):
+    for text, path in _document_strings(scenario):
         if path[:1] == ("parameters",) and len(path) <= 1:
             continue  # the parameter names themselves
         if path[:1] == ("matrix",) or (path == ("matrix",)):

@@ -15,11 +15,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from runner.flows.triage.strategies import NodeSet, Outcome
+from runner.flows.triage.strategies import DEFAULT_SLOW, NodeSet, Outcome
 from runner.verdict.judge import CheckStatus
 
 PASS = CheckStatus.PASS
-DEFAULT_SLOW = 0.75
 MIN_GROUP = 3
 
 

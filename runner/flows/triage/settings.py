@@ -13,8 +13,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from runner.base.errors import Location, Problem, RunnerError, ScenarioError
-from runner.flows.triage.scoring import DEFAULT_SLOW
-from runner.flows.triage.strategies import STRATEGIES
+from runner.flows.triage.strategies import DEFAULT_SLOW, STRATEGIES
 from runner.parse.catalog import unknown_metric_hint
 from runner.parse.logs import catalog_of
 from runner.scenario.model import Scenario, thaw

@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 
 from runner.base.registry import Registry
 
+DEFAULT_SLOW = 0.75  # a set below this fraction of the fleet's median is slow (triage.slow)
+
 NodeSet = tuple[str, ...]
 
 
