@@ -25,6 +25,7 @@ from runner.execute.local.nodes import (
     NodesError,
     NodesUnavailable,
     cleanup_stale,
+    http_get_ok,
     unavailable_reason,
 )
 from runner.execute.local.placement import Placement, nodes_config, place
@@ -87,16 +88,7 @@ class Loopback:
             return False
 
     def http_ok(self, workload: str, port: int, path: str) -> bool:
-        import http.client  # with ssl and email: only when a readiness probe is HTTP
-
-        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=0.5)
-        try:
-            connection.request("GET", path)
-            return connection.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            connection.close()
+        return http_get_ok(LOOPBACK, port, path)
 
     def tick(self) -> dict[str, str]:
         return {}

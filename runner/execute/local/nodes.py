@@ -13,6 +13,7 @@ first namespace exists, so that `scenario cleanup --local` or the next run remov
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import hashlib
@@ -259,22 +260,7 @@ exec ip netns exec "$ns" unshare --uts -- /bin/sh -c 'hostname "$1" && eval "$0"
             sock.close()
 
     def http_ok(self, node: str, port: int, path: str, timeout: float = 0.5) -> bool:
-        import http.client  # with ssl and email: only when a readiness probe is HTTP
-
-        with self.in_hub():
-            connection = http.client.HTTPConnection(self.address(node), port, timeout=timeout)
-            try:
-                connection.connect()
-            except OSError:
-                connection.close()
-                return False
-        try:
-            connection.request("GET", path)
-            return connection.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            connection.close()
+        return http_get_ok(self.address(node), port, path, timeout, connect_in=self.in_hub)
 
     # --- links ------------------------------------------------------------------------------
 
@@ -528,3 +514,20 @@ def _link_names() -> list[str]:
         return []
     lines = _run(["ip", "-o", "link", "show"], check=False).stdout.splitlines()
     return [line.split(":", 2)[1].strip().split("@")[0] for line in lines if line.count(":") >= 2]
+
+
+def http_get_ok(host: str, port: int, path: str, timeout: float = 0.5, connect_in=contextlib.nullcontext) -> bool:
+    """A readiness probe: GET `path` answers 200. The connection is opened inside `connect_in()` (the hub's namespace
+    for an emulated node's address); the request then goes over that socket."""
+    import http.client  # with ssl and email: only when a readiness probe is HTTP
+
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        with connect_in():
+            connection.connect()
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
