@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -165,3 +167,11 @@ def test_shell_completion_of_scenario_names(words, cword, expected):
     assert expected <= values, out
     if "mooncake" in words:
         assert all(v.startswith("mooncake") for v in values)
+
+
+
+def test_the_command_line_collects_rarely():
+    """`scenario validate` allocates ~100,000 objects in a burst; the default threshold (700) ran ~150 collections."""
+    probe = "import gc, runner.cli; print(gc.get_threshold()[0])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert int(out) >= 50_000
