@@ -4,7 +4,9 @@ workload of a scenario prints. Read by the conformance tests and by `scenario re
 A case is a folder `<tool>/<version>/<case>/` with `<role>.log` files, a `case.yaml` and a README.md (provenance).
 `healthy_for: [tags]` makes it the healthy corpus of every scenario that has all those tags; `failure: NAME` with
 `failure_for: [tags]` makes it a known failure mode of those scenarios, its missing files taken from `base`;
-`exit_codes: {<file stem>: N}` says how the process that printed a file ended, where its README records it (absent: 0).
+`exit_codes: {<file stem>: N}` says how the process that printed a file ended, where its README records it (absent: 0);
+`set: [path=value]` are the `--set` overrides the recorded run was made with (a 4-GPU run of an 8-GPU scenario),
+applied to the scenario before its checks judge the case.
 A workload reads `<role>.log` (its role, else its name; an MPI launcher reads `launcher.log`); each pod of a pool of
 replicas reads `<name>-<i>.log` when the case has one (one replica failing), else the shared file; a DisaggregatedSet
 workload gets one file per role.
@@ -32,6 +34,7 @@ class Case:
     failure_for: frozenset[str] = frozenset()
     base: str = ""
     exit_codes: Mapping[str, int] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -60,7 +63,8 @@ class Case:
 def load_case(root: Path, folder: Path) -> Case:
     data = yaml.safe_load((folder / "case.yaml").read_text()) or {}
     return Case(root, folder, frozenset(data.get("healthy_for") or ()), data.get("failure", ""),
-                frozenset(data.get("failure_for") or ()), data.get("base", ""), dict(data.get("exit_codes") or {}))
+                frozenset(data.get("failure_for") or ()), data.get("base", ""), dict(data.get("exit_codes") or {}),
+                tuple(str(item) for item in data.get("set") or ()))
 
 
 def cases(root: Path) -> list[Case]:

@@ -3,6 +3,7 @@ every known failure mode that applies to a scenario makes at least one of its ch
 library and the corpus: a new scenario or a new case folder adds tests without new code."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,18 +19,15 @@ LIBRARY = Library()
 SCENARIOS = {name: validate_scenario(name, LIBRARY) for name in LIBRARY.names()}
 
 
-def _log_checks(scenario):
-    return [c for c in scenario.checks if c.log]
-
-
 HEALTHY = [(name, case) for name, s in SCENARIOS.items() for case in healthy_cases(s)]
 FAILURES = [(name, case) for name, s in SCENARIOS.items() for case in failure_cases(s)]
 
 
 def _judge(name, case, tmp_path: Path):
-    """The verdict of the scenario on the case, its `baseline:` checks taken against the healthy corpus of their
-    baseline scenario (what a cluster's latest passing baseline run would hold)."""
-    scenario = SCENARIOS[name]
+    """The verdict of the scenario on the case (made with the case's `set:` overrides, as the recorded run was), its
+    `baseline:` checks taken against the healthy corpus of their baseline scenario (what a cluster's latest passing
+    baseline run would hold)."""
+    scenario = validate_scenario(name, LIBRARY, case.overrides) if case.overrides else SCENARIOS[name]
     rejudged = judge_logs(scenario, materialize(scenario, case, tmp_path / "logs"), tmp_path / "results")
     return judge(scenario, rejudged.output, rejudged.metrics, _corpus_baselines(tmp_path / "baselines"))
 
@@ -47,10 +45,20 @@ def _corpus_baselines(tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_every_scenario_with_log_checks_has_healthy_corpus(name):
+def test_every_scenario_has_healthy_corpus(name):
     scenario = SCENARIOS[name]
-    if _log_checks(scenario):
-        assert healthy_cases(scenario), f"{name} has log checks but no case under {ROOT} is healthy_for its tags {scenario.tags}"
+    assert healthy_cases(scenario), f"no case under {ROOT} is healthy_for the tags of {name}: {scenario.tags}"
+
+
+def test_a_case_is_judged_with_the_overrides_it_was_recorded_with(tmp_path):
+    """The 4-GPU record of nccl-allreduce-local passes as run (`set: parameters.gpus=4`), and fails its ranks check
+    against the scenario's default of 8 GPUs: the overrides reach the judge, and the check counts ranks."""
+    case = next(c for c in cases() if c.id.endswith("nccl-4xh200"))
+    assert "parameters.gpus=4" in case.overrides
+    assert _judge("nccl-allreduce-local", case, tmp_path / "as-run").status == PASS
+    as_written = replace(case, overrides=())
+    results = {r.name: r for r in _judge("nccl-allreduce-local", as_written, tmp_path / "default").results}
+    assert results["ranks"].status == FAIL and results["busbw"].status == PASS
 
 
 @pytest.mark.parametrize("name,case", HEALTHY, ids=[f"{n}@{c.id}" for n, c in HEALTHY])
