@@ -116,18 +116,24 @@ def judge(scenario: Scenario, output: RunOutput, metrics: Mapping[str, WorkloadM
             results.append(_judge_log_repeats(check, views, noun, metrics.get(check.workload), baseline))
             continue
         results.append(judge_check(check, output.outcomes.get(check.workload), metrics.get(check.workload), baseline))
-    status = overall(results, output.state, proven_failures(results, output))
+    status = overall(results, output.state, proven_failures(results, output, scenario.checks))
     return Verdict(scenario.name, status, tuple(results), _summary(status, results, output),
                    {name: outcome.state for name, outcome in output.outcomes.items()})
 
 
-def proven_failures(results: Sequence[CheckResult], output: RunOutput) -> list[CheckResult]:
+def proven_failures(results: Sequence[CheckResult], output: RunOutput, checks: Sequence[Check] = ()) -> list[CheckResult]:
     """Checks that do not hold on the output of a run whose every workload ran to its end: a fact about the cluster.
     When a workload crashed or timed out, what the others lack may be its consequence (no requests reached the
-    decode server because the router crash-looped), so nothing counts as proven and the infrastructure error leads."""
+    decode server because the router crash-looped), so only what a tool printed counts: an `absent:` check that found
+    its lines (`Unable to get target segment ID` before the initiator exited 1). A run stopped by its time limit or
+    an interruption proves nothing: what its killed processes printed on the way out is the stop's doing."""
     broken = (WorkloadState.FAILED, WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED)
-    if output.state in (RunState.ERROR, RunState.TIMEOUT) or any(o.state in broken for o in output.outcomes.values()):
+    if output.state in (RunState.TIMEOUT, RunState.INTERRUPTED) or \
+            any(o.state in (WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED) for o in output.outcomes.values()):
         return []
+    if output.state == RunState.ERROR or any(o.state in broken for o in output.outcomes.values()):
+        printed = {check.name for check in checks if check.log and check.absent}
+        return [r for r in results if r.status == FAIL and r.name in printed]
     done = {name for name, outcome in output.outcomes.items() if outcome.state == WorkloadState.DONE}
     return [r for r in results if r.status in PROVEN and r.workload in done]
 

@@ -150,6 +150,26 @@ def test_failed_workload_adds_an_error_row_even_when_checks_pass(tmp_path):
     assert [r.status for r in verdict.results] == [ERROR, PASS]
 
 
+@pytest.mark.parametrize("state,run_state,expected", [
+    (FAILED, "completed", FAIL),      # it exited non-zero after printing why: the line proves the fault
+    (TIMEOUT, "completed", STATUS_TIMEOUT),  # killed at its limit: what it printed on the way out proves nothing
+    (FAILED, "timeout", STATUS_TIMEOUT),
+])
+def test_a_crashed_workload_fails_on_the_failure_it_printed_and_on_nothing_it_lacks(tmp_path, state, run_state, expected):
+    logs = write_logs(tmp_path, "E1128 transfer_engine_bench.cpp:355] Unable to get target segment ID, please recheck\n")
+    output = RunOutput("local", {"w": WorkloadOutcome("w", state, tuple(logs), exit_code=1, message="rank 0 exited with code 1")},
+                       run_state)
+
+    class Fake:
+        name = "s"
+        checks = (check(name="no-failure", log="w", regex="Unable to get target segment ID", absent=True),
+                  check(name="completed", log="w", contains="Test completed"))
+
+    verdict = judge(Fake(), output, {})
+    assert verdict.status == expected, verdict.summary
+    assert [r.status for r in verdict.results][1:] == [FAIL, FAIL]  # both fail; only the printed line may decide
+
+
 def test_every_rank_with_a_rank_group_counts_distinct_ranks_not_lines(tmp_path):
     line = "[1,0]<stdout>:node-0:200:200 [0] NCCL INFO NET/OFI Selected provider is efa, fabric is efa (found 32 nics)\n"
     logs = write_logs(tmp_path, line * 16)  # one rank printing 16 times does not stand in for 16 ranks

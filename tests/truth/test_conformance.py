@@ -133,3 +133,12 @@ def test_a_partial_bring_up_fails_its_evidence(name, case, tmp_path):
     """Too few EFA devices, or one node passed off as two (its NVLink bandwidth alone clears the bar)."""
     results = {r.name: r for r in _judge(name, case, tmp_path).results}
     assert results[PARTIAL[case.id]].status == "FAIL", results[PARTIAL[case.id]]
+
+
+
+def test_the_initiator_that_found_no_target_fails_naming_it(tmp_path):
+    """`Unable to get target segment ID` (transfer_engine_bench.cpp:355) is a failure line Mooncake's scenarios forbid."""
+    missing = next(c for c in cases() if c.id.endswith("target-missing"))
+    verdict = _judge("mooncake-efa-dram", missing, tmp_path / "missing")
+    no_failure = next(r for r in verdict.results if r.name == "no-failure")
+    assert verdict.status == FAIL and no_failure.status == FAIL and "Unable to get target segment ID" in no_failure.message
