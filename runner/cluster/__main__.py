@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,12 +25,17 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "down":
             return control.down(d)
         if a.command == "status":
-            return control.status(d)
+            code = control.status(d)
+            sys.stdout.flush()  # inside the try: a reader that left (`status | head`) is met here
+            return code
         from . import binder  # lazy: only the log binder process needs it
         return binder.run(d)
     except control.ClusterError as e:
         print(f"[cluster] error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of our output left (`status | head`): nothing more to say, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
