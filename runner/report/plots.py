@@ -116,6 +116,11 @@ def bars(title: str, labels: Sequence[str], values: Sequence[float | None], unit
     for label, value in thresholds:
         ax.axhline(value, color="#d62728", linestyle=":", linewidth=1)
         ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="#d62728", va="bottom")
+    return _labelled_columns(figure, ax, positions, labels, unit, title)
+
+
+def _labelled_columns(figure, ax, positions, labels: Sequence[str], unit: str, title: str) -> bytes:
+    """One column per label (slanted when there are many), the unit and the title: the finish of bars and strips."""
     ax.set_xticks(positions, labels, fontsize=8)
     if len(labels) > 3:
         for tick in ax.get_xticklabels():
@@ -167,12 +172,4 @@ def strips(title: str, labels: Sequence[str], samples: Sequence[Sequence[float]]
     for i, values in enumerate(samples):
         if not values:
             ax.annotate("missing", (i, 0), ha="center", va="bottom", fontsize=8, xycoords=("data", "axes fraction"))
-    ax.set_xticks(positions, labels, fontsize=8)
-    if len(labels) > 3:
-        for tick in ax.get_xticklabels():
-            tick.set(rotation=20, ha="right", rotation_mode="anchor")
-    ax.set_xlim(-0.75, len(labels) - 0.25)
-    ax.set_ylabel(unit)
-    ax.set_title(title)
-    ax.margins(y=0.15)
-    return _png(figure)
+    return _labelled_columns(figure, ax, positions, labels, unit, title)
