@@ -127,11 +127,10 @@ def proven_failures(results: Sequence[CheckResult], output: RunOutput, checks: S
     decode server because the router crash-looped), so only what a tool printed counts: an `absent:` check that found
     its lines (`Unable to get target segment ID` before the initiator exited 1). A run stopped by its time limit or
     an interruption proves nothing: what its killed processes printed on the way out is the stop's doing."""
-    broken = (WorkloadState.FAILED, WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED)
-    if output.state in (RunState.TIMEOUT, RunState.INTERRUPTED) or \
-            any(o.state in (WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED) for o in output.outcomes.values()):
+    stopped = (WorkloadState.TIMEOUT, WorkloadState.INTERRUPTED)
+    if output.state in (RunState.TIMEOUT, RunState.INTERRUPTED) or any(o.state in stopped for o in output.outcomes.values()):
         return []
-    if output.state == RunState.ERROR or any(o.state in broken for o in output.outcomes.values()):
+    if output.state == RunState.ERROR or any(o.state == WorkloadState.FAILED for o in output.outcomes.values()):
         printed = {check.name for check in checks if check.log and check.absent}
         return [r for r in results if r.status == FAIL and r.name in printed]
     done = {name for name, outcome in output.outcomes.items() if outcome.state == WorkloadState.DONE}
