@@ -158,8 +158,8 @@ def _handler(proxy: FaultProxy):
                         break
                     self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            except (OSError, http.client.HTTPException):
+                pass  # either side went away, or a read timed out mid-chunk just before the cut: the stream ends
             finally:
                 upstream.close()
                 if cut:

@@ -29,7 +29,6 @@ WATCH_TIMEOUT_S = 60
 RETRIES = 4
 
 
-
 class ObjectPhase(Vocabulary):
     """What a workload's objects say, as the session reads their status."""
 
@@ -55,6 +54,7 @@ class Cache:
         self.error: KubeApiError | None = None
         self.events = 0
         self.relists = 0
+        self.version = ""  # the last resourceVersion seen: the next watch starts there ('' lists first)
         self._objects: dict[tuple[str, str], dict] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,19 +83,18 @@ class Cache:
     # --- the thread -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        version = ""
         failures = 0
         while not self._stop.is_set():
             try:
-                if not version:
-                    version = self._list()
-                version = self._watch(version)
+                if not self.version:
+                    self._list()
+                self._watch()
                 failures = 0
             except KubeApiError as error:
                 if self._stop.is_set():
                     return
                 if error.gone:
-                    version = ""
+                    self.version = ""
                     continue
                 failures += 1
                 if failures > RETRIES or error.status in (401, 403, 404):
@@ -104,18 +103,20 @@ class Cache:
                     return
                 self._stop.wait(min(2 ** failures * 0.25, 5.0))
 
-    def _list(self) -> str:
+    def _list(self) -> None:
         listing = self.client.list(self.kind.path(self.namespace), label_selector=self.selector)
         with self._lock:
             self._objects = {_key(o): o for o in listing["items"]}
+        self.version = listing["resourceVersion"]
         self.relists += 1
         self.synced.set()
         self.changed()
-        return listing["resourceVersion"]
 
-    def _watch(self, version: str) -> str:
-        """Follow one watch until the server ends it; returns the last resourceVersion ('' to re-list)."""
-        stream = self.client.watch(self.kind.path(self.namespace), resource_version=version,
+    def _watch(self) -> None:
+        """Follow one watch until the server ends it. `version` follows every event received, so that a watch that
+        breaks is resumed after its last event (as client-go's reflector does), not replayed from the list: a replay
+        would show the session older states of objects it has already seen."""
+        stream = self.client.watch(self.kind.path(self.namespace), resource_version=self.version,
                                    label_selector=self.selector, timeout_s=self.watch_timeout_s)
         self._stream = stream
         try:
@@ -125,23 +126,23 @@ class Cache:
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:
-                        return ""
+                        self.version = ""
+                        return
                     raise KubeApiError(f"watch of {self.kind.resource} failed: {obj.get('message', obj)}",
                                        status=obj.get("code", 0), reason=obj.get("reason", ""))
-                version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                if kind == "BOOKMARK":
-                    continue
-                self.events += 1
-                with self._lock:
-                    if kind == "DELETED":
-                        self._objects.pop(_key(obj), None)
-                    else:
-                        self._objects[_key(obj)] = obj
-                self.changed()
+                if kind != "BOOKMARK":
+                    self.events += 1
+                    with self._lock:
+                        if kind == "DELETED":
+                            self._objects.pop(_key(obj), None)
+                        else:
+                            self._objects[_key(obj)] = obj
+                self.version = (obj.get("metadata") or {}).get("resourceVersion") or self.version
+                if kind != "BOOKMARK":
+                    self.changed()
         finally:
             self._stream = None
             stream.close()
-        return version
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
