@@ -18,7 +18,12 @@ Pod outcome (annotations on the pod, i.e. on the pod template of a Job, MPIJob r
 
     sim.scenario-runner.io/outcome    "Succeeded" | "Failed" | "Running". Absent: a pod owned by a Job succeeds,
                                       any other pod (MPI worker, LWS leader/worker, StatefulSet) keeps running.
-    sim.scenario-runner.io/exit-code  exit code of each container when outcome is "Failed" (default "1").
+                                      What a kubelet reports when a container cannot run: "ImagePullBackOff" (the
+                                      pod stays Pending), "CrashLoopBackOff" (Running, restarted, never ready).
+    sim.scenario-runner.io/exit-code  exit code of each container when outcome is "Failed" or "CrashLoopBackOff" (default "1").
+    sim.scenario-runner.io/reason     terminated reason when outcome is "Failed" (default "Error"; "OOMKilled", "StartError").
+    sim.scenario-runner.io/message    terminated message when outcome is "Failed" (a StartError's "exec format error").
+    sim.scenario-runner.io/ready      "false": the pod runs, its readiness probe never passes.
     sim.scenario-runner.io/run-for    time from Running to the end, a Go duration such as "20s" (default 1s).
     sim.scenario-runner.io/log-file   absolute path of a plain-text file: what every container of the pod "printed".
     sim.scenario-runner.io/log-file.<container>   the same for one container (wins over log-file).
@@ -38,6 +43,16 @@ follow does not: kwok (v0.8.0) streams until the client hangs up, even after the
 """
 from __future__ import annotations
 
-from .logs import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR, feed_log
+from .logs import (
+    ANNOTATION_EXIT_CODE,
+    ANNOTATION_LOG_FILE,
+    ANNOTATION_MESSAGE,
+    ANNOTATION_OUTCOME,
+    ANNOTATION_READY,
+    ANNOTATION_REASON,
+    ANNOTATION_RUN_FOR,
+    feed_log,
+)
 
-__all__ = ["feed_log", "ANNOTATION_OUTCOME", "ANNOTATION_EXIT_CODE", "ANNOTATION_RUN_FOR", "ANNOTATION_LOG_FILE"]
+__all__ = ["feed_log", "ANNOTATION_OUTCOME", "ANNOTATION_EXIT_CODE", "ANNOTATION_REASON", "ANNOTATION_MESSAGE",
+           "ANNOTATION_READY", "ANNOTATION_RUN_FOR", "ANNOTATION_LOG_FILE"]

@@ -14,7 +14,16 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from runner.cluster import ANNOTATION_EXIT_CODE, ANNOTATION_LOG_FILE, ANNOTATION_OUTCOME, ANNOTATION_RUN_FOR, feed_log
+from runner.cluster import (
+    ANNOTATION_EXIT_CODE,
+    ANNOTATION_LOG_FILE,
+    ANNOTATION_MESSAGE,
+    ANNOTATION_OUTCOME,
+    ANNOTATION_READY,
+    ANNOTATION_REASON,
+    ANNOTATION_RUN_FOR,
+    feed_log,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MPI = ("kubeflow.org", "v2beta1", "mpijobs")
@@ -193,6 +202,49 @@ def test_pod_outcomes_and_logs_through_pods_log(api, ns, cluster, tmp_path):
     # kwok's limit (v0.8.0): a follow stream never ends, even for a pod that has ended; read without follow
     with pytest.raises(Exception, match="(?i)timed? ?out"):
         core.read_namespaced_pod_log("fed", ns, container="main", follow=True, _request_timeout=2)
+
+
+def test_pods_fail_as_a_kubelet_reports_it(api, ns):
+    """The kubelet-side failures of pod-stages.yaml: what a real kubelet (v1.37) puts in the pod's status."""
+    core = client.CoreV1Api(api)
+    node = core.list_node().items[0].metadata.name
+    image = "registry.example/efa-validation/nccl-tests:v1.1.0"
+
+    def pod(name, ann):
+        return {"metadata": {"name": name, "annotations": ann},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": image}]}}
+    exec_format = ("failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                   'runc create failed: unable to start container process: error during container init: '
+                   'exec: "/opt/run.sh": exec format error: unknown')
+    core.create_namespaced_pod(ns, pod("pull", {ANNOTATION_OUTCOME: "ImagePullBackOff"}))
+    core.create_namespaced_pod(ns, pod("crash", {ANNOTATION_OUTCOME: "CrashLoopBackOff", ANNOTATION_EXIT_CODE: "2"}))
+    core.create_namespaced_pod(ns, pod("oom", {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "137",
+                                               ANNOTATION_REASON: "OOMKilled"}))
+    core.create_namespaced_pod(ns, pod("arch", {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "128",
+                                                ANNOTATION_REASON: "StartError", ANNOTATION_MESSAGE: exec_format}))
+    core.create_namespaced_pod(ns, pod("unready", {ANNOTATION_OUTCOME: "Running", ANNOTATION_READY: "false"}))
+
+    def state(name, key):
+        status = core.read_namespaced_pod(name, ns).status
+        return status if status.container_statuses and getattr(status.container_statuses[0].state, key) else None
+    pull = wait(lambda: state("pull", "waiting"), "pull waiting")
+    assert pull.phase == "Pending" and pull.container_statuses[0].state.waiting.reason == "ImagePullBackOff"
+    assert pull.container_statuses[0].state.waiting.message.startswith(f'Back-off pulling image "{image}": ErrImagePull: ')
+    crash = wait(lambda: state("crash", "waiting"), "crash waiting").container_statuses[0]
+    uid = core.read_namespaced_pod("crash", ns).metadata.uid
+    assert crash.state.waiting.reason == "CrashLoopBackOff" and crash.restart_count > 0 and not crash.ready
+    assert crash.state.waiting.message == f"back-off 40s restarting failed container=main pod=crash_{ns}({uid})"
+    assert crash.last_state.terminated.exit_code == 2
+    oom = wait(lambda: state("oom", "terminated"), "oom terminated")
+    assert oom.phase == "Failed" and oom.container_statuses[0].state.terminated.reason == "OOMKilled"
+    assert oom.container_statuses[0].state.terminated.exit_code == 137
+    arch = wait(lambda: state("arch", "terminated"), "arch terminated").container_statuses[0].state.terminated
+    assert (arch.reason, arch.exit_code, arch.message) == ("StartError", 128, exec_format)
+    unready = wait(lambda: state("unready", "running"), "unready running")
+    assert unready.phase == "Running" and not unready.container_statuses[0].ready
+    assert {c.type: c.status for c in unready.conditions}["Ready"] == "False"
+    time.sleep(2)
+    assert core.read_namespaced_pod("pull", ns).status.phase == "Pending"  # it never starts
 
 
 def _log(core, name, ns):
