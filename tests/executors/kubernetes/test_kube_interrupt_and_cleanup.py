@@ -1,18 +1,24 @@
 """SIGINT mid-run, --keep and `scenario cleanup`, and a cleanup that cannot finish: nothing is left behind silently.
 
-On the real local control plane (tests/control_plane.py): the stop flag mid-run, --keep then cleanup, a finalizer
-that holds cleanup, the namespace option. On the fake API server (it counts requests and refuses verbs on demand):
-SIGINT to the CLI, cleanup without deletecollection."""
+On the real local control plane (tests/control_plane.py): SIGINT to the CLI, the stop flag mid-run, --keep then
+cleanup, a finalizer that holds cleanup, the namespace option, and cleanup as the ServiceAccount of templates/rbac/
+(no deletecollection). A proxy in front of it (tests/kubeproxy.py) records the requests the runner sent."""
 from __future__ import annotations
 
+import base64
 import json
 import signal
+import ssl
 import subprocess
+import sys
+import textwrap
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
-from kube_support import REGISTRY, RUN_LABEL, SCENARIO, in_thread, log_of, run_cli
+import yaml
+from kube_support import REGISTRY, RUN_LABEL, cli_env, in_thread, run_cli
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -20,54 +26,14 @@ from runner.execute.kubernetes.operations import cleanup
 from runner.flows import rehearse
 from runner.flows.run import StopFlag, run_scenario
 from runner.scenario.resolve import Library
-from tests.fakekube import Behavior, Match
+from tests.control_plane import token_kubeconfig
+from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
 LIBRARY = Library(REPO / "scenarios")
 TRUTH = REPO / "tests" / "truth"
 
 LAUNCHER = "training.kubeflow.org/job-role=launcher"
-
-
-def _running_launcher(kube):
-    return [p for p in kube.pods(f"{RUN_LABEL},{LAUNCHER}") if p.get("status", {}).get("phase") == "Running"]
-
-
-def test_sigint_to_the_cli_leaves_no_object_and_exits_130(cluster):
-    kube = cluster.kube
-    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs())
-    results = cluster.root / "cli-results"
-    process = subprocess.Popen([*SCENARIO, "run", "nccl-allreduce", "--set", REGISTRY, "--kubeconfig", str(cluster.kubeconfig),
-                                "--results", str(results), "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env())
-    try:
-        kube.wait_for(lambda: _running_launcher(kube) or process.poll() is not None, timeout=30)
-        assert process.poll() is None, process.communicate()
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, (stdout, stderr)
-    assert kube.objects(RUN_LABEL) == []
-    records = [p for p in (results / "nccl-allreduce").iterdir() if (p / "verdict.json").exists()]
-    assert len(records) == 1
-    assert json.loads((records[0] / "verdict.json").read_text())["status"] == "INTERRUPTED"
-    assert any(r.verb == "deletecollection" and r.resource == "mpijobs" for r in kube.requests)
-
-
-def test_cleanup_without_deletecollection_deletes_one_by_one(cluster):
-    """templates/rbac/role.yaml grants `delete`, not `deletecollection`: the runner falls back and still verifies."""
-    kube = cluster.kube
-    kube.deny("deletecollection")
-    kube.script(Match(kind="MPIJob", role="launcher"), Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log")))
-    result = cluster.run("nccl-allreduce")
-    assert result.verdict.status == "PASS" and result.output.facts["cleanup"]["remaining"] == []
-    assert cluster.left(result.run_id) == []
-    assert {r.resource for r in kube.requests if r.verb == "delete"} >= {"mpijobs", "configmaps"}
-
-
-# --- on the real control plane --------------------------------------------------------------------------------------
 
 
 def _hook(case_source, hang: bool):
@@ -104,8 +70,8 @@ class Real:
     def left(self, run_id):
         return rehearse.labelled_leftovers(self.plane, run_id)
 
-    def running_launcher(self):
-        pods = k8s.CoreV1Api(self.api).list_namespaced_pod("scenario-runner", label_selector=f"{RUN_LABEL},{LAUNCHER}").items
+    def running_launcher(self, namespace="scenario-runner"):
+        pods = k8s.CoreV1Api(self.api).list_namespaced_pod(namespace, label_selector=f"{RUN_LABEL},{LAUNCHER}").items
         return [p for p in pods if p.status.phase == "Running"]
 
 
@@ -210,3 +176,142 @@ def test_the_namespace_option_moves_the_run(control_plane, tmp_path):
         assert real.left(result.run_id) == []
     finally:
         core.delete_namespace(namespace)
+
+
+# --- SIGINT to the CLI; cleanup as templates/rbac/'s ServiceAccount -------------------------------------------------
+
+
+def _hanging_cli(tmp_path: Path) -> Path:
+    """The `scenario` command with one change: the MPIJob's launcher keeps Running (runner.cluster's outcome annotation on
+    its pod template, as a rehearsal puts it), so the run is still going when the signal comes."""
+    script = tmp_path / "scenario_hanging.py"
+    script.write_text(textwrap.dedent(f"""
+        from dataclasses import replace
+
+        import runner.cli.run as cli_run
+        from runner.cli.main import entry
+        from runner.scenario.model import thaw
+
+        def hang(plan):
+            objects = []
+            for obj in plan.objects:
+                if obj.kind == "MPIJob":
+                    body = thaw(obj.body)
+                    meta = body["spec"]["mpiReplicaSpecs"]["Launcher"]["template"].setdefault("metadata", {{}})
+                    meta.setdefault("annotations", {{}})[{rehearse.OUTCOME!r}] = "Running"
+                    obj = replace(obj, body=body)
+                objects.append(obj)
+            return replace(plan, objects=tuple(objects))
+
+        original = cli_run.run_scenario
+        cli_run.run_scenario = lambda *args, **kwargs: original(*args, plan_hook=hang, **kwargs)
+        entry()
+    """))
+    return script
+
+
+def _delete_namespace(core, namespace: str) -> None:
+    try:
+        core.delete_namespace(namespace)
+    except k8s.ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def test_sigint_to_the_cli_leaves_no_object_and_exits_130(control_plane, tmp_path):
+    real = Real(control_plane, tmp_path)
+    namespace = "t-" + uuid.uuid4().hex[:6]
+    results = tmp_path / "cli-results"
+    try:
+        with FaultProxy(control_plane.kubeconfig) as proxy:
+            kubeconfig = proxy.write_kubeconfig(tmp_path / "proxy.kubeconfig")
+            process = subprocess.Popen([sys.executable, str(_hanging_cli(tmp_path)), "run", "nccl-allreduce", "--set", REGISTRY,
+                                        "--kubeconfig", str(kubeconfig), "--namespace", namespace, "--results", str(results),
+                                        "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                       env=cli_env(tmp_path), cwd=str(REPO))
+            try:
+                _wait_for(lambda: real.running_launcher(namespace) or process.poll() is not None, 90)
+                assert process.poll() is None, process.communicate()
+                time.sleep(1.0)  # the runner's pod watch sees it Running too
+                process.send_signal(signal.SIGINT)
+                stdout, stderr = process.communicate(timeout=90)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+        assert process.returncode == 130, (stdout, stderr)
+        records = [p for p in (results / "nccl-allreduce").iterdir() if (p / "verdict.json").exists()]
+        assert len(records) == 1
+        assert json.loads((records[0] / "verdict.json").read_text())["status"] == "INTERRUPTED"
+        assert real.left(records[0].name) == []
+        collection = f"/apis/kubeflow.org/v2beta1/namespaces/{namespace}/mpijobs"
+        deleted = [r for r in proxy.requests if r.method == "DELETE" and r.path == collection]
+        assert deleted and all(r.query.get("labelSelector") == f"{RUN_LABEL}={records[0].name}" for r in deleted), deleted
+    finally:
+        _delete_namespace(k8s.CoreV1Api(real.api), namespace)
+
+
+def _as_runner(control_plane, tmp_path: Path, proxy: FaultProxy, namespace: str) -> Path:
+    """A ServiceAccount of `namespace` bound to templates/rbac/role.yaml as it is (its ClusterRole under a name of this
+    test's), and a kubeconfig through the proxy with its token. The proxy presents no client certificate of its own
+    then (the admin's would win over the token)."""
+    api = k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    try:
+        core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
+        role, cluster_role = yaml.safe_load_all((REPO / "templates" / "rbac" / "role.yaml").read_text())
+        role["metadata"]["namespace"] = namespace
+        cluster_role["metadata"]["name"] = f"scenario-runner-{namespace}"
+        subject = [{"kind": "ServiceAccount", "name": "runner", "namespace": namespace}]
+        core.create_namespace({"metadata": {"name": namespace}})
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": "runner"}})
+        rbac.create_namespaced_role(namespace, role)
+        rbac.create_namespaced_role_binding(namespace, {"metadata": {"name": "runner"}, "subjects": subject, "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}})
+        rbac.create_cluster_role(cluster_role)
+        rbac.create_cluster_role_binding({"metadata": {"name": cluster_role["metadata"]["name"]}, "subjects": subject, "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role["metadata"]["name"]}})
+        token = core.create_namespaced_service_account_token("runner", namespace, {"spec": {"expirationSeconds": 600}}).status.token
+    finally:
+        api.close()
+    ca = yaml.safe_load(control_plane.kubeconfig.read_text())["clusters"][0]["cluster"]["certificate-authority-data"]
+    proxy.tls = ssl.create_default_context(cadata=base64.b64decode(ca).decode())
+    proxied = replace(control_plane, kubeconfig=proxy.write_kubeconfig(tmp_path / "proxy.kubeconfig"))
+    return token_kubeconfig(proxied, token, tmp_path / "runner.kubeconfig")
+
+
+def _allowed(authorization, namespace: str, verb: str, resource: str, group: str) -> bool:
+    review = {"spec": {"user": f"system:serviceaccount:{namespace}:runner", "resourceAttributes": {
+        "namespace": namespace, "verb": verb, "resource": resource, "group": group}}}
+    return authorization.create_subject_access_review(review).status.allowed
+
+
+def test_cleanup_without_deletecollection_deletes_one_by_one(control_plane, tmp_path):
+    """templates/rbac/role.yaml grants `delete`, not `deletecollection`: the runner falls back and still verifies."""
+    real = Real(control_plane, tmp_path)
+    core, rbac = k8s.CoreV1Api(real.api), k8s.RbacAuthorizationV1Api(real.api)
+    namespace = "t-" + uuid.uuid4().hex[:6]
+    try:
+        with FaultProxy(control_plane.kubeconfig) as proxy:
+            kubeconfig = _as_runner(control_plane, tmp_path, proxy, namespace)
+            authorization = k8s.AuthorizationV1Api(real.api)
+            for resource, group in (("mpijobs", "kubeflow.org"), ("configmaps", "")):
+                assert _allowed(authorization, namespace, "delete", resource, group)
+                assert not _allowed(authorization, namespace, "deletecollection", resource, group)
+            result = real.run(kubeconfig=str(kubeconfig), namespace=namespace)
+        assert result.verdict.status == "PASS", result.verdict.summary
+        assert result.output.facts["cleanup"]["remaining"] == []
+        assert real.left(result.run_id) == []
+        base = {"mpijobs": f"/apis/kubeflow.org/v2beta1/namespaces/{namespace}/mpijobs",
+                "configmaps": f"/api/v1/namespaces/{namespace}/configmaps"}
+        deletes = [r.path for r in proxy.requests if r.method == "DELETE"]
+        for resource, path in base.items():
+            assert path in deletes, deletes  # deletecollection tried first (and refused)...
+            assert any(d.startswith(path + "/") for d in deletes), deletes  # ...then each object deleted by name
+    finally:
+        _delete_namespace(core, namespace)
+        for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
+            try:
+                delete(f"scenario-runner-{namespace}")
+            except k8s.ApiException as error:
+                if error.status != 404:
+                    raise

@@ -1,14 +1,105 @@
-"""Before anything is created: no cluster configured, --dry-run=client/server, and the preflight checks (CRDs, capacity, RBAC)."""
+"""Before anything is created: no cluster configured, --dry-run=client/server, and the preflight checks (CRDs, capacity, RBAC).
+
+On the real local control plane (tests/control_plane.py), each run in its own namespace. A proxy in front of it
+(tests/kubeproxy.py) records every request (to prove dryRun=All, or that nothing was written) and makes a CRD group
+look missing; a real ServiceAccount with a Role lacking verbs is the runner's identity for the RBAC check."""
 from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import uuid
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
-from kube_support import REGISTRY, RUN_LABEL, Cluster, gpu_nodes, make_cluster, run_cli
+from kube_support import REGISTRY, RUN_LABEL, run_cli
 
 from runner.base.errors import ExecutionError
+from runner.execute.kubernetes import preflight
 from runner.execute.kubernetes.client import find_config
 from runner.execute.kubernetes.executor import KubernetesExecutor
-from tests.fakekube import STANDARD_CRDS, node
+from runner.flows import rehearse
+from runner.flows.run import run_scenario
+from runner.scenario.resolve import Library
+from tests.control_plane import token_kubeconfig
+from tests.kubeproxy import FaultProxy
+
+REPO = Path(__file__).resolve().parents[3]
+LIBRARY = Library(REPO / "scenarios")
+INSTANCE = preflight.INSTANCE_LABEL
+WAIVE = "lints.waive=[{lint: %s, reason: the test asks for what no node of the cluster has}]"
+
+
+class Plane:
+    """Runs on the real control plane in a namespace of their own (deleted at the end), through a recording proxy."""
+
+    def __init__(self, control_plane, tmp_path: Path, proxy: FaultProxy):
+        from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
+
+        self.plane, self.tmp, self.proxy, self.k8s = control_plane, tmp_path, proxy, k8s
+        self.namespace = "t-" + uuid.uuid4().hex[:6]
+        self.kubeconfig = proxy.write_kubeconfig(tmp_path / "proxy.kubeconfig")
+        self.api = k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+        self.core, self.rbac = k8s.CoreV1Api(self.api), k8s.RbacAuthorizationV1Api(self.api)
+
+    def run(self, name: str, *overrides: str, kubeconfig: Path | None = None, **options):
+        scenario = rehearse.for_rehearsal(name, LIBRARY, overrides)
+        options = {"kubeconfig": str(kubeconfig or self.kubeconfig), "namespace": self.namespace, "fail_fast_s": 5.0, **options}
+        return run_scenario(scenario, executor_name="kubernetes", results_dir=self.tmp / "results", library=LIBRARY,
+                            options=options)
+
+    def left(self, run_id: str) -> list[str]:
+        return rehearse.labelled_leftovers(self.plane, run_id)
+
+    def namespace_there(self) -> bool:
+        try:
+            return bool(self.core.read_namespace(self.namespace))
+        except self.k8s.ApiException as error:
+            assert error.status == 404, error
+            return False
+
+    def writes(self) -> list[str]:
+        """Every request that changes something (a SelfSubjectAccessReview only asks)."""
+        return [f"{r.method} {r.path}" for r in self.proxy.requests
+                if r.method in ("PATCH", "PUT", "DELETE") or (r.method == "POST" and not r.path.endswith("/selfsubjectaccessreviews"))]
+
+    def close(self) -> None:
+        try:
+            self.core.delete_namespace(self.namespace)
+        except self.k8s.ApiException as error:
+            if error.status != 404:
+                raise
+        finally:
+            self.api.close()
+
+
+@pytest.fixture
+def real(control_plane, tmp_path, no_cluster_env):
+    with FaultProxy(control_plane.kubeconfig) as proxy:
+        plane = Plane(control_plane, tmp_path, proxy)
+        try:
+            yield plane
+        finally:
+            plane.close()
+
+
+def _group_missing(group: str):
+    """A proxy rule's match: every request of the API group (discovery included), as a server without its CRDs answers."""
+    return lambda method, path, query: path == f"/apis/{group}" or path.startswith(f"/apis/{group}/")
+
+
+def _resource(path: str) -> str:
+    parts = path.strip("/").split("/")
+    parts = parts[2:] if parts[0] == "api" else parts[3:]
+    if parts[0] == "namespaces" and len(parts) > 2:
+        parts = parts[2:]
+    return parts[0]
+
 
 # --- no cluster configured -------------------------------------------------------------------------------
 
@@ -31,26 +122,29 @@ def test_the_cli_stops_before_creating_a_run_record(no_cluster_env, tmp_path):
     assert not results.exists()
 
 
-def test_a_missing_kubeconfig_file_or_context_is_named(no_cluster_env, tmp_path, monkeypatch):
+def test_a_missing_kubeconfig_file_or_context_is_named(no_cluster_env, tmp_path, monkeypatch, control_plane):
     with pytest.raises(ExecutionError, match=r"kubeconfig .*nope.yaml \(from --kubeconfig\) does not exist"):
         find_config({"kubeconfig": str(tmp_path / "nope.yaml")})
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-a") + ":" + str(tmp_path / "missing-b"))
     with pytest.raises(ExecutionError, match=r"\$KUBECONFIG=.*missing-a.*\(no such file\)"):
         find_config({})
-    kube, cluster = make_cluster(tmp_path)
-    try:
-        with pytest.raises(ExecutionError, match=r"has no context 'prod'") as caught:
-            find_config({"kubeconfig": str(cluster.kubeconfig), "context": "prod"})
-        assert "contexts: fake" in str(caught.value)
-    finally:
-        kube.stop()
+    contexts = [c["name"] for c in yaml.safe_load(control_plane.kubeconfig.read_text())["contexts"]]
+    assert "prod" not in contexts
+    with pytest.raises(ExecutionError, match=r"has no context 'prod'") as caught:
+        find_config({"kubeconfig": str(control_plane.kubeconfig), "context": "prod"})
+    assert f"contexts: {', '.join(contexts)}" in str(caught.value)
 
 
-def test_an_unreachable_server_is_reported_before_the_run(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path)
-    kube.stop()  # the kubeconfig now points at a closed port
-    with pytest.raises(ExecutionError, match="cannot reach the Kubernetes API server at http://127.0.0.1"):
-        KubernetesExecutor.check_environment(cluster.options())
+def test_an_unreachable_server_is_reported_before_the_run(no_cluster_env, tmp_path, control_plane):
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    kubeconfig = tmp_path / "closed.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    with pytest.raises(ExecutionError, match=f"cannot reach the Kubernetes API server at https://127.0.0.1:{port}"):
+        KubernetesExecutor.check_environment({"kubeconfig": str(kubeconfig), "context": None, "dry_run": None})
 
 
 # --- dry runs ----------------------------------------------------------------------------------------------
@@ -66,99 +160,178 @@ def test_dry_run_client_needs_no_cluster_and_writes_the_objects(no_cluster_env, 
     assert run_id == record.name
     for role in ("Launcher", "Worker"):
         assert mpijob["spec"]["mpiReplicaSpecs"][role]["template"]["metadata"]["labels"][RUN_LABEL] == run_id
-    run = Cluster.run_json(record)
+    run = json.loads((record / "run.json").read_text())
     assert "dry run (client)" in run["facts"]["run_message"]
     assert run["facts"]["outcomes"]["nccl-tests"]["state"] == "skipped"
 
 
-def test_dry_run_server_submits_every_object_with_dry_run_all(cluster):
-    result = cluster.run("nccl-allreduce", dry_run="server")
+def test_dry_run_server_submits_every_object_with_dry_run_all(real):
+    result = real.run("nccl-allreduce", dry_run="server")
     assert result.output.state == "completed", result.output.message
     assert "3/3 objects accepted" in result.output.message
-    applies = [r for r in cluster.kube.requests if r.verb == "patch"]
-    assert [r.resource for r in applies] == ["namespaces", "configmaps", "mpijobs"]
+    applies = [r for r in real.proxy.requests if r.method == "PATCH"]
+    assert [_resource(r.path) for r in applies] == ["namespaces", "configmaps", "mpijobs"]
     assert all(r.query.get("dryRun") == "All" for r in applies)
-    assert cluster.kube.objects(RUN_LABEL) == [] and cluster.kube.get("namespace", "scenario-runner") is None
+    assert real.writes() == [f"PATCH {r.path}" for r in applies]  # nothing but the dry-run applies
+    assert real.left(result.run_id) == [] and not real.namespace_there()
     report = (result.record / "dry-run-server.txt").read_text()
-    assert "ok   MPIJob/nccl-tests in scenario-runner" in report
+    # the namespace does not exist yet: its objects are checked in `default` (the real server refuses them otherwise)
+    assert f"ok   MPIJob/nccl-tests in {real.namespace}: accepted (checked in namespace default: " in report, report
     assert [d["accepted"] for d in result.output.facts["dry_run"]] == [True, True, True]
 
 
-def test_dry_run_server_reports_each_rejected_object(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path, crds=[c for c in STANDARD_CRDS if not c.startswith("mpijobs")], nodes=gpu_nodes())
-    try:
-        result = cluster.run("nccl-allreduce", dry_run="server")
-    finally:
-        kube.stop()
+def test_dry_run_server_reports_each_rejected_object(real):
+    real.proxy.rule(_group_missing("kubeflow.org"), status=404)
+    result = real.run("nccl-allreduce", dry_run="server")
     assert result.output.state == "error"
     assert "2/3 objects accepted" in result.output.message
-    assert "rejected MPIJob/nccl-tests in scenario-runner: mpijobs.kubeflow.org is not served by this cluster" in result.output.message
+    assert (f"rejected MPIJob/nccl-tests in {real.namespace}: mpijobs.kubeflow.org is not served by this cluster"
+            in result.output.message), result.output.message
     assert "mpi-operator/v0.6.0/deploy/v2beta1/mpi-operator.yaml" in result.output.message
     assert result.verdict.status == "ERROR"
+    assert any(r.injected == "404" and r.method == "PATCH" for r in real.proxy.requests)
+    assert real.left(result.run_id) == [] and not real.namespace_there()
 
 
 # --- preflight ---------------------------------------------------------------------------------------------
 
 
-def _no_writes(kube) -> bool:
-    return not [r for r in kube.requests if r.verb in ("patch", "update", "delete", "deletecollection")]
-
-
-def test_preflight_missing_crd_gives_the_install_command_and_creates_nothing(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path, crds=[], nodes=gpu_nodes())
-    try:
-        result = cluster.run("sglang-1p1d")
-        assert _no_writes(kube)
-    finally:
-        kube.stop()
+def test_preflight_missing_crd_gives_the_install_command_and_creates_nothing(real):
+    real.proxy.rule(_group_missing("leaderworkerset.x-k8s.io"), status=404)
+    result = real.run("sglang-1p1d")
+    assert real.writes() == []
+    assert any(r.injected == "404" and r.path.startswith("/apis/leaderworkerset.x-k8s.io") for r in real.proxy.requests)
     assert result.verdict.status == "ERROR" and result.output.state == "error"
     message = result.output.message
     assert "preflight failed" in message and "nothing was created" in message
     assert "LeaderWorkerSet (leaderworkersets.leaderworkerset.x-k8s.io/v1) is not installed" in message
     assert "kubectl apply --server-side -f https://github.com/kubernetes-sigs/lws/releases/download/v0.9.0/manifests.yaml" in message
     assert {o.state for o in result.output.outcomes.values()} == {"skipped"}
+    assert real.left(result.run_id) == [] and not real.namespace_there()
 
 
-def test_preflight_not_enough_efa_names_the_device_plugin(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path, nodes=gpu_nodes(efa=0))
-    try:
-        result = cluster.run("nccl-allreduce")
-        assert _no_writes(kube)
-    finally:
-        kube.stop()
+def _allocatable(real, instance: str, resource: str) -> set[str]:
+    nodes = real.core.list_node(label_selector=f"{INSTANCE}={instance}").items
+    assert nodes, f"the control plane has no {instance} node"
+    return {n.status.allocatable.get(resource, "0") for n in nodes}
+
+
+def test_preflight_not_enough_efa_names_the_shortage_and_creates_nothing(real):
+    """Pods asking more EFA interfaces than the real p5.48xlarge nodes advertise (32) fit nowhere."""
+    assert _allocatable(real, "p5.48xlarge", "vpc.amazonaws.com/efa") == {"32"}
+    result = real.run("nccl-allreduce", "platform.efaPerNode=64", WAIVE % "platform-counts")
+    assert real.writes() == []
     message = result.output.message
-    assert result.verdict.status == "ERROR"
-    assert "the p5.48xlarge nodes cannot hold the run: 2 of 3 pods fit nowhere" in message
-    assert "vpc.amazonaws.com/efa 32" in message and "vpc.amazonaws.com/efa 0" in message
-    assert "EFA device plugin" in message
+    assert result.verdict.status == "ERROR" and "preflight failed" in message
+    assert "the p5.48xlarge nodes cannot hold the run: 2 of 3 pods fit nowhere" in message, message
+    assert "vpc.amazonaws.com/efa 64" in message and "vpc.amazonaws.com/efa 32" in message
+    assert "check platform.efaPerNode" in message
+    assert real.left(result.run_id) == [] and not real.namespace_there()
 
 
-def test_preflight_efa_per_node_wrong_for_the_nodes(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path, nodes=gpu_nodes(efa=16))  # p5en-like nodes, p5 scenario
-    try:
-        result = cluster.run("nccl-allreduce")
-    finally:
-        kube.stop()
+def test_nodes_advertising_no_efa_name_the_device_plugin():
+    """No node of the shared control plane lacks EFA (and adding one would change the fleet under concurrent tests), so
+    the device-plugin hint is checked on the preflight's packing of node objects as the API server returns them."""
+    def node(name):
+        res = {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "0", "hugepages-2Mi": "10256Mi"}
+        return {"metadata": {"name": name, "labels": {INSTANCE: "p5.48xlarge"}},
+                "status": {"allocatable": res, "conditions": [{"type": "Ready", "status": "True"}]}}
+    nodes = [node("gpu-0"), node("gpu-1")]
+    worker = {"nvidia.com/gpu": Decimal(8), "vpc.amazonaws.com/efa": Decimal(32)}
+    demands = [("nccl-tests", {}), ("nccl-tests", worker), ("nccl-tests", worker)]
+    finding = preflight._capacity_finding("p5.48xlarge", demands, nodes, nodes, preflight._pack(demands, nodes))
+    assert "the p5.48xlarge nodes cannot hold the run: 2 of 3 pods fit nowhere" in finding.message
+    assert "vpc.amazonaws.com/efa 32" in finding.message and "vpc.amazonaws.com/efa 0" in finding.message
+    assert "EFA device plugin" in finding.fix
+
+
+def test_preflight_efa_per_node_wrong_for_the_nodes(real):
+    """The p5 scenario's 32 EFA per node on the p5en.48xlarge nodes (16 each)."""
+    assert _allocatable(real, "p5en.48xlarge", "vpc.amazonaws.com/efa") == {"16"}
+    result = real.run("nccl-allreduce", "platform.instanceType=p5en.48xlarge", "platform.efaPerNode=32", WAIVE % "platform-counts")
+    assert real.writes() == []
+    assert "the p5en.48xlarge nodes cannot hold the run" in result.output.message, result.output.message
     assert "check platform.efaPerNode" in result.output.message
 
 
-def test_preflight_without_gpu_nodes_says_which_types_exist(no_cluster_env, tmp_path):
-    kube, cluster = make_cluster(tmp_path, nodes=[node("system-0", "m7g.xlarge"), node("system-1", "m7g.xlarge")])
-    try:
-        result = cluster.run("nccl-allreduce")
-    finally:
-        kube.stop()
-    assert "no node of instance type p5.48xlarge" in result.output.message
-    assert "m7g.xlarge x2" in result.output.message and "scale up the p5.48xlarge node group" in result.output.message
-
-
-def test_preflight_denied_permission_is_named_with_the_rbac_fix(cluster):
-    cluster.kube.deny("create", "mpijobs", group="kubeflow.org", enforce=False)
-    cluster.kube.deny("get", "pods", subresource="log", enforce=False)
-    result = cluster.run("nccl-allreduce")
+def test_preflight_without_nodes_of_the_type_says_which_types_exist(real):
+    types: dict[str, int] = {}
+    for item in real.core.list_node().items:
+        kind = (item.metadata.labels or {}).get(INSTANCE, "?")
+        types[kind] = types.get(kind, 0) + 1
+    assert "p9.48xlarge" not in types
+    result = real.run("nccl-allreduce", "platform.instanceType=p9.48xlarge", "platform.gpusPerNode=8", "platform.efaPerNode=32",
+                      WAIVE % "unknown-instance-type")
     message = result.output.message
+    assert real.writes() == []
     assert result.verdict.status == "ERROR"
-    assert "the runner may not create mpijobs.kubeflow.org in namespace scenario-runner" in message
-    assert "the runner may not get pods/log in namespace scenario-runner" in message
-    assert "templates/rbac/" in message
-    assert _no_writes(cluster.kube)
+    assert f"no node of instance type p9.48xlarge ({INSTANCE}=p9.48xlarge)" in message, message
+    assert "found: " + ", ".join(f"{t} x{c}" for t, c in sorted(types.items())) in message
+    assert "scale up the p9.48xlarge node group" in message
+
+
+def _with_token(real, token: str) -> Path:
+    """A kubeconfig through the recording proxy that authenticates with `token`: the proxy forwards the bearer token and
+    presents no client certificate of its own (else the admin's certificate would win)."""
+    config = yaml.safe_load(real.plane.kubeconfig.read_text())
+    ca = base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+    real.proxy.tls = ssl.create_default_context(cadata=ca)
+    return token_kubeconfig(replace(real.plane, kubeconfig=real.kubeconfig), token, real.tmp / "token-proxy.kubeconfig")
+
+
+def _runner_identity(real, drop) -> str:
+    """A ServiceAccount in the run's namespace bound to templates/rbac/role.yaml's Role and ClusterRole, less what
+    `drop(rule)` takes away; returns its token. The namespaced objects go with the namespace, the cluster-wide ones
+    with _drop_cluster_rbac."""
+    role, cluster_role = yaml.safe_load_all((REPO / "templates" / "rbac" / "role.yaml").read_text())
+    role["metadata"]["namespace"] = real.namespace
+    role["rules"] = [r for r in (drop(rule) for rule in role["rules"]) if r]
+    real.core.create_namespace({"metadata": {"name": real.namespace}})
+    real.core.create_namespaced_service_account(real.namespace, {"metadata": {"name": "runner"}})
+    real.rbac.create_namespaced_role(real.namespace, role)
+    subject = [{"kind": "ServiceAccount", "name": "runner", "namespace": real.namespace}]
+    real.rbac.create_namespaced_role_binding(real.namespace, {
+        "metadata": {"name": "runner"}, "subjects": subject,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}})
+    cluster_role["metadata"]["name"] = f"scenario-runner-{real.namespace}"
+    real.rbac.create_cluster_role(cluster_role)
+    real.rbac.create_cluster_role_binding({
+        "metadata": {"name": cluster_role["metadata"]["name"]}, "subjects": subject,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role["metadata"]["name"]}})
+    request = {"spec": {"expirationSeconds": 600}}
+    return real.core.create_namespaced_service_account_token("runner", real.namespace, request).status.token
+
+
+def _drop_cluster_rbac(real) -> None:
+    name = f"scenario-runner-{real.namespace}"
+    for delete in (real.rbac.delete_cluster_role_binding, real.rbac.delete_cluster_role):
+        try:
+            delete(name)
+        except real.k8s.ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def _without_create_on_mpijobs_and_pod_logs(rule: dict) -> dict | None:
+    if rule["resources"] == ["pods/log"]:
+        return None
+    if rule["resources"] == ["mpijobs"]:
+        return {**rule, "verbs": [v for v in rule["verbs"] if v != "create"]}
+    return rule
+
+
+def test_preflight_denied_permission_is_named_with_the_rbac_fix(real):
+    try:
+        token = _runner_identity(real, _without_create_on_mpijobs_and_pod_logs)
+        kubeconfig = _with_token(real, token)
+        result = real.run("nccl-allreduce", kubeconfig=kubeconfig)
+        message = result.output.message
+        assert result.verdict.status == "ERROR" and "preflight failed" in message, message
+        assert f"the runner may not create mpijobs.kubeflow.org in namespace {real.namespace}" in message
+        assert f"the runner may not get pods/log in namespace {real.namespace}" in message
+        assert "the runner may not patch mpijobs" not in message and "the runner may not create configmaps" not in message
+        assert "templates/rbac/" in message
+        assert real.proxy.requests and real.writes() == []
+        assert real.left(result.run_id) == []
+    finally:
+        _drop_cluster_rbac(real)
