@@ -1,122 +1,274 @@
-"""Pods that fail the way GPU clusters fail: each gives the right status, the diagnostic that explains it, and no leftovers."""
+"""Pods that fail the way GPU clusters fail: each gives the right status, the diagnostic that explains it, and no leftovers.
+
+On the real local control plane (tests/control_plane.py): the API server, the scheduler, the Job controller, the MPI
+Operator and LWS are real; kwok plays the kubelet, and how a container ends is chosen by the simulation's annotations
+on its pod template (runner/cluster: the kubelet's own status texts). Every other pod prints the healthy recorded
+case (runner.flows.rehearse.decorate). Each run has its own namespace, deleted after the test.
+"""
 from __future__ import annotations
 
+import re
+import shutil
 import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
 
-from kube_support import log_of
+import pytest
+from kube_support import REGISTRY, Recorder
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
-from tests.fakekube import Behavior, Match
+from runner.cluster import ANNOTATION_READY, ANNOTATION_REASON, feed_log
+from runner.flows import rehearse
+from runner.flows.run import RunResult, run_scenario
+from runner.scenario.resolve import Library
 
-HOSTFILE_ONLY = ("nccl-tests-worker-0.nccl-tests.scenario-runner.svc slots=8\n"
-                 "nccl-tests-worker-1.nccl-tests.scenario-runner.svc slots=8\n")
+REPO = Path(__file__).resolve().parents[3]
+LIBRARY = Library(REPO / "scenarios")
+TRUTH = REPO / "tests" / "truth"
+LAUNCHER_LOG = TRUTH / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"
+FAIL_FAST_S = 3.0
+IMAGE = "registry.example/efa-validation/nccl-tests:v1.1.0"
+# What Python prints for `python3 -m sglang_router.launch_router` in an image without the router package (runpy's
+# own message; `python3 -m missing.module` prints it anywhere).
+ROUTER_MISSING = ("/usr/bin/python3: Error while finding module specification for 'sglang_router.launch_router' "
+                  "(ModuleNotFoundError: No module named 'sglang_router')\n")
+
+
+@dataclass(frozen=True)
+class Run:
+    result: RunResult
+    seconds: float
+    namespace: str
+
+
+class Plane:
+    """Runs of the repository's scenarios in a namespace of their own, with some pods told how to fail."""
+
+    def __init__(self, cluster: rehearse.Cluster, tmp_path: Path):
+        self.cluster, self.tmp = cluster, tmp_path
+        self.namespace = "t-" + uuid.uuid4().hex[:6]
+        self.api = k8s_config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        self.core = k8s.CoreV1Api(self.api)
+        # made before the run: leader pods' logs are fed (kwok Logs objects, namespaced) before the pods exist
+        self.core.create_namespace({"metadata": {"name": self.namespace}})
+
+    def printed(self, name: str, text: str) -> str:
+        """A file a pod prints (its log-file annotation)."""
+        path = self.tmp / f"{name}.log"
+        path.write_text(text)
+        return str(path)
+
+    def hostfile(self) -> str:
+        """What the launcher script prints before mpirun: the hostfile from the MPI Operator's discover_hosts.sh."""
+        return "".join(f"nccl-tests-worker-{i}.nccl-tests.{self.namespace}.svc slots=8\n" for i in range(2))
+
+    def run(self, name: str, pods: Mapping[str, Mapping[str, str | None]], *overrides: str, timeout_s: float | None = None,
+            edit: Callable[[dict], None] | None = None, progress=None) -> Run:
+        """`pods`: annotations per pod template ("launcher", "worker" of an MPIJob; a Deployment's or Job's workload
+        name), over the healthy case's; None removes one. `edit` changes each workload object's body before apply."""
+        scenario = rehearse.for_rehearsal(name, LIBRARY, (REGISTRY, *overrides))
+        case = rehearse.pick_case(scenario, TRUTH, None)
+
+        def feed(namespace, pod, container, file):
+            feed_log(self.cluster.kubeconfig, namespace, pod, container, file.read_text(errors="replace"),
+                     cluster_dir=self.cluster.directory)
+
+        def hook(plan):
+            plan = rehearse.decorate(plan, scenario, case, feed)
+            for obj in plan.objects:
+                for key, template in _pod_templates(obj):
+                    annotations = template["metadata"].setdefault("annotations", {})
+                    for annotation, value in (pods.get(key) or {}).items():
+                        if value is None:
+                            annotations.pop(annotation, None)
+                        else:
+                            annotations[annotation] = value
+                if edit is not None and obj.workload:
+                    edit(obj.body)
+            return plan
+
+        options = {"kubeconfig": str(self.cluster.kubeconfig), "context": None, "namespace": self.namespace,
+                   "fail_fast_s": FAIL_FAST_S}
+        started = time.monotonic()
+        result = run_scenario(scenario, executor_name="kubernetes", results_dir=self.tmp / "results", library=LIBRARY,
+                              options=options, timeout_s=timeout_s, progress=progress or Recorder(), plan_hook=hook)
+        return Run(result, time.monotonic() - started, self.namespace)
+
+    def left(self, run: Run) -> list[str]:
+        return rehearse.labelled_leftovers(self.cluster, run.result.run_id)
+
+    def close(self) -> None:
+        try:
+            self.core.delete_namespace(self.namespace)
+        except k8s.ApiException as error:
+            if error.status != 404:
+                raise
+        finally:
+            self.api.close()
+            shutil.rmtree(self.cluster.directory / "podlogs" / self.namespace, ignore_errors=True)  # what feed_log wrote
+
+
+def _pod_templates(obj):
+    """(key, pod template) of one rendered object: an MPIJob's "launcher" and "worker", a Deployment's or Job's
+    workload name."""
+    body = obj.body
+    spec = body.get("spec") or {}
+    if body.get("kind") == "MPIJob":
+        for role, replica in (spec.get("mpiReplicaSpecs") or {}).items():
+            yield role.lower(), replica["template"]
+    elif body.get("kind") in ("Deployment", "Job"):
+        yield obj.workload, spec["template"]
+
+
+@pytest.fixture
+def plane(control_plane, tmp_path):
+    plane = Plane(control_plane, tmp_path)
+    yield plane
+    plane.close()
 
 
 def _infra_row(result, workload):
     return next(r for r in result.verdict.results if r.kind == "infrastructure" and r.workload == workload)
 
 
-def test_image_pull_backoff_fails_fast_with_the_pull_error_and_a_registry_hint(cluster):
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs())  # waits for workers that never come
-    cluster.kube.script(Match(kind="MPIJob", role="worker"), Behavior.image_pull_backoff())
-    started = time.monotonic()
-    result = cluster.run("nccl-allreduce")
-    assert time.monotonic() - started < 15  # fail fast (grace 0.5 s), not the 30 min workload timeout
+def _launcher(**annotations: str | None) -> dict:
+    return {"launcher": {rehearse.OUTCOME: "Running", rehearse.LOG_FILE: None, **annotations}}
+
+
+def test_image_pull_backoff_fails_fast_with_the_pull_error_and_a_registry_hint(plane):
+    # the launcher waits for workers that never come (its script prints nothing until discover_hosts.sh lists them)
+    run = plane.run("nccl-allreduce", {**_launcher(), "worker": {rehearse.OUTCOME: "ImagePullBackOff"}})
+    result = run.result
+    assert run.seconds < 120, run.seconds  # fail fast (grace 3 s), not the 30 min workload timeout
 
     assert result.verdict.status == "ERROR" and result.verdict.exit_code == 3
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "failed"
-    assert "ImagePullBackOff" in outcome.message and "for more than 2s" in outcome.message
+    assert "ImagePullBackOff" in outcome.message and f"for more than {FAIL_FAST_S:g}s" in outcome.message
     text = "\n".join(outcome.diagnostics)
-    assert 'Failed to pull image "registry.example/efa-validation/nccl-tests:v1.1.0"' in text
+    # the kubelet's waiting message, the pull error inside it
+    assert f'Back-off pulling image "{IMAGE}": ErrImagePull: rpc error: code = NotFound' in text, text
     assert "hint: the image could not be pulled" in text and "ECR" in text
     assert "ImagePullBackOff" in _infra_row(result, "nccl-tests").message
-    assert cluster.left(result.run_id) == []
+    assert plane.left(run) == []
 
 
-def test_oom_killed_launcher_is_an_error_with_the_memory_hint(cluster):
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.oom_killed(log="loading 16 GiB buffers\n"))
-    result = cluster.run("nccl-allreduce")
+def test_oom_killed_launcher_is_an_error_with_the_memory_hint(plane):
+    # what it printed before the kernel killed it: the hostfile, then the first lines of the ranks' output
+    printed = plane.hostfile() + "".join(LAUNCHER_LOG.read_text().splitlines(keepends=True)[:24])
+    last = printed.splitlines()[-1]
+    run = plane.run("nccl-allreduce", {"launcher": {rehearse.OUTCOME: "Failed", rehearse.EXIT_CODE: "137",
+                                                    ANNOTATION_REASON: "OOMKilled",
+                                                    rehearse.LOG_FILE: plane.printed("oom", printed)}})
+    result = run.result
     assert result.verdict.status == "ERROR"
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "failed"
-    assert "OOMKilled" in outcome.message
+    assert "OOMKilled" in outcome.message, outcome.message
     text = "\n".join(outcome.diagnostics)
-    assert "terminated OOMKilled, exit code 137" in text
+    assert "terminated OOMKilled, exit code 137" in text, text
     assert "hint: a container ran out of memory: raise resources.memory" in text
-    assert "loading 16 GiB buffers" in text  # the tail of the failed container's log
-    assert cluster.left(result.run_id) == []
+    assert last in text  # the tail of the failed container's log
+    assert plane.left(run) == []
 
 
-def test_unschedulable_workers_fail_fast_with_the_scheduler_message_and_the_efa_hint(cluster):
-    message = ("0/4 nodes are available: 2 Insufficient vpc.amazonaws.com/efa, 2 node(s) didn't match Pod's node "
-               "affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.")
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs())
-    cluster.kube.script(Match(kind="MPIJob", role="worker"), Behavior.pending(message))
-    result = cluster.run("nccl-allreduce")
+def test_unschedulable_workers_fail_fast_with_the_scheduler_message_and_the_efa_hint(plane):
+    """Both whole-node workers pinned to one p5.48xlarge: preflight counts the instance type's EFA interfaces (enough
+    for both), the scheduler places one worker and has no EFA left for the other."""
+    run = plane.run("nccl-allreduce", _launcher(), "platform.nodeSelector[kubernetes.io/hostname]=p5-48xlarge-0")
+    result = run.result
+    assert run.seconds < 120, run.seconds
     assert result.verdict.status == "ERROR"
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "failed"
-    assert "Unschedulable" in outcome.message and "Insufficient vpc.amazonaws.com/efa" in outcome.message
+    assert "Unschedulable" in outcome.message and "Insufficient vpc.amazonaws.com/efa" in outcome.message, outcome.message
+    assert re.search(r"0/\d+ nodes are available", outcome.message) and "didn't match Pod's node affinity/selector" in outcome.message
     text = "\n".join(outcome.diagnostics)
-    assert "event Warning FailedScheduling" in text
+    assert "event Warning FailedScheduling" in text, text
     assert "EFA device plugin" in text and "efaPerNode" in text
-    assert cluster.left(result.run_id) == []
+    assert plane.left(run) == []
 
 
-def test_launcher_on_the_wrong_architecture_gets_the_node_selector_hint(cluster):
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.wrong_arch())
-    result = cluster.run("nccl-allreduce")
+def test_launcher_on_the_wrong_architecture_gets_the_node_selector_hint(plane):
+    """runc starts the container and its exec of an arm64 /bin/bash fails: the container prints the error and exits 1."""
+    printed = plane.printed("arch", "exec /bin/bash: exec format error\n")
+    run = plane.run("nccl-allreduce", {"launcher": {rehearse.OUTCOME: "Failed", rehearse.EXIT_CODE: "1",
+                                                    rehearse.LOG_FILE: printed}})
+    result = run.result
     assert result.verdict.status == "ERROR"
     outcome = result.output.outcomes["nccl-tests"]
-    assert "exec format error" in outcome.message
+    assert outcome.state == "failed" and "exit code 1" in outcome.message, outcome.message
+    text = "\n".join(outcome.diagnostics)
+    assert "exec /bin/bash: exec format error" in text, text
     assert any("nodeSelector node.kubernetes.io/instance-type" in line for line in outcome.diagnostics)
+    assert plane.left(run) == []
 
 
-def test_hanging_launcher_times_out_at_the_run_limit_with_the_mpirun_hint(cluster):
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs(log=HOSTFILE_ONLY))
-    started = time.monotonic()
-    result = cluster.run("nccl-allreduce", timeout_s=2.0)
-    elapsed = time.monotonic() - started
-    assert 2.0 <= elapsed < 15, elapsed
+def test_hanging_launcher_times_out_at_the_run_limit_with_the_mpirun_hint(plane):
+    hostfile = plane.hostfile()
+    limit = 20.0
+    run = plane.run("nccl-allreduce", _launcher(**{rehearse.LOG_FILE: plane.printed("hang", hostfile)}), timeout_s=limit)
+    result = run.result
+    assert limit <= run.seconds < limit + 60, run.seconds
     assert result.verdict.status == "TIMEOUT" and result.verdict.exit_code == 3
     assert result.output.state == "timeout"
     outcome = result.output.outcomes["nccl-tests"]
-    assert outcome.state == "timeout" and "2s limit" in outcome.message
+    assert outcome.state == "timeout" and f"{limit:.0f}s limit" in outcome.message, outcome.message
     text = "\n".join(outcome.diagnostics)
     assert "mpirun printed no rank output" in text and "orte_keep_fqdn_hostnames" in text
     assert "slots=8" in text  # the tail of the launcher's log: what it printed before it hung
     # The launcher's log was streamed while it ran: it is in the record although the pod never ended.
-    assert (result.record / "logs" / "nccl-tests" / outcome.logs[0].name).read_text() == HOSTFILE_ONLY
-    assert cluster.left(result.run_id) == []
+    assert (result.record / "logs" / "nccl-tests" / outcome.logs[0].name).read_text() == hostfile
+    assert plane.left(run) == []
 
 
-def test_workload_timeout_is_a_timeout_even_when_the_controller_enforces_it(cluster):
-    """timeout: renders activeDeadlineSeconds; the MPIJob then fails with DeadlineExceeded, which is still TIMEOUT.
-    The fake cluster's clock runs 100x fast, so its controller's deadline (50 ms) comes long before the runner's own
-    timer (5 s): the outcome must come from the controller's failure, not from the runner's limit."""
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"), Behavior.hangs(log=HOSTFILE_ONLY))
-    started = time.monotonic()
-    result = cluster.run("nccl-allreduce", "workloads.nccl-tests.timeout=5s")
-    assert time.monotonic() - started < 5.0
+def test_workload_timeout_is_a_timeout_even_when_the_controller_enforces_it(plane):
+    """timeout: renders runPolicy.activeDeadlineSeconds; the launcher Job's controller then fails it with
+    DeadlineExceeded and the MPI Operator copies that onto the MPIJob, which is still TIMEOUT.
+
+    As rendered, the runner's own timer (started before the MPIJob is applied) and the deadline (counted by the Job
+    controller from the launcher Job's start) are the same length, so the runner's always fires first. The deadline
+    here is set below the runner's limit, as a cluster policy or a rounded-down fractional timeout would leave it."""
+    hostfile = plane.hostfile()
+    rendered = []
+
+    def shorter_deadline(body):
+        if body.get("kind") == "MPIJob":
+            rendered.append(body["spec"]["runPolicy"]["activeDeadlineSeconds"])
+            body["spec"]["runPolicy"]["activeDeadlineSeconds"] = 4
+
+    run = plane.run("nccl-allreduce", _launcher(**{rehearse.LOG_FILE: plane.printed("deadline", hostfile)}),
+                    "workloads.nccl-tests.timeout=120s", edit=shorter_deadline)
+    result = run.result
+    assert rendered == [120]  # as rendered: the workload's timeout
+    assert run.seconds < 100, run.seconds  # the controller's deadline, long before the runner's 120 s
     assert result.verdict.status == "TIMEOUT"
     outcome = result.output.outcomes["nccl-tests"]
     assert outcome.state == "timeout"
-    assert "DeadlineExceeded" in outcome.message and "5s limit" not in outcome.message
+    assert "DeadlineExceeded" in outcome.message and "120s limit" not in outcome.message, outcome.message
+    assert "Job was active longer than specified deadline" in outcome.message
+    assert (result.record / "logs" / "nccl-tests" / outcome.logs[0].name).read_text() == hostfile
+    assert plane.left(run) == []
 
 
-def test_crash_looping_router_fails_and_the_bench_is_skipped(cluster):
-    kube = cluster.kube
-    for pool in ("prefill", "decode"):  # each pool prints its own healthy log: no check fails on what it printed
-        kube.script(Match(kind="LeaderWorkerSet", name=pool, role="leader"),
-                    Behavior.serves(**log_of(f"sglang/0.5.10.post1/pd-healthy/{pool}.log")))
-    kube.script(Match(kind="Deployment", name="router"),
-                Behavior.crash_loop(log="Traceback (most recent call last):\nValueError: unknown --prefill URL\n"))
-    result = cluster.run("sglang-1p1d")
+def test_crash_looping_router_fails_and_the_bench_is_skipped(plane):
+    progress = Recorder()
+    # it exits at start, before it ever listens: its readiness probe never passes
+    run = plane.run("sglang-1p1d", {"router": {rehearse.OUTCOME: "CrashLoopBackOff", ANNOTATION_READY: "false",
+                                               rehearse.LOG_FILE: plane.printed("router", ROUTER_MISSING)}},
+                    progress=progress)
+    result = run.result
     assert result.verdict.status == "ERROR"
     outcomes = result.output.outcomes
-    assert outcomes["router"].state == "failed" and "CrashLoopBackOff" in outcomes["router"].message
-    assert any("ValueError: unknown --prefill URL" in line for line in outcomes["router"].diagnostics)
+    assert outcomes["router"].state == "failed" and "CrashLoopBackOff" in outcomes["router"].message, outcomes["router"]
+    assert any("No module named 'sglang_router'" in line for line in outcomes["router"].diagnostics)
     assert outcomes["bench"].state == "skipped" and "router did not succeed" in outcomes["bench"].message
-    assert outcomes["prefill"].state == "done"
-    assert cluster.left(result.run_id) == []
-    assert not any(r.resource == "jobs" and r.verb == "patch" for r in kube.requests)  # the bench was never applied
+    assert outcomes["prefill"].state == "done" and outcomes["decode"].state == "done"
+    assert plane.left(run) == []
+    # the bench was never applied: the runner did not apply it, and the Job controller never saw a Job
+    assert not any(name == "bench" and state == "applied" for name, state, _ in progress.events)
+    events = plane.core.list_namespaced_event(run.namespace).items
+    assert not [e for e in events if e.involved_object.kind == "Job"], [e.message for e in events]
