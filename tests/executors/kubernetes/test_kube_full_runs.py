@@ -1,15 +1,21 @@
 """Whole runs: nccl-allreduce on the real local control plane (tests/control_plane.py), what the run records of it; and
-the absence of polling, counted on the fake API server (tests/fakekube: it counts every request). The whole library,
-healthy and faulty, is rehearsed on the real control plane in tests/flows/test_rehearse.py."""
+the absence of polling, counted by a recording proxy in front of it (tests/kubeproxy.py). The whole library, healthy
+and faulty, is rehearsed on the real control plane in tests/flows/test_rehearse.py."""
 from __future__ import annotations
 
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from kube_support import Recorder, log_of
+from kube_support import Recorder
 
+from runner.execute.kubernetes.client import KubeApiError, connect
+from runner.execute.kubernetes.wait import WATCH_TIMEOUT_S
 from runner.flows import rehearse
+from runner.flows.run import run_scenario
 from runner.scenario.resolve import Library
-from tests.fakekube import Behavior, Match
+from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
 LIBRARY = Library(REPO / "scenarios")
@@ -51,17 +57,96 @@ def test_nccl_allreduce_passes_from_the_launcher_log_and_leaves_nothing(control_
         "00-namespace-scenario-runner.yaml", "01-configmap-nccl-tests-launcher.yaml", "02-mpijob-nccl-tests.yaml"]
 
 
-def test_no_hot_polling_while_waiting(cluster):
-    """A run whose launcher takes a while: the runner waits on watches, it does not poll."""
-    cluster.kube.script(Match(kind="MPIJob", role="launcher"),
-                        Behavior.succeeds(**log_of("nccl-tests/v2.19.6/efa-16rank/launcher.log"), after=150.0))  # 1.5 s real
-    result = cluster.run("nccl-allreduce")
-    assert result.verdict.status == "PASS"
-    kube = cluster.kube
-    assert kube.count("watch") <= 4
-    assert kube.max_rate("list", window=1.0) <= 6  # the initial lists (and preflight), never a poll loop
-    gets = [r for r in kube.requests if r.verb == "get" and r.subresource != "log"]
-    assert len(gets) <= 2, [r.path for r in gets]  # the namespace (preflight); logs are one follow per container
-    assert kube.count("get", "pods/log") == 3
-    polls = [r for r in kube.requests if r.verb in ("get", "list") and r.resource in ("pods", "mpijobs") and r.subresource != "log"]
-    assert len(polls) <= 4, [(r.verb, r.path) for r in polls]  # one list per cache + one per kind to verify cleanup
+@dataclass(frozen=True)
+class Call:
+    """One API request as the proxy saw it, in Kubernetes audit terms."""
+
+    time: float
+    verb: str          # get list watch create patch delete deletecollection; version, discovery
+    resource: str      # plural ("pods"), "" for version and discovery
+    subresource: str   # "log", ...
+    path: str
+    query: dict
+
+
+def _call(at: float, method: str, path: str, query: dict) -> Call:
+    parts = path.strip("/").split("/")
+    rest = parts[2:] if parts[0] == "api" else parts[3:]
+    if parts[0] not in ("api", "apis") or not rest:
+        return Call(at, "version" if parts == ["version"] else "discovery", "", "", path, query)
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        rest = rest[2:]
+    resource, name, subresource = (rest + ["", ""])[:3]
+    if method == "GET":
+        verb = "watch" if query.get("watch") in ("true", "1") else "get" if name else "list"
+    else:
+        verb = {"POST": "create", "PATCH": "patch", "PUT": "update"}.get(method) or ("delete" if name else "deletecollection")
+    return Call(at, verb, resource, subresource, path, query)
+
+
+def _most_within(times: list[float], window: float) -> int:
+    """The most of `times` within any `window` seconds."""
+    return max((sum(1 for t in times if start <= t <= start + window) for start in times), default=0)
+
+
+def test_no_hot_polling_while_waiting(control_plane, tmp_path):
+    """A run whose launcher runs a while: the runner waits on watches, it does not poll."""
+    run_for = 5.0
+    scenario = rehearse.for_rehearsal("nccl-allreduce", LIBRARY, ())
+    case = rehearse.pick_case(scenario, TRUTH, None)
+
+    def launcher_runs_a_while(plan):
+        plan = rehearse.decorate(plan, scenario, case, lambda *a: None)
+        for obj in plan.objects:
+            if obj.kind == "MPIJob":
+                meta = obj.body["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["metadata"]
+                meta["annotations"][rehearse.ANNOTATIONS + "run-for"] = f"{run_for:g}s"
+        return plan
+
+    times: list[float] = []
+    namespace = "t-" + uuid.uuid4().hex[:6]
+    with FaultProxy(control_plane.kubeconfig) as proxy:
+        proxy.rule(lambda *request: times.append(time.monotonic()) and False)  # a rule that never matches: the clock
+        options = {"kubeconfig": str(proxy.write_kubeconfig(tmp_path / "proxy.kubeconfig")), "namespace": namespace}
+        started = time.monotonic()
+        try:
+            result = run_scenario(scenario, executor_name="kubernetes", results_dir=tmp_path / "results", library=LIBRARY,
+                                  options=options, plan_hook=launcher_runs_a_while)
+            elapsed = time.monotonic() - started
+            assert rehearse.labelled_leftovers(control_plane, result.run_id) == []
+        finally:
+            _delete_namespace(control_plane, namespace)
+        calls = [_call(at, seen.method, seen.path, seen.query) for at, seen in zip(times, proxy.requests)]
+    assert result.verdict.status == "PASS", [(r.name, r.status, r.message) for r in result.verdict.results]
+    assert len(calls) == len(proxy.requests)
+    waiting = [c for c in calls if c.time > started]
+
+    # a watch per cache (pods, mpijobs) and one to wait out the cleanup (3, one spare); a watch the server ends after
+    # WATCH_TIMEOUT_S is watched again, so a run longer than that may have more
+    watches = [c.path for c in waiting if c.verb == "watch"]
+    assert len(watches) <= 4 + 2 * int(elapsed // WATCH_TIMEOUT_S), watches
+    # the initial lists (nodes, the caches) and the cleanup's verification (one list per kind the run can leave),
+    # never a poll loop
+    assert _most_within([c.time for c in waiting if c.verb == "list"], window=1.0) <= 6
+    gets = [c.path for c in waiting if c.verb == "get" and c.subresource != "log"]
+    assert len(gets) <= 2, gets  # the namespace (preflight)
+    logs = [c for c in waiting if c.subresource == "log"]
+    assert len(logs) == 3 and all(c.query.get("follow") == "true" for c in logs), logs  # one follow per container
+    assert len({c.path for c in logs}) == 3
+    polls = [(c.verb, c.path) for c in waiting if c.verb in ("get", "list") and c.resource in ("pods", "mpijobs")
+             and c.subresource != "log"]
+    assert len(polls) <= 4, polls  # one list per cache + one per kind to verify cleanup
+    # while the launcher ran, nobody asked anything: the longest silence lasts about as long as its run
+    quiet = max(b.time - a.time for a, b in zip(waiting, waiting[1:]))
+    assert quiet >= run_for - 1.0, quiet
+
+
+def _delete_namespace(cluster, namespace: str) -> None:
+    client = connect({"kubeconfig": str(cluster.kubeconfig)})
+    try:
+        client.delete(f"/api/v1/namespaces/{namespace}")
+    except KubeApiError as error:
+        if error.status != 404:
+            raise
+    finally:
+        client.close()
