@@ -218,6 +218,8 @@ def test_pods_fail_as_a_kubelet_reports_it(api, ns):
                    'exec: "/opt/run.sh": exec format error: unknown')
     core.create_namespaced_pod(ns, pod("pull", {ANNOTATION_OUTCOME: "ImagePullBackOff"}))
     core.create_namespaced_pod(ns, pod("crash", {ANNOTATION_OUTCOME: "CrashLoopBackOff", ANNOTATION_EXIT_CODE: "2"}))
+    core.create_namespaced_pod(ns, pod("restarts", {ANNOTATION_OUTCOME: "CrashLoopBackOff", ANNOTATION_EXIT_CODE: "0",
+                                                    ANNOTATION_RUN_FOR: "3s"}))
     core.create_namespaced_pod(ns, pod("oom", {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "137",
                                                ANNOTATION_REASON: "OOMKilled"}))
     core.create_namespaced_pod(ns, pod("arch", {ANNOTATION_OUTCOME: "Failed", ANNOTATION_EXIT_CODE: "128",
@@ -235,6 +237,10 @@ def test_pods_fail_as_a_kubelet_reports_it(api, ns):
     assert crash.state.waiting.reason == "CrashLoopBackOff" and crash.restart_count > 0 and not crash.ready
     assert crash.state.waiting.message == f"back-off 40s restarting failed container=main pod=crash_{ns}({uid})"
     assert crash.last_state.terminated.exit_code == 2
+    restarts = wait(lambda: state("restarts", "running"), "restarts running")
+    assert not restarts.container_statuses[0].ready  # a container that keeps exiting never passes its probe
+    restarts = wait(lambda: state("restarts", "waiting"), "restarts waiting").container_statuses[0]
+    assert (restarts.last_state.terminated.exit_code, restarts.last_state.terminated.reason) == (0, "Completed")
     oom = wait(lambda: state("oom", "terminated"), "oom terminated")
     assert oom.phase == "Failed" and oom.container_statuses[0].state.terminated.reason == "OOMKilled"
     assert oom.container_statuses[0].state.terminated.exit_code == 137
