@@ -10,7 +10,7 @@ What the launchers print: the tool-truth case tests/truth/nccl-tests/v2.19.6/efa
 has the provenance). A set with a node marked degraded with a factor (0.25: a quarter of the link's rate) prints
 it with the figures scaled (`degrade`): in every result row the two `time` columns divided by the factor and the
 four algbw/busbw columns multiplied by it, each number keeping the field's width and decimals, and the
-`# Avg bus bandwidth` line scaled the same way; every other line is the fixture's own (tests/fixtures/k8s/README.md).
+`# Avg bus bandwidth` line scaled the same way; every other line is the fixture's own.
 A ring all-reduce runs at the pace of its slowest link, so a set's figures are its slowest node's.
 
 NotReady: kwok (--manage-all-nodes, stock node-initialize stage) reports Ready for every node, with or without the

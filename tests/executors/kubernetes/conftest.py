@@ -1,10 +1,8 @@
-"""Fixtures: a fake cluster (tests/fakekube) with two p5.48xlarge GPU nodes and two system nodes, and no real cluster config."""
+"""Fixtures: no cluster configuration from the environment. The cluster itself is the real local control plane
+(`control_plane`, tests/control_plane.py)."""
 from __future__ import annotations
 
 import pytest
-from kube_support import Cluster, standard_nodes
-
-from tests.fakekube import FakeKube
 
 
 @pytest.fixture
@@ -13,13 +11,3 @@ def no_cluster_env(monkeypatch, tmp_path):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def cluster(tmp_path, no_cluster_env):
-    kube = FakeKube(nodes=standard_nodes())
-    with kube:
-        yield Cluster(kube, tmp_path)
-        assert kube.server_errors == []
-
-
