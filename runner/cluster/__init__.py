@@ -19,7 +19,7 @@ Pod outcome (annotations on the pod, i.e. on the pod template of a Job, MPIJob r
     sim.scenario-runner.io/outcome    "Succeeded" | "Failed" | "Running". Absent: a pod owned by a Job succeeds,
                                       any other pod (MPI worker, LWS leader/worker, StatefulSet) keeps running.
                                       What a kubelet reports when a container cannot run: "ImagePullBackOff" (the
-                                      pod stays Pending), "CrashLoopBackOff" (Running, restarted, never ready).
+                                      pod stays Pending), "CrashLoopBackOff" (Running; after run-for restarted and not ready).
     sim.scenario-runner.io/exit-code  exit code of each container when outcome is "Failed" or "CrashLoopBackOff" (default "1").
     sim.scenario-runner.io/reason     terminated reason when outcome is "Failed" (default "Error"; "OOMKilled", "StartError").
     sim.scenario-runner.io/message    terminated message when outcome is "Failed" (a StartError's "exec format error").
