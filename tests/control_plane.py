@@ -53,3 +53,17 @@ def token_kubeconfig(cluster: rehearse.Cluster, token: str, out: Path) -> Path:
     admin["contexts"][0]["context"]["user"] = "token"
     out.write_text(yaml.safe_dump(admin))
     return out
+
+
+def delete_namespace(kubeconfig: Path, namespace: str) -> None:
+    """A test's own namespace away (and everything in it); one already gone is fine."""
+    from runner.execute.kubernetes.client import KubeApiError, connect  # the kubernetes client: cluster tests only
+
+    client = connect({"kubeconfig": str(kubeconfig)})
+    try:
+        client.delete(f"/api/v1/namespaces/{namespace}")
+    except KubeApiError as error:
+        if not error.not_found:
+            raise
+    finally:
+        client.close()

@@ -31,6 +31,7 @@ from typing import Mapping, Sequence
 from runner.cluster.control import node_manifest
 from runner.flows import rehearse
 from runner.flows.run import run_scenario
+from tests.control_plane import delete_namespace  # noqa: F401  (the tests and the bench import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "truth" / "nccl-tests" / "v2.19.6" / "efa-16rank" / "launcher.log"
@@ -236,17 +237,3 @@ def _state(node) -> str:
                   for t in node.spec.taints or [])
     gpus = (node.status.allocatable or {}).get("nvidia.com/gpu")
     return "Ready" if gpus and not tainted else "starting"
-
-
-def delete_namespace(kubeconfig: Path, namespace: str) -> None:
-    from kubernetes import client, config
-    from kubernetes.client import ApiException
-
-    api = config.new_client_from_config(config_file=str(kubeconfig))
-    try:
-        client.CoreV1Api(api).delete_namespace(namespace)
-    except ApiException as error:
-        if error.status != 404:
-            raise
-    finally:
-        api.close()

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.execute.kubernetes.client import KubeApiError, connect
 from runner.execute.progress import QuietProgress
 from runner.flows import rehearse
 from runner.flows.check import validate_scenario
 from runner.flows.run import StopFlag, run_scenario
 from runner.scenario.model import thaw
 from runner.scenario.resolve import Library
+from tests.control_plane import delete_namespace
 
 TOOL = Path(__file__).with_name("tool.py")
 READY = rehearse.ANNOTATIONS + "ready"
@@ -247,14 +247,7 @@ def namespace(control_plane):
     """The cases' own namespace on the shared control plane, deleted at the end."""
     name = "t-" + uuid.uuid4().hex[:6]
     yield name
-    client = connect({"kubeconfig": str(control_plane.kubeconfig)})
-    try:
-        client.delete(f"/api/v1/namespaces/{name}")
-    except KubeApiError as error:
-        if error.status != 404:
-            raise
-    finally:
-        client.close()
+    delete_namespace(control_plane.kubeconfig, name)
 
 
 def _probes(record: Path) -> list[dict]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from kube_support import Recorder
 
-from runner.execute.kubernetes.client import KubeApiError, connect
 from runner.execute.kubernetes.wait import WATCH_TIMEOUT_S
 from runner.flows import rehearse
 from runner.flows.run import run_scenario
 from runner.scenario.resolve import Library
+from tests.control_plane import delete_namespace
 from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
@@ -115,7 +115,7 @@ def test_no_hot_polling_while_waiting(control_plane, tmp_path):
             elapsed = time.monotonic() - started
             assert rehearse.labelled_leftovers(control_plane, result.run_id) == []
         finally:
-            _delete_namespace(control_plane, namespace)
+            delete_namespace(control_plane.kubeconfig, namespace)
         calls = [_call(at, seen.method, seen.path, seen.query) for at, seen in zip(times, proxy.requests)]
     assert result.verdict.status == "PASS", [(r.name, r.status, r.message) for r in result.verdict.results]
     assert len(calls) == len(proxy.requests)
@@ -139,14 +139,3 @@ def test_no_hot_polling_while_waiting(control_plane, tmp_path):
     # while the launcher ran, nobody asked anything: the longest silence lasts about as long as its run
     quiet = max(b.time - a.time for a, b in zip(waiting, waiting[1:]))
     assert quiet >= run_for - 1.0, quiet
-
-
-def _delete_namespace(cluster, namespace: str) -> None:
-    client = connect({"kubeconfig": str(cluster.kubeconfig)})
-    try:
-        client.delete(f"/api/v1/namespaces/{namespace}")
-    except KubeApiError as error:
-        if error.status != 404:
-            raise
-    finally:
-        client.close()
