@@ -67,3 +67,13 @@ def delete_namespace(kubeconfig: Path, namespace: str) -> None:
             raise
     finally:
         client.close()
+
+
+def annotate_launcher(plan, annotations: dict):
+    """A decorated plan (runner.flows.rehearse.decorate: its bodies are the plan's own copies) with `annotations` added
+    to its MPIJob launcher's pod template."""
+    for obj in plan.objects:
+        if obj.kind == "MPIJob":
+            meta = obj.body["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["metadata"]
+            meta["annotations"].update(annotations)
+    return plan

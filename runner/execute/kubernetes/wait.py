@@ -130,16 +130,16 @@ class Cache:
                         return
                     raise KubeApiError(f"watch of {self.kind.resource} failed: {obj.get('message', obj)}",
                                        status=obj.get("code", 0), reason=obj.get("reason", ""))
-                if kind != "BOOKMARK":
-                    self.events += 1
-                    with self._lock:
-                        if kind == "DELETED":
-                            self._objects.pop(_key(obj), None)
-                        else:
-                            self._objects[_key(obj)] = obj
                 self.version = (obj.get("metadata") or {}).get("resourceVersion") or self.version
-                if kind != "BOOKMARK":
-                    self.changed()
+                if kind == "BOOKMARK":
+                    continue
+                self.events += 1
+                with self._lock:
+                    if kind == "DELETED":
+                        self._objects.pop(_key(obj), None)
+                    else:
+                        self._objects[_key(obj)] = obj
+                self.changed()
         finally:
             self._stream = None
             stream.close()

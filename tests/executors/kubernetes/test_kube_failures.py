@@ -24,6 +24,7 @@ from runner.cluster import ANNOTATION_READY, ANNOTATION_REASON, feed_log
 from runner.flows import rehearse
 from runner.flows.run import RunResult, run_scenario
 from runner.scenario.resolve import Library
+from tests.control_plane import delete_namespace
 
 REPO = Path(__file__).resolve().parents[3]
 LIBRARY = Library(REPO / "scenarios")
@@ -102,10 +103,7 @@ class Plane:
 
     def close(self) -> None:
         try:
-            self.core.delete_namespace(self.namespace)
-        except k8s.ApiException as error:
-            if error.status != 404:
-                raise
+            delete_namespace(self.cluster.kubeconfig, self.namespace)
         finally:
             self.api.close()
             shutil.rmtree(self.cluster.directory / "podlogs" / self.namespace, ignore_errors=True)  # what feed_log wrote

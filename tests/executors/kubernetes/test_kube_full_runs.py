@@ -14,7 +14,7 @@ from runner.execute.kubernetes.wait import WATCH_TIMEOUT_S
 from runner.flows import rehearse
 from runner.flows.run import run_scenario
 from runner.scenario.resolve import Library
-from tests.control_plane import delete_namespace
+from tests.control_plane import annotate_launcher, delete_namespace
 from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,12 +96,8 @@ def test_no_hot_polling_while_waiting(control_plane, tmp_path):
     case = rehearse.pick_case(scenario, TRUTH, None)
 
     def launcher_runs_a_while(plan):
-        plan = rehearse.decorate(plan, scenario, case, lambda *a: None)
-        for obj in plan.objects:
-            if obj.kind == "MPIJob":
-                meta = obj.body["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["metadata"]
-                meta["annotations"][rehearse.ANNOTATIONS + "run-for"] = f"{run_for:g}s"
-        return plan
+        return annotate_launcher(rehearse.decorate(plan, scenario, case, lambda *a: None),
+                                 {rehearse.ANNOTATIONS + "run-for": f"{run_for:g}s"})
 
     times: list[float] = []
     namespace = "t-" + uuid.uuid4().hex[:6]

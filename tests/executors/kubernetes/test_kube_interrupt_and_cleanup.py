@@ -26,7 +26,7 @@ from runner.execute.kubernetes.operations import cleanup
 from runner.flows import rehearse
 from runner.flows.run import StopFlag, run_scenario
 from runner.scenario.resolve import Library
-from tests.control_plane import token_kubeconfig
+from tests.control_plane import annotate_launcher, delete_namespace, token_kubeconfig
 from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
@@ -40,13 +40,7 @@ def _hook(case_source, hang: bool):
     """The healthy case's output on every pod (runner.flows.rehearse), and the launcher kept Running when `hang`."""
     def hook(plan):
         plan = rehearse.decorate(plan, case_source.scenario, case_source.case, lambda *a: None)
-        if not hang:
-            return plan
-        for obj in plan.objects:
-            if obj.kind == "MPIJob":
-                meta = obj.body["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["metadata"]
-                meta["annotations"][rehearse.OUTCOME] = "Running"
-        return plan
+        return annotate_launcher(plan, {rehearse.OUTCOME: "Running"}) if hang else plan
     return hook
 
 
@@ -175,7 +169,7 @@ def test_the_namespace_option_moves_the_run(control_plane, tmp_path):
         assert core.read_namespace(namespace)  # created for the run, and left in place
         assert real.left(result.run_id) == []
     finally:
-        core.delete_namespace(namespace)
+        delete_namespace(control_plane.kubeconfig, namespace)
 
 
 # --- SIGINT to the CLI; cleanup as templates/rbac/'s ServiceAccount -------------------------------------------------
@@ -210,14 +204,6 @@ def _hanging_cli(tmp_path: Path) -> Path:
     return script
 
 
-def _delete_namespace(core, namespace: str) -> None:
-    try:
-        core.delete_namespace(namespace)
-    except k8s.ApiException as error:
-        if error.status != 404:
-            raise
-
-
 def test_sigint_to_the_cli_leaves_no_object_and_exits_130(control_plane, tmp_path):
     real = Real(control_plane, tmp_path)
     namespace = "t-" + uuid.uuid4().hex[:6]
@@ -248,7 +234,7 @@ def test_sigint_to_the_cli_leaves_no_object_and_exits_130(control_plane, tmp_pat
         deleted = [r for r in proxy.requests if r.method == "DELETE" and r.path == collection]
         assert deleted and all(r.query.get("labelSelector") == f"{RUN_LABEL}={records[0].name}" for r in deleted), deleted
     finally:
-        _delete_namespace(k8s.CoreV1Api(real.api), namespace)
+        delete_namespace(control_plane.kubeconfig, namespace)
 
 
 def _as_runner(control_plane, tmp_path: Path, proxy: FaultProxy, namespace: str) -> Path:
@@ -288,7 +274,7 @@ def _allowed(authorization, namespace: str, verb: str, resource: str, group: str
 def test_cleanup_without_deletecollection_deletes_one_by_one(control_plane, tmp_path):
     """templates/rbac/role.yaml grants `delete`, not `deletecollection`: the runner falls back and still verifies."""
     real = Real(control_plane, tmp_path)
-    core, rbac = k8s.CoreV1Api(real.api), k8s.RbacAuthorizationV1Api(real.api)
+    rbac = k8s.RbacAuthorizationV1Api(real.api)
     namespace = "t-" + uuid.uuid4().hex[:6]
     try:
         with FaultProxy(control_plane.kubeconfig) as proxy:
@@ -308,7 +294,7 @@ def test_cleanup_without_deletecollection_deletes_one_by_one(control_plane, tmp_
             assert path in deletes, deletes  # deletecollection tried first (and refused)...
             assert any(d.startswith(path + "/") for d in deletes), deletes  # ...then each object deleted by name
     finally:
-        _delete_namespace(core, namespace)
+        delete_namespace(control_plane.kubeconfig, namespace)
         for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
             try:
                 delete(f"scenario-runner-{namespace}")

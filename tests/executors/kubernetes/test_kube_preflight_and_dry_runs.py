@@ -25,7 +25,7 @@ from runner.execute.kubernetes.executor import KubernetesExecutor
 from runner.flows import rehearse
 from runner.flows.run import run_scenario
 from runner.scenario.resolve import Library
-from tests.control_plane import token_kubeconfig
+from tests.control_plane import delete_namespace, token_kubeconfig
 from tests.kubeproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[3]
@@ -70,10 +70,7 @@ class Plane:
 
     def close(self) -> None:
         try:
-            self.core.delete_namespace(self.namespace)
-        except self.k8s.ApiException as error:
-            if error.status != 404:
-                raise
+            delete_namespace(self.plane.kubeconfig, self.namespace)
         finally:
             self.api.close()
 
