@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from runner.base.errors import Location, Problem, ScenarioError
 from runner.execute.kubernetes import executor as _kubernetes  # noqa: F401  (importing registers it)
-from runner.execute.local import backend as _local  # noqa: F401  (importing registers it)
+from runner.execute.local import executor as _local  # noqa: F401  (importing registers it; a run loads its session)
 from runner.execute.registry import EXECUTORS
 
 

@@ -132,10 +132,10 @@ def test_packages_import_only_those_below_them():
 
 def test_the_layering_check_sees_an_upward_import():
     graph = {"runner.verdict.judge": {"runner.report.table", "runner.base.errors"},
-             "runner.execute.local.backend": {"runner.execute.kubernetes.client"},
+             "runner.execute.local.session": {"runner.execute.kubernetes.client"},
              "runner.scenario.meaning": {"runner.flows.triage.settings"}}
     assert upward_imports(graph) == [
-        "runner.execute.local.backend -> runner.execute.kubernetes.client (local and kubernetes executors never import each other)",
+        "runner.execute.local.session -> runner.execute.kubernetes.client (local and kubernetes executors never import each other)",
         "runner.scenario.meaning -> runner.flows.triage.settings (scenario is below flows)",
         "runner.verdict.judge -> runner.report.table (verdict is below report)"]
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from runner.execute.local.placement import MAX_NODES, LinkSettings
 from runner.execute.local.processes import marked_processes
 
 NETNS_DIR = Path("/run/netns")
@@ -39,7 +40,6 @@ PREFIX = "sr-"                  # every namespace a run creates: sr-<tag>-hub, s
 SUBNET = "198.18.0"             # /24 of the benchmarking range; the hub's bridge is .1, node i is .(10 + i)
 PREFIX_LEN = 24
 FIRST_HOST = 10
-MAX_NODES = 240
 BRIDGE = "br0"
 NODE_IF = "eth0"
 TBF_LATENCY = "200ms"
@@ -52,26 +52,6 @@ class NodesUnavailable(Exception):
 
 class NodesError(Exception):
     """Creating or changing the emulated nodes failed."""
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    rate_mbit: float | None = None    # tbf rate limit on the node's link, both directions
-    down: bool = False                # link down from the start
-    down_after_s: float | None = None  # link taken down this long after the nodes came up
-
-    def describe(self) -> str:
-        parts = []
-        if self.rate_mbit:
-            parts.append(f"rate {self.rate_mbit:g} Mbit/s")
-        if self.down:
-            parts.append("down")
-        if self.down_after_s is not None:
-            parts.append(f"down after {self.down_after_s:g}s")
-        return ", ".join(parts) or "unlimited"
-
-    def to_dict(self) -> dict:
-        return {"rate_mbit": self.rate_mbit, "down": self.down, "down_after_s": self.down_after_s}
 
 
 @dataclass(frozen=True)
@@ -99,10 +79,6 @@ def run_tag(run_id: str) -> str:
     """Six characters that keep interface names within Linux's 15 (the run id's random tail plus time)."""
 
     return hashlib.sha1(run_id.encode()).hexdigest()[:6]
-
-
-def node_names(count: int, names: tuple[str, ...] = ()) -> tuple[str, ...]:
-    return tuple(names[i] if i < len(names) else f"node-{i}" for i in range(count))
 
 
 def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:

@@ -25,11 +25,35 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from runner.base.errors import ExecutionError
-from runner.execute.local.nodes import MAX_NODES, LinkSettings, node_names
 from runner.render.kubernetes import dns_name, object_name, resources_for
 from runner.scenario.model import Scenario, Workload, attempt_name, seconds, thaw
 
 MODES = ("nodes", "loopback")
+MAX_NODES = 240
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    rate_mbit: float | None = None    # tbf rate limit on the node's link, both directions
+    down: bool = False                # link down from the start
+    down_after_s: float | None = None  # link taken down this long after the nodes came up
+
+    def describe(self) -> str:
+        parts = []
+        if self.rate_mbit:
+            parts.append(f"rate {self.rate_mbit:g} Mbit/s")
+        if self.down:
+            parts.append("down")
+        if self.down_after_s is not None:
+            parts.append(f"down after {self.down_after_s:g}s")
+        return ", ".join(parts) or "unlimited"
+
+    def to_dict(self) -> dict:
+        return {"rate_mbit": self.rate_mbit, "down": self.down, "down_after_s": self.down_after_s}
+
+
+def node_names(count: int, names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(names[i] if i < len(names) else f"node-{i}" for i in range(count))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import subprocess
 import time
 import uuid
 
-from runner.execute.local.backend import hints_for, missing_program_message
+from runner.execute.local.commands import missing_program_message
+from runner.execute.local.session import hints_for
 from runner.flows.check import validate_scenario
 from runner.scenario.resolve import Library
 

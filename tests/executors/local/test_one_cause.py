@@ -11,8 +11,8 @@ import runner.execute.local.needs as needs
 from runner.cli.main import main
 from runner.execute.evidence import fold_tagged_lines, fold_tails, folded_text
 from runner.execute.kubernetes.diagnose import HINTS
-from runner.execute.local.backend import KNOWN_LOG_HINTS
 from runner.execute.local.needs import refusals
+from runner.execute.local.session import KNOWN_LOG_HINTS
 from tests.core.conftest import SCENARIO
 from tests.truth.corpus import cases
 

@@ -1,9 +1,9 @@
-"""The local executor, the embedded default: workloads run as supervised processes on this machine.
+"""A local run: the workloads of a plan as supervised processes on this machine (loaded only when a run starts).
 
 Each process gets its own process group, the scenario and workload environment plus
 rank variables, free ports handed over as template variables, and its output
 captured to logs/<workload>/rank-<r>.log while it runs. The run loop (order, readiness,
-deadlines) is runner.schedule's; this module starts, observes, probes and stops processes.
+deadlines) is runner.execute.schedule's; this module starts, observes, probes and stops processes.
 Whatever happens (success, failure, timeout, SIGINT/SIGTERM) every process group the run
 started is ended (TERM, then KILL after a grace period) and the ending is verified.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import socket
 import sys
 import time
@@ -20,16 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from runner.base.errors import ExecutionError
 from runner.execute.contract import (
     Diagnosis,
     Observation,
     Phase,
-    Plan,
     RunContext,
-    RunOutput,
     RunState,
     StartFailed,
     WorkloadState,
@@ -38,36 +33,18 @@ from runner.execute.contract import (
 )
 from runner.execute.evidence import fold_tagged_lines, fold_tails, folded_text
 from runner.execute.local import processes
+from runner.execute.local.commands import SHELL, argv0_of, command_variables_for, missing_program_message, resolve_program, tool_path
 from runner.execute.local.emulated import Loopback, expand_kube_vars, layer_for
-from runner.execute.local.needs import refusals
-from runner.execute.local.placement import nodes_config, place
+from runner.execute.local.placement import nodes_config
 from runner.execute.local.processes import Process
-from runner.execute.registry import executor
-from runner.execute.schedule import ready_text, run_with
-from runner.scenario.model import Scenario, Workload
-from runner.scenario.templating import (
-    command_variables,
-    placeholder_ready,
-    render_command,
-    render_env,
-)
+from runner.scenario.model import Workload
+from runner.scenario.templating import render_command, render_env
 
 POLL_S = 0.05
-SHELL = "/bin/bash"  # `shell: true` runs `bash -c COMMAND`, as the Kubernetes templates do (templates/kubernetes/_pod.yaml.j2)
 NODES_TICK_S = 0.25  # how often the links of emulated nodes are looked at (and timed link faults applied)
 MPI_OUTPUT_DIR = "ranks"
 TOOL_PACKAGES = ("mooncake-transfer-engine-non-cuda", "mooncake-transfer-engine", "torch", "sglang", "scenario-runner")
 
-# Where a missing program comes from, so the error can say what to install.
-PROVIDERS = {
-    "transfer_engine_bench": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
-    "mooncake_http_metadata_server": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
-    "mooncake_master": "the PyPI package mooncake-transfer-engine-non-cuda (`make setup` installs it)",
-    "mpirun": "Debian's openmpi-bin (apt-get install openmpi-bin)",
-    "all_reduce_perf": "nccl-tests (build github.com/NVIDIA/nccl-tests with `make MPI=1`, or use the nccl-tests image)",
-    "alltoall_perf": "nccl-tests (build github.com/NVIDIA/nccl-tests with `make MPI=1`, or use the nccl-tests image)",
-    "torchrun": "torch (`pip install '.[probes]'`, or torch==2.13.0 on CPU machines)",
-}
 KNOWN_LOG_HINTS = (
     (re.compile(r"libibverbs\.so|libnuma\.so"), "Mooncake needs Debian's libibverbs1 and libnuma1 even for TCP: apt-get install libibverbs1 libnuma1"),
     (re.compile(r"No module named 'torch'"), "the collectives probe needs torch: pip install '.[probes]' (torch==2.13.0 on CPU machines)"),
@@ -83,25 +60,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _tool_path() -> str:
-    """PATH with this interpreter's bin directory first, so tools installed in the venv are found without activating it."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
-def resolve_program(argv0: str, path: str) -> str | None:
-    if argv0 in ("python", "python3"):
-        return sys.executable
-    if os.sep in argv0:
-        return argv0 if os.access(argv0, os.X_OK) else None
-    return shutil.which(argv0, path=path)
-
-
-def missing_program_message(argv0: str, workload: str) -> str:
-    provider = PROVIDERS.get(Path(argv0).name)
-    where = f"; it comes from {provider}" if provider else "; install it or put it on PATH"
-    return f"workload {workload}: program {argv0!r} not found on PATH{where}"
 
 
 def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
@@ -127,116 +85,6 @@ def hints_for(text: str) -> list[str]:
     return [hint for pattern, hint in KNOWN_LOG_HINTS if pattern.search(text)]
 
 
-@executor("local")
-class LocalExecutor:
-    """Supervised processes on this machine."""
-
-    name = "local"
-
-    # --- plan -------------------------------------------------------------------------------
-
-    @staticmethod
-    def check_environment(options: Mapping[str, Any]) -> None:
-        """Nothing to connect to: the local executor runs wherever the runner runs."""
-
-    def check_scenario(self, scenario: Scenario) -> None:
-        """Refuse, before anything starts, a run whose commands need what this machine lacks (a GPU for NCCL): one
-        message naming the need and its own hint, instead of the same failure on every rank."""
-        plan = self.plan(scenario).documents[0]
-        missing = refusals(plan, lambda argv0: resolve_program(argv0, _tool_path()) is not None)
-        if not missing:
-            return
-        workloads = {need.name: [w for w, n in missing if n is need] for _, need in missing}
-        needs = {need.name: need for _, need in missing}
-        text = "; ".join(f"{needs[name].message} (workload{'s' if len(ws) > 1 else ''} {', '.join(ws)})" for name, ws in workloads.items())
-        raise ExecutionError(f"{scenario.name} cannot run on this machine: {text}",
-                             hint="; ".join(dict.fromkeys(need.hint for need in needs.values())))
-
-    def plan(self, scenario: Scenario, out_dir: Path | None = None, *, run_id: str = "render",
-             options: Mapping[str, Any] | None = None) -> Plan:
-        """The process plan a reviewer reads: commands, environment, ports, start order (placeholders for run-time values)."""
-        ports = {w.name: {p: f"<free port {w.name}.{p}>" for p in w.ports} for w in scenario.workloads}
-        ready = {name: {k: f"<from {name}'s log: {k}>" for k in groups} for name, groups in placeholder_ready(scenario).items()}
-        config = nodes_config(scenario)
-        placement = place(scenario, config, start_order(scenario)) if config and config.mode == "nodes" else None
-        hosts = None
-        if placement:
-            ports = {w.name: dict(w.ports) for w in scenario.workloads}
-            hosts = {w.name: placement.service_host(w.name) for w in scenario.workloads}
-        steps = []
-        for workload in start_order(scenario):
-            index = scenario.workloads.index(workload)
-            variables = self._variables(scenario, workload, ports, ready, hosts)
-            command = render_command(scenario, workload, index, variables)
-            steps.append({
-                "workload": workload.name,
-                "kind": workload.kind,
-                "type": "service (runs until the run ends)" if workload.is_service else "job (runs to completion)",
-                "after": list(workload.after),
-                "ranks": workload.ranks,
-                "launcher": self._launcher_text(workload, placement),
-                **({"nodes": [{"pod": p.hostname, "node": p.node, "ranks": list(p.ranks)} for p in placement.pods_of(workload.name)]}
-                   if placement else {}),
-                "command": command if isinstance(command, str) else list(command),
-                "shell": workload.shell,
-                "fallback": None if not workload.fallback else {
-                    "when": f"{self._argv0(command)} is not on PATH",
-                    "command": list(render_command(scenario, replace(workload, command=workload.fallback.command), index, variables,
-                                                   path=("fallback", "command"))),
-                    "ranks": workload.fallback.ranks or workload.ranks},
-                "env": render_env(scenario, workload, index, variables),
-                "rank_env": self._rank_env_names(workload),
-                "ports": dict(ports[workload.name]),
-                "ready": ready_text(workload) if workload.ready else None,
-                "timeout": workload.timeout_s,
-                "log": f"logs/{workload.name}/rank-<r>.log",
-                "parser": workload.parser.name if workload.parser else None,
-            })
-        plan = {"executor": "local", "scenario": scenario.name, "start_order": [s["workload"] for s in steps], "steps": steps}
-        if placement:
-            plan["nodes"] = {name: {"link": link.describe(), "workloads": placement.workloads_on(name)}
-                             for name, link in placement.nodes.items()}
-        if out_dir is None:
-            return Plan("local", (plan,))
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "process-plan.yaml"
-        path.write_text(yaml.safe_dump(plan, sort_keys=False, width=120))
-        return Plan("local", (plan,), (path,))
-
-    @staticmethod
-    def _argv0(command: Any) -> str:
-        if isinstance(command, str):
-            return shlex.split(command)[0] if command.strip() else ""
-        return command[0] if command else ""
-
-    @staticmethod
-    def _rank_env_names(workload: Workload) -> list[str]:
-        names = ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"]
-        if workload.kind == "group":
-            names += ["LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"]
-        return names
-
-    @staticmethod
-    def _launcher_text(workload: Workload, placement) -> str:
-        if not placement:
-            return "mpirun on localhost when found, else one process per rank" if workload.kind == "mpi" else "one process per rank"
-        if workload.kind == "mpi":
-            return "mpirun in the hub namespace, ranks on the worker nodes through an rsh agent that enters each node's namespace"
-        return "one process per rank inside its pod's node namespace"
-
-    @staticmethod
-    def _variables(scenario: Scenario, workload: Workload, ports: dict, ready: dict, hosts: Mapping[str, str] | None = None) -> dict:
-        hosts = hosts or {w.name: "127.0.0.1" for w in scenario.workloads}
-        return command_variables(scenario, workload, ports=ports[workload.name], hosts=hosts, peer_ports=ports, ready=ready,
-                                 namespace="local", run_id="")
-
-        # --- run --------------------------------------------------------------------------------
-
-    def run(self, context: RunContext) -> RunOutput:
-        return run_with(context, LocalBackend(context), POLL_S)
-
-
 @dataclass
 class Launch:
     """One started workload: its processes (rank order; one mpirun for `mpi` workloads) and where they write."""
@@ -259,7 +107,7 @@ class LocalBackend:
     def __init__(self, context: RunContext):
         self.context = context
         self.scenario = context.scenario
-        self.path = _tool_path()
+        self.path = tool_path()
         self.layer: Any = Loopback(self.scenario)
         self.ports = self.layer.ports
         self.launches: list[Launch] = []
@@ -287,14 +135,14 @@ class LocalBackend:
 
     def start(self, workload: Workload, ready: Mapping[str, Mapping[str, str]]) -> Launch:
         index = self.scenario.workloads.index(workload)
-        variables = LocalExecutor._variables(self.scenario, workload, self.ports, ready, self.layer.hosts())
+        variables = command_variables_for(self.scenario, workload, self.ports, ready, self.layer.hosts())
         command = render_command(self.scenario, workload, index, variables)
         ranks = workload.ranks
         if not self._found(command, workload.shell) and workload.fallback:
             fallback = replace(workload, command=workload.fallback.command)
             command = render_command(self.scenario, fallback, index, variables, path=("fallback", "command"))
             ranks = workload.fallback.ranks or ranks
-            self.context.progress.workload(workload.name, "fallback", f"{LocalExecutor._argv0(workload.command)} not found")
+            self.context.progress.workload(workload.name, "fallback", f"{argv0_of(workload.command)} not found")
         launch = Launch(replace(workload, ranks=ranks), self.context.log_dir(workload.name), self.context.stage_dir(workload.name))
         self.launches.append(launch)
         self.context.progress.workload(workload.name, "starting", f"{ranks} rank{'s' if ranks > 1 else ''}")
@@ -312,7 +160,7 @@ class LocalBackend:
     def _found(self, command: Any, shell: bool) -> bool:
         if shell:
             return True
-        argv0 = LocalExecutor._argv0(command)
+        argv0 = argv0_of(command)
         return bool(argv0) and resolve_program(argv0, self.path) is not None
 
     def _spawn(self, launch: Launch, command: Any, env: dict[str, str]) -> None:
