@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from runner.base.errors import ExecutionError
-from runner.render.kubernetes import RenderedObject
+from runner.execute.plan import Plan, start_order  # noqa: F401  (part of the contract: what plan() returns, the order run() starts in)
 from runner.scenario.model import Scenario, Workload
 
 
@@ -146,16 +146,6 @@ class RunContext:
         return path
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What an executor would do with a scenario, for reviewers: the Kubernetes objects, or the local process plan."""
-
-    executor: str
-    documents: tuple[Mapping[str, Any], ...]
-    files: tuple[Path, ...] = ()         # written when the plan was asked for with an output folder
-    objects: tuple[RenderedObject, ...] = ()  # Kubernetes: the rendered objects a run applies (rendered once)
-
-
 class Executor(Protocol):
     """An executor plans and runs scenarios; the run loop itself is runner.execute.schedule's, shared by all of them."""
 
@@ -220,22 +210,6 @@ class Backend(Protocol):
 
     def close(self, state: RunState, message: str) -> tuple[RunState, str]:
         """After the last workload: end or delete everything the run started, and verify it; may turn the run into an error."""
-
-
-def start_order(scenario: Scenario) -> list[Workload]:
-    """Workloads in dependency order (stable: file order among equals)."""
-    done: list[str] = []
-    remaining = list(scenario.workloads)
-    while remaining:
-        progressed = False
-        for workload in list(remaining):
-            if all(dep in done for dep in workload.after):
-                done.append(workload.name)
-                remaining.remove(workload)
-                progressed = True
-        if not progressed:
-            raise ExecutionError(f"workloads wait on each other in a cycle: {', '.join(w.name for w in remaining)}")
-    return [scenario.workload(name) for name in done]
 
 
 def log_tail(path: Path | None, lines: int = 20, max_bytes: int = 32768) -> str:

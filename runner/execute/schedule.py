@@ -40,6 +40,7 @@ from runner.execute.contract import (
     WorkloadState,
     start_order,
 )
+from runner.execute.plan import ready_text
 from runner.scenario.model import Workload
 
 DEFAULT_READY_S = 600.0
@@ -49,17 +50,6 @@ _FAILURE_STATES = (WorkloadState.FAILED, WorkloadState.TIMEOUT)
 def ready_limit_s(workload: Workload, scenario_ready_s: float | None) -> float:
     return ((workload.ready.timeout_s if workload.ready else None) or workload.timeout_s or scenario_ready_s
             or DEFAULT_READY_S)
-
-
-def ready_text(workload: Workload) -> str:
-    ready = workload.ready
-    if not ready:
-        return "its pods or processes are up"
-    if ready.port:
-        return f"port {ready.port} accepts connections"
-    if ready.http_port:
-        return f"GET {ready.http_path} on port {ready.http_port} answers 200"
-    return f"a log line matches {ready.log!r}"
 
 
 class LogWatch(saferegex.LogWatch):

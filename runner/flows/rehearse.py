@@ -25,9 +25,9 @@ from typing import Any, Callable, Mapping, Protocol
 
 from runner.base.errors import EXIT_INFRA, ExecutionError, Location, Problem, ScenarioError
 from runner.cluster import control, feed_log
-from runner.execute.contract import Plan
 from runner.execute.kubernetes.cleanup import labelled_anywhere, run_selector
 from runner.execute.kubernetes.client import KubeApiError, connect
+from runner.execute.plan import Plan
 from runner.flows import corpus
 from runner.flows.baseline import baseline_scenarios
 from runner.flows.check import for_executor, validate_scenario

@@ -7,14 +7,16 @@ runner.execute.kubernetes.operations for `scenario cleanup` and triage.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from runner.base.errors import ExecutionError
-from runner.execute.contract import Plan, RunContext, RunOutput
+from runner.execute.plan import Plan
 from runner.execute.registry import executor
-from runner.execute.schedule import run_with
 from runner.render.kubernetes import namespace_for, render_kubernetes, with_namespace, write_objects
 from runner.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from runner.execute.contract import RunContext, RunOutput
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -51,6 +53,7 @@ class KubernetesExecutor:
 
     def run(self, context: RunContext) -> RunOutput:
         from runner.execute.kubernetes.session import TICK_S, Session  # a run's machinery: not loaded to validate or plan
+        from runner.execute.schedule import run_with  # the run loop: not loaded to validate or plan
 
         session = Session(context)
         dry_run = context.options.get("dry_run")

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from runner.base.errors import ExecutionError
-from runner.execute.contract import Plan, RunContext, RunOutput, start_order
 from runner.execute.local.commands import argv0_of, command_variables_for, resolve_program, tool_path
 from runner.execute.local.needs import refusals
 from runner.execute.local.placement import nodes_config, place
+from runner.execute.plan import Plan, ready_text, start_order
 from runner.execute.registry import executor
-from runner.execute.schedule import ready_text, run_with
 from runner.scenario.model import Scenario, Workload
 from runner.scenario.templating import placeholder_ready, render_command, render_env
+
+if TYPE_CHECKING:
+    from runner.execute.contract import RunContext, RunOutput
 
 
 @executor("local")
@@ -119,5 +121,6 @@ class LocalExecutor:
 
     def run(self, context: RunContext) -> RunOutput:
         from runner.execute.local.session import POLL_S, LocalBackend  # processes, namespaces, sockets: not loaded to validate or plan
+        from runner.execute.schedule import run_with  # the run loop: not loaded to validate or plan
 
         return run_with(context, LocalBackend(context), POLL_S)
