@@ -28,6 +28,8 @@ class BudgetSpent(RuntimeError):
 
 @dataclass(frozen=True)
 class _Deadline:
+    """When the current time budget runs out, and what it is for (named in the error)."""
+
     at: float
     seconds: float
     what: str

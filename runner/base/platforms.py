@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class InstanceType:
+    """An instance type's GPUs, EFA interfaces, architecture and GPU model, as the lints and preflight know it."""
+
     name: str
     gpus: int
     efa: int

@@ -44,6 +44,8 @@ def engine():
 
 @dataclass(frozen=True)
 class SafePattern:
+    """A user's regex compiled by RE2 (linear time), with the text it came from."""
+
     pattern: str
     compiled: Any
 

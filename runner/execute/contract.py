@@ -53,6 +53,8 @@ class Phase(Vocabulary):
 
 @dataclass(frozen=True)
 class Observation:
+    """What a backend sees of a workload at one moment: its phase and why."""
+
     phase: Phase
     message: str = ""
 
@@ -71,6 +73,8 @@ class StartFailed(ExecutionError):
 
 @dataclass(frozen=True)
 class WorkloadOutcome:
+    """How one workload ended: its state, message, logs, ranks, exit code and diagnosis."""
+
     name: str
     state: WorkloadState
     logs: tuple[Path, ...] = ()          # primary log first (rank 0 / launcher / leader): the one parsers read
@@ -92,6 +96,8 @@ class WorkloadOutcome:
 
 @dataclass(frozen=True)
 class RunOutput:
+    """What an executor hands the verdict: every workload's outcome, the run's state, and facts about where it ran."""
+
     executor: str
     outcomes: Mapping[str, WorkloadOutcome]
     state: RunState
@@ -106,6 +112,8 @@ class Progress(Protocol):
 
 @dataclass(frozen=True)
 class RunContext:
+    """Everything a run needs from the flow that started it: the scenario, its plan, folders, options and progress."""
+
     scenario: Scenario
     run_id: str
     run_dir: Path

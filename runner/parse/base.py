@@ -41,6 +41,8 @@ class Series:
 
 @dataclass(frozen=True)
 class ParseResult:
+    """What a parser read from one log: metrics, series, facts, and why any metric is absent or implausible."""
+
     parser: str
     source: str
     metrics: Mapping[str, Metric]

@@ -37,6 +37,8 @@ _SIZE = saferegex.compile(r"\s*\d+\s*[KMGT]?B?\s*", ignorecase=True)
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """One metric a parser can report: its unit, which direction is better, and what it measures."""
+
     name: str
     unit: str
     better: str
@@ -77,6 +79,8 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class OptionSpec:
+    """One option a parser accepts from a scenario's `parser.options`."""
+
     name: str
     type: str
     description: str

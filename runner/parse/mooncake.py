@@ -46,6 +46,8 @@ CATALOG = Catalog(
 
 @dataclass
 class _Seen:
+    """What the scan of a transfer_engine_bench log found so far."""
+
     completed: Any = None  # the 'Test completed' match
     rpc_address: str | None = None
     protocol: str | None = None

@@ -91,6 +91,8 @@ _TRUNCATED = "the log ends before the '# Avg bus bandwidth' footer: truncated ru
 
 @dataclass
 class Run:
+    """One nccl-tests run as read so far: its rows, summary line, ranks, hosts and header facts."""
+
     rows: list[Row] = field(default_factory=list)
     avg_busbw: float | None = None
     out_of_bounds: int | None = None

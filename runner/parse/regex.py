@@ -61,6 +61,8 @@ class Tally:
 
 @dataclass
 class Pattern:
+    """One `patterns:` entry of the regex parser and what its matches added up to."""
+
     regex: saferegex.SafePattern
     unit: str
     better: str

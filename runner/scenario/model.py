@@ -49,6 +49,8 @@ def thaw(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Platform:
+    """The instance type the scenario targets and what each node has (GPUs, EFA interfaces)."""
+
     instance_type: str = "local"
     gpus_per_node: int = 0
     efa_per_node: int = 0
@@ -64,6 +66,8 @@ class Platform:
 
 @dataclass(frozen=True)
 class Ready:
+    """When a service counts as ready: a port that accepts connections, an HTTP 200, or a log line."""
+
     port: str = ""
     log: str = ""
     http_port: str = ""
@@ -73,6 +77,8 @@ class Ready:
 
 @dataclass(frozen=True)
 class ParserRef:
+    """The parser that reads a workload's log, its options, and the file it reads (default: the primary log)."""
+
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     file: str = ""
@@ -80,12 +86,16 @@ class ParserRef:
 
 @dataclass(frozen=True)
 class Fallback:
+    """The command a workload runs when its own program is not on PATH (the local executor only)."""
+
     command: tuple[str, ...] | str
     ranks: int | None = None
 
 
 @dataclass(frozen=True)
 class Workload:
+    """One workload of a scenario: what it runs, as how many ranks, after what, and how it is read."""
+
     name: str
     kind: str = "job"
     template: str = ""
@@ -120,6 +130,8 @@ class Workload:
 
 @dataclass(frozen=True)
 class Baseline:
+    """The scenario a check compares against, the metric taken from it, and the factor applied."""
+
     scenario: str
     metric: str = ""
     factor: float = 1.0
@@ -128,6 +140,8 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Check:
+    """One check of the verdict: a metric against a threshold or baseline, or a log pattern."""
+
     name: str
     kind: str  # performance | correctness
     metric: str = ""  # "<workload>.<metric>"
@@ -156,6 +170,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A resolved, validated scenario: what every later stage reads, with the source location of each value."""
+
     name: str
     layer: str
     description: str

@@ -34,6 +34,8 @@ MAX_NODES = 240
 
 @dataclass(frozen=True)
 class LinkSettings:
+    """The link of one emulated node: a rate limit, and whether (or after how long) it is down."""
+
     rate_mbit: float | None = None    # tbf rate limit on the node's link, both directions
     down: bool = False                # link down from the start
     down_after_s: float | None = None  # link taken down this long after the nodes came up
@@ -58,6 +60,8 @@ def node_names(count: int, names: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Pod:
+    """One pod of a workload as the templates would make it, and the emulated node it lands on."""
+
     workload: str
     index: int
     hostname: str                 # the pod's own hostname (its UTS name locally)
@@ -69,6 +73,8 @@ class Pod:
 
 @dataclass(frozen=True)
 class NodesConfig:
+    """The scenario's `local.nodes` block, read: how many nodes, their names, links and pinned placements."""
+
     mode: str = "nodes"
     count: int = 0
     names: tuple[str, ...] = ()
@@ -79,6 +85,8 @@ class NodesConfig:
 
 @dataclass(frozen=True)
 class Placement:
+    """Every pod of a scenario on its emulated node, with the links of those nodes."""
+
     nodes: Mapping[str, LinkSettings]   # node name -> link settings, in node order
     pods: tuple[Pod, ...]
     namespace: str

@@ -24,6 +24,8 @@ HIGHER_OPS, LOWER_OPS = (">=", ">"), ("<=", "<")
 
 @dataclass(frozen=True)
 class TriageSettings:
+    """A triage run's settings: the scenario's `triage:` block with the command line's options over it."""
+
     strategy: str
     workload: str
     metric: str                      # <workload>.<metric>

@@ -26,6 +26,8 @@ NodeSet = tuple[str, ...]
 
 @dataclass(frozen=True)
 class Outcome:
+    """One set of nodes of a triage round, and whether its run was slow or failed."""
+
     nodes: NodeSet
     bad: bool
 
