@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from runner.base import cache, limits
 from runner.base.errors import Location, Problem, ScenarioError
 from runner.base.limits import (
     LIMITS_HINT,
@@ -23,6 +24,7 @@ from runner.base.limits import (
 )
 
 JsonPath = tuple  # of str | int
+_PARSERS = (Path(__file__), Path(limits.__file__), Path(yaml.__file__))  # the code a cached parse was made by
 
 
 def format_path(path: JsonPath) -> str:
@@ -288,9 +290,15 @@ def _plain(node: yaml.Node, construct) -> Any:
     return construct(node, deep=True)  # floats, octal or hex numbers, merge keys, other tags
 
 
-def load_file(path: str | Path) -> Document:
+def load_file(path: str | Path, *, cached: bool = False) -> Document:
+    """The file's data and source map. `cached` (a library's files): a file parsed before with the same bytes comes
+    from the user's cache, as Python keeps bytecode; its YAML was parsed within the bounds then, and the validation
+    that follows runs in full."""
     path = Path(path)
     data = read_scenario_bytes(path)
+    parsed = cache.read_parsed("scenario-yaml", str(path), data, _PARSERS) if cached else None
+    if parsed is not None:
+        return _from_cache(path, parsed)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -298,4 +306,18 @@ def load_file(path: str | Path) -> Document:
         where = Location(str(path), before.count(b"\n") + 1, error.start - before.rfind(b"\n"))
         raise ScenarioError(Problem(f"the file is not UTF-8 text ({error.reason} at byte {error.start})", where,
                                     "save the file as UTF-8")) from error
-    return load_text(text, str(path))
+    document = load_text(text, str(path))
+    if cached:
+        cache.write_parsed("scenario-yaml", str(path), data, _PARSERS, _for_cache(document))
+    return document
+
+
+def _for_cache(document: Document) -> tuple:
+    """The document as marshal keeps it: its data, and each located path as (path, line, column)."""
+    return document.data, tuple((path, where.line, where.col) for path, where in document.sources.items())
+
+
+def _from_cache(path: Path, parsed: tuple) -> Document:
+    data, located = parsed
+    file = str(path)
+    return Document(path, data, SourceMap({at: Location(file, line, col) for at, line, col in located}))

@@ -73,6 +73,7 @@ class Library:
                 continue
             self.paths[name] = path
         self._documents: dict[Path, Document] = {}
+        self._resolved_root = self.root.resolve()  # its files are parsed through the user's cache (runner.base.cache)
 
     def names(self) -> list[str]:
         return sorted(self.paths)
@@ -117,7 +118,7 @@ class Library:
     def document(self, path: Path) -> Document:
         path = Path(path)
         if path not in self._documents:
-            self._documents[path] = load_file(path)
+            self._documents[path] = load_file(path, cached=path.resolve().is_relative_to(self._resolved_root))
         return self._documents[path]
 
 

@@ -64,3 +64,37 @@ def test_built_in_kinds_validate_alike_from_the_cache():
                                           "restartPolicy": "Never"}}}}
     errors = [e.message for e in cached.iter_errors(job)]
     assert errors and errors == [e.message for e in made.iter_errors(job)]
+
+
+def test_a_parsed_text_comes_back_while_the_text_and_its_parser_are_unchanged(tmp_path):
+    parser = tmp_path / "parser.py"
+    parser.write_text("# v1")
+    cache.write_parsed("parsed", "a.yaml", b"x: 1", [parser], ({"x": 1}, ()))
+    assert cache.read_parsed("parsed", "a.yaml", b"x: 1", [parser]) == ({"x": 1}, ())
+    assert cache.read_parsed("parsed", "a.yaml", b"x: 2", [parser]) is None  # another text
+    assert cache.read_parsed("parsed", "b.yaml", b"x: 1", [parser]) is None  # another file: its locations differ
+    parser.write_text("# version 2")
+    assert cache.read_parsed("parsed", "a.yaml", b"x: 1", [parser]) is None  # the parser changed
+
+
+def test_writing_a_slot_again_replaces_its_older_entry(tmp_path):
+    parser = tmp_path / "parser.py"
+    parser.write_text("")
+    for text in (b"x: 1", b"x: 2", b"x: 3"):
+        cache.write_parsed("parsed", "a.yaml", text, [parser], text.decode())
+    cache.write_parsed("parsed", "b.yaml", b"x: 1", [parser], "b")
+    assert len(list(cache.directory().glob("parsed-*"))) == 2
+    assert cache.read_parsed("parsed", "a.yaml", b"x: 3", [parser]) == "x: 3"
+
+
+def test_a_kind_keeps_at_most_max_entries_and_drops_the_oldest(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    parser = tmp_path / "parser.py"
+    parser.write_text("")
+    for index in range(5):
+        cache.write_parsed("parsed", f"{index}.yaml", b"x", [parser], index)
+        entry = next(p for p in cache.directory().glob("parsed-*") if cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) == index)
+        os.utime(entry, ns=(index * 10**9, index * 10**9))  # written in this order
+    kept = sorted(cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) for index in range(5)
+                  if cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) is not None)
+    assert kept == [2, 3, 4]

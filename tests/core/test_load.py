@@ -143,3 +143,48 @@ def test_load_documents_on_rendered_manifests():
         render.load_documents = original
     for text in texts:
         assert repr(load_documents(text)) == repr(list(yaml.safe_load_all(text)))
+
+
+@pytest.fixture
+def user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "scenario-runner"
+
+
+def test_a_library_file_parsed_again_comes_from_the_cache_alike(tmp_path, user_cache, monkeypatch):
+    from runner.scenario import load as load_module
+
+    parsed = []
+    monkeypatch.setattr(load_module, "load_text", lambda *args: parsed.append(args) or load_text(*args))
+    path = tmp_path / "demo.yaml"
+    path.write_text(TEXT)
+    first, again = load_file(path, cached=True), load_file(path, cached=True)
+    assert len(parsed) == 1
+    assert again.data == first.data and dict(again.sources) == dict(first.sources)
+    path.write_text(TEXT.replace("demo", "edited"))
+    assert load_file(path, cached=True).data["metadata"]["name"] == "edited" and len(parsed) == 2
+
+
+def test_only_what_parsed_is_cached_and_only_when_asked(tmp_path, user_cache):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [1, 2\n")
+    for _ in range(2):
+        with pytest.raises(ScenarioError, match="YAML syntax error"):
+            load_file(broken, cached=True)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(TEXT)
+    load_file(plain)
+    assert not user_cache.exists() or not list(user_cache.iterdir())
+
+
+def test_a_library_caches_its_own_files_only(tmp_path, user_cache):
+    from runner.scenario.resolve import Library
+
+    (tmp_path / "scenarios").mkdir()
+    inside = tmp_path / "scenarios" / "demo.yaml"
+    inside.write_text(TEXT)
+    outside = tmp_path / "record-scenario.yaml"
+    outside.write_text(TEXT)
+    library = Library(tmp_path / "scenarios")
+    library.document(inside), library.document(outside)
+    assert len(list(user_cache.glob("scenario-yaml-*"))) == 1
