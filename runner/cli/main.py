@@ -4,6 +4,7 @@ Each command lives in the module that COMMANDS names and is imported only when i
 `scenario validate` does not load the run pipeline, nor `scenario --help` anything but this."""
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -98,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    # The process ends here. Python's shutdown would first run a full collection over every object the command
+    # made (~75,000 after `scenario validate`, 14,000 of them cyclic garbage the raised threshold left): 20-60 ms
+    # that free memory the OS takes back anyway. Frozen objects are not collected; the command's files are closed.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
