@@ -90,8 +90,9 @@ def run(name: str, executor_name: str | None, overrides: tuple[str, ...], timeou
     executor.check_environment(options)
     progress = _progress(no_progress)
     if with_baseline:
-        for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, timeout_s=timeout_s,
-                                         progress=progress, options=options, announce=lambda text: click.echo(text, err=True)):
+        for baseline in ensure_baselines(scenario, library, results_dir, run_scenario, executor_name=executor_name, overrides=overrides,
+                                         timeout_s=timeout_s, progress=progress, options=options,
+                                         announce=lambda text: click.echo(text, err=True)):
             click.echo(render_report("table", baseline.report), err=True)
 
     if triage_strategy or has_triage(scenario):

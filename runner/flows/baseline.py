@@ -2,7 +2,8 @@
 and the baseline runs' metrics a report plots against.
 
 A `baseline:` check resolves (runner.history.BaselineLookup) to its pinned `run:` id, else to the latest
-passing run of the baseline scenario that ran as written (no --set overrides, not a sweep variant).
+passing run of the baseline scenario that ran as written (no --set overrides but the registry, not a sweep variant).
+A baseline run by --with-baseline gets the registry the scenario's own run was given.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from runner.flows.check import validate_scenario
-from runner.records.history import find_run, latest_passing
+from runner.records.history import WHERE_FROM_PATHS, find_run, latest_passing, override_path
 from runner.records.record import default_results_dir
 from runner.report.base import BaselineMetrics
 from runner.scenario.model import Scenario
@@ -33,30 +34,33 @@ def missing_baselines(scenario: Scenario, results_dir: Path | None = None) -> li
 
 def ensure_baselines(scenario: Scenario, library: Library | None, results_dir: Path | None, run_fn: Callable[..., Any], *,
                      executor_name: str | None = None, announce: Callable[[str], None] | None = None,
-                     _seen: frozenset[str] = frozenset(), **run_options: Any) -> list[Any]:
+                     overrides: Iterable[str] = (), _seen: frozenset[str] = frozenset(), **run_options: Any) -> list[Any]:
     """Run every baseline scenario of `scenario` that has no passing run yet (its own baselines first).
 
     run_fn is runner.run.run_scenario; run_options (timeout_s, progress, options, stop) go to it. The
     baseline runs on `executor_name` when it declares that executor, else on its default one. Returns
-    the RunResults in the order they ran (empty when every baseline already has a passing run).
+    the RunResults in the order they ran (empty when every baseline already has a passing run). Of `overrides` (the
+    scenario's own run's --set), those that say where images come from (the registry) are given to the baselines too.
     """
 
     library = library or Library()
     results_dir = Path(results_dir or default_results_dir())
+    where_from = [o for o in overrides if override_path(o) in WHERE_FROM_PATHS]
     results = []
     seen = _seen | {scenario.name}
     for name in missing_baselines(scenario, results_dir):
         if name in seen:
             continue
-        baseline = validate_scenario(name, library)
+        baseline = validate_scenario(name, library, where_from)
         results += ensure_baselines(baseline, library, results_dir, run_fn, executor_name=executor_name, announce=announce,
-                                    _seen=seen, **run_options)
+                                    overrides=where_from, _seen=seen, **run_options)
         if latest_passing(results_dir, name)[0] is not None:  # a nested baseline run may have been this one
             continue
         if announce:
             announce(f"baseline {name} has no passing run in {results_dir}: running it first")
         executor = executor_name if executor_name in baseline.executors else None
-        results.append(run_fn(baseline, executor_name=executor, results_dir=results_dir, library=library, **run_options))
+        results.append(run_fn(baseline, executor_name=executor, results_dir=results_dir, library=library,
+                              overrides=where_from, **run_options))
         seen = seen | {name}
     return results
 

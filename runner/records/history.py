@@ -11,6 +11,18 @@ from runner.verdict.judge import BaselineValue, CheckResult, CheckStatus, Verdic
 
 SWEEP_SUFFIX = ".sweep"
 TRIAGE_SUFFIX = ".triage"
+# --set paths that say where a run's images come from, not what it measures: a run given only these still ran as
+# written (every scenario for a real cluster asks for `--set registry=<account>.dkr.ecr.<region>.amazonaws.com/...`).
+WHERE_FROM_PATHS = ("registry",)
+
+
+def override_path(override: str) -> str:
+    return override.partition("=")[0].strip()
+
+
+def measures_as_written(overrides: list[str] | tuple[str, ...]) -> bool:
+    """No --set override changes what the run measured (only WHERE_FROM_PATHS were given)."""
+    return all(override_path(str(o)) in WHERE_FROM_PATHS for o in overrides)
 
 
 @dataclass(frozen=True)
@@ -32,9 +44,10 @@ class PastRun:
 
     @property
     def pristine(self) -> bool:
-        """Run as the scenario file says: no --set overrides, not a sweep variant."""
+        """Run as the scenario file says: not a sweep variant, and no --set override but where its images come from."""
         meta = self.meta()
-        return not (meta.get("overrides") or meta.get("variant") or meta.get("sweep"))
+        overrides = meta.get("overrides") or []
+        return isinstance(overrides, list) and measures_as_written(overrides) and not (meta.get("variant") or meta.get("sweep"))
 
 
 
@@ -114,7 +127,8 @@ def metric_value(metrics: Mapping[str, Any], dotted: str) -> Any:
 
 def latest_passing(results_dir: Path, scenario: str) -> tuple[PastRun | None, int]:
     """The newest PASS run of a scenario that ran as written, and how many passing runs were skipped
-    because they had --set overrides or were sweep variants (their numbers measure something else)."""
+    because they had --set overrides (other than the registry) or were sweep variants (their numbers measure
+    something else)."""
     passing = [r for r in past_runs(results_dir, scenario) if r.status == CheckStatus.PASS]
     pristine = [r for r in passing if r.pristine]
     return (pristine[-1] if pristine else None), len(passing) - len(pristine)
@@ -145,7 +159,7 @@ class BaselineLookup:
         else:
             run, skipped = latest_passing(self.results_dir, scenario)
             if run is None:
-                note = f" ({skipped} passing run(s) with --set overrides or from sweeps do not count)" if skipped else ""
+                note = f" ({skipped} passing run(s) with --set overrides other than registry, or from sweeps, do not count)" if skipped else ""
                 return BaselineValue(None, "", f"no passing run of baseline scenario {scenario} in {self.results_dir}{note}: "
                                                + self.missing_hint.format(scenario=scenario))
         value = metric_value(run.metrics(), metric)

@@ -63,7 +63,7 @@ def test_baseline_is_the_latest_passing_run_as_written(tmp_path):
     fake_record(tmp_path, "base", "20260101-000000-aaaa", ttft=100)
     fake_record(tmp_path, "base", "20260102-000000-aaaa", ttft=90)
     fake_record(tmp_path, "base", "20260103-000000-aaaa", status="FAIL", ttft=10)
-    fake_record(tmp_path, "base", "20260104-000000-aaaa", ttft=5, overrides=["parameters.x=1"])
+    fake_record(tmp_path, "base", "20260104-000000-aaaa", ttft=5, overrides=["parameters.x=1", "registry=r.example/x"])
     fake_record(tmp_path, "base", "20260105-000000-aaaa", ttft=6, variant={"parameters.x": 2}, sweep="20260105-000000-ffff")
     lookup = baseline_lookup(tmp_path)
     found = lookup("base", "bench.ttft_ms_mean", "")
@@ -71,6 +71,26 @@ def test_baseline_is_the_latest_passing_run_as_written(tmp_path):
     assert lookup.used == [{"scenario": "base", "metric": "bench.ttft_ms_mean", "run_id": "20260102-000000-aaaa", "value": 90.0,
                             "pinned": False, "error": ""}]
     assert latest_passing(tmp_path, "base")[1] == 2  # the overridden and the sweep run do not count
+
+
+def test_a_run_given_only_its_registry_ran_as_written(tmp_path):
+    """Every scenario for a real cluster asks for --set registry=...: such a run is a baseline like any other."""
+    fake_record(tmp_path, "base", "20260101-000000-aaaa", ttft=100)
+    fake_record(tmp_path, "base", "20260102-000000-aaaa", ttft=90, overrides=["registry=123.dkr.ecr.us-east-2.amazonaws.com/efa"])
+    fake_record(tmp_path, "base", "20260103-000000-aaaa", ttft=80, overrides=["registry=r.example/x", "parameters.rate=8"])
+    found = baseline_lookup(tmp_path)("base", "bench.ttft_ms_mean", "")
+    assert (found.value, found.run_id) == (90.0, "20260102-000000-aaaa")
+    assert latest_passing(tmp_path, "base")[1] == 1
+
+
+def test_with_baseline_gives_the_baseline_the_runs_registry_and_nothing_else(lab):
+    lab.write("bench-base", bench_scenario(1.0))
+    lab.write("bench-pd", bench_scenario(1.2, baseline="bench-base"))
+    calls = []
+    ensure_baselines(lab.scenario("bench-pd"), lab.library, lab.results,
+                     lambda scenario, **options: calls.append((scenario.name, scenario.data.get("registry"), options["overrides"])),
+                     overrides=("registry=r.example/efa", "parameters.rate=8"))
+    assert calls == [("bench-base", "r.example/efa", ["registry=r.example/efa"])]
 
 
 def test_baseline_pinned_to_a_run_id(tmp_path):
