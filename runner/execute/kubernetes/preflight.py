@@ -216,15 +216,16 @@ def show(name: str, value: Decimal) -> str:
 
 
 def check_capacity(client: KubeClient, scenario: Scenario, objects: list[Prepared], result: Preflight) -> None:
-    """Nodes of the instance type exist with enough allocatable GPU/EFA/hugepages for every pod of the run at once."""
+    """Nodes of the instance type exist with enough allocatable GPU/EFA/hugepages for every pod of the run at once,
+    and every pod's nodeSelector (platform.nodeSelector included) matches some node."""
     instance = scenario.platform.instance_type
-    demands: list[tuple[str, dict[str, Decimal]]] = []
+    demands: list[Demand] = []
     for obj in objects:
         for count, spec in pod_templates(obj.body):
             requests = pod_requests(spec)
-            selected = (spec.get("nodeSelector") or {}).get(INSTANCE_LABEL)
-            if requests or selected:
-                demands += [(obj.workload or obj.name, requests)] * count
+            selector = {str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()}
+            if requests or INSTANCE_LABEL in selector:
+                demands += [Demand(obj.workload or obj.name, requests, selector)] * count
     try:
         listing = client.list(NODE.path())
     except KubeApiError as error:
@@ -235,21 +236,55 @@ def check_capacity(client: KubeClient, scenario: Scenario, objects: list[Prepare
     result.nodes = listing["items"]
     if not demands or instance in ("", "local"):
         return
-    nodes = [n for n in result.nodes if ((n.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL) == instance]
-    usable = [n for n in nodes if _usable(n)]
+    nodes = [n for n in result.nodes if _labels(n).get(INSTANCE_LABEL) == instance]
     if not nodes:
         types: dict[str, int] = {}
         for n in result.nodes:
-            t = ((n.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL, "?")
+            t = _labels(n).get(INSTANCE_LABEL, "?")
             types[t] = types.get(t, 0) + 1
         found = ", ".join(f"{t} x{c}" for t, c in sorted(types.items())) or "no nodes at all"
         result.findings.append(Finding("capacity", f"no node of instance type {instance} ({INSTANCE_LABEL}={instance}); found: {found}",
                                        f"scale up the {instance} node group (the run needs {len(demands)} pods on it)"))
         return
+    unmatched = _unmatched_selectors(demands, result.nodes)
+    if unmatched:
+        result.findings.append(unmatched)
+        return
+    usable = [n for n in nodes if _usable(n)]
     unplaced = _pack(demands, usable)
     if not unplaced:
         return
     result.findings.append(_capacity_finding(instance, demands, nodes, usable, unplaced))
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One pod of the run as the capacity check sees it: its workload, what it requests, and the nodes it selects."""
+
+    workload: str
+    requests: dict[str, Decimal]
+    selector: dict[str, str] = field(default_factory=dict)
+
+    def fits_on(self, node: Mapping[str, Any]) -> bool:
+        labels = _labels(node)
+        return all(labels.get(key) == value for key, value in self.selector.items())
+
+
+def _labels(node: Mapping[str, Any]) -> Mapping[str, str]:
+    return (node.get("metadata") or {}).get("labels") or {}
+
+
+def _unmatched_selectors(demands: list[Demand], nodes: list[Mapping[str, Any]]) -> Finding | None:
+    """The first workload whose pods select labels no node has together (the scheduler would leave them Pending)."""
+    for demand in demands:
+        if any(demand.fits_on(n) for n in nodes):
+            continue
+        missing = [f"{k}={v}" for k, v in demand.selector.items() if not any(_labels(n).get(k) == v for n in nodes)]
+        wanted = ", ".join(f"{k}={v}" for k, v in demand.selector.items())
+        why = f"no node has {', '.join(missing)}" if missing else "no node has all of them together"
+        return Finding("capacity", f"no node matches the nodeSelector of workload {demand.workload} ({wanted}): {why}",
+                       "label the nodes that should run it (kubectl label node NAME KEY=VALUE), or change platform.nodeSelector")
+    return None
 
 
 def _usable(node: Mapping[str, Any]) -> bool:
@@ -258,26 +293,26 @@ def _usable(node: Mapping[str, Any]) -> bool:
     return ready and not spec.get("unschedulable")
 
 
-def _pack(demands: list[tuple[str, dict[str, Decimal]]], nodes: list[Mapping[str, Any]]) -> list[tuple[str, dict[str, Decimal]]]:
-    """First-fit decreasing of the pods onto the nodes' allocatable; returns the pods that fit nowhere."""
+def _pack(demands: list[Demand], nodes: list[Mapping[str, Any]]) -> list[Demand]:
+    """First-fit decreasing of the pods onto the allocatable of the nodes each selects; returns the pods that fit nowhere."""
     free = [{r: quantity(((n.get("status") or {}).get("allocatable") or {}).get(r, 0)) for r in CHECKED_RESOURCES} for n in nodes]
     unplaced = []
-    for workload, requests in sorted(demands, key=lambda d: [-d[1].get(r, 0) for r in CHECKED_RESOURCES]):
-        for capacity in free:
-            if all(capacity.get(r, 0) >= q for r, q in requests.items()):
-                for r, q in requests.items():
+    for demand in sorted(demands, key=lambda d: [-d.requests.get(r, 0) for r in CHECKED_RESOURCES]):
+        for node, capacity in zip(nodes, free):
+            if demand.fits_on(node) and all(capacity.get(r, 0) >= q for r, q in demand.requests.items()):
+                for r, q in demand.requests.items():
                     capacity[r] -= q
                 break
         else:
-            unplaced.append((workload, requests))
+            unplaced.append(demand)
     return unplaced
 
 
 def _capacity_finding(instance: str, demands, nodes, usable, unplaced) -> Finding:
     groups: dict[tuple[str, tuple], int] = {}
-    for workload, requests in demands:
-        if requests:
-            key = (workload, tuple(sorted(requests.items())))
+    for demand in demands:
+        if demand.requests:
+            key = (demand.workload, tuple(sorted(demand.requests.items())))
             groups[key] = groups.get(key, 0) + 1
     need = "; ".join(f"{w}: {n} pod{'s' if n > 1 else ''} x {{{', '.join(f'{r} {show(r, q)}' for r, q in req)}}}"
                      for (w, req), n in groups.items())
@@ -312,7 +347,7 @@ def _short(demands, nodes) -> list[str]:
     """Resources the nodes lack: more asked in total than they have, or one pod asking more than any node has."""
     short = []
     for resource in CHECKED_RESOURCES:
-        asked = [requests.get(resource, Decimal(0)) for _, requests in demands]
+        asked = [demand.requests.get(resource, Decimal(0)) for demand in demands]
         have = [_allocatable(n, resource) for n in nodes]
         if sum(asked) > sum(have) or max(asked, default=0) > max(have, default=0):
             short.append(resource)

@@ -235,7 +235,7 @@ def test_nodes_advertising_no_efa_name_the_device_plugin():
                 "status": {"allocatable": res, "conditions": [{"type": "Ready", "status": "True"}]}}
     nodes = [node("gpu-0"), node("gpu-1")]
     worker = {"nvidia.com/gpu": Decimal(8), "vpc.amazonaws.com/efa": Decimal(32)}
-    demands = [("nccl-tests", {}), ("nccl-tests", worker), ("nccl-tests", worker)]
+    demands = [preflight.Demand("nccl-tests", {}), preflight.Demand("nccl-tests", worker), preflight.Demand("nccl-tests", worker)]
     finding = preflight._capacity_finding("p5.48xlarge", demands, nodes, nodes, preflight._pack(demands, nodes))
     assert "the p5.48xlarge nodes cannot hold the run: 2 of 3 pods fit nowhere" in finding.message
     assert "vpc.amazonaws.com/efa 32" in finding.message and "vpc.amazonaws.com/efa 0" in finding.message
@@ -249,6 +249,33 @@ def test_preflight_efa_per_node_wrong_for_the_nodes(real):
     assert real.writes() == []
     assert "the p5en.48xlarge nodes cannot hold the run" in result.output.message, result.output.message
     assert "check platform.efaPerNode" in result.output.message
+
+
+def test_preflight_names_a_node_selector_no_node_matches(real):
+    """platform.nodeSelector pins the pods to labelled nodes: when no node has the label, the scheduler would leave them
+    Pending until the run's timeout; the preflight says so before anything is created."""
+    assert not any((item.metadata.labels or {}).get("pool") == "blue" for item in real.core.list_node().items)
+    result = real.run("nccl-allreduce", "platform.nodeSelector.pool=blue")
+    message = result.output.message
+    assert real.writes() == [] and result.verdict.status == "ERROR"
+    assert "no node matches the nodeSelector of workload nccl-tests" in message and "pool=blue" in message, message
+    assert "no node has pool=blue" in message and "kubectl label node" in message
+    assert real.left(result.run_id) == []
+
+
+def test_a_pod_goes_only_to_the_nodes_its_selector_matches():
+    """Two free p5 nodes, but the selector allows one: the second worker fits nowhere."""
+    def node(name, pool):
+        res = {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "32", "hugepages-2Mi": "10256Mi"}
+        return {"metadata": {"name": name, "labels": {INSTANCE: "p5.48xlarge", "pool": pool}},
+                "status": {"allocatable": res, "conditions": [{"type": "Ready", "status": "True"}]}}
+    worker = preflight.Demand("nccl-tests", {"nvidia.com/gpu": Decimal(8)}, {INSTANCE: "p5.48xlarge", "pool": "blue"})
+    nodes = [node("gpu-0", "blue"), node("gpu-1", "green")]
+    assert preflight._pack([worker, worker], nodes) == [worker]
+    assert preflight._pack([worker], nodes) == []
+    assert preflight._unmatched_selectors([worker], nodes) is None
+    red = preflight.Demand("nccl-tests", {}, {INSTANCE: "p5.48xlarge", "pool": "red"})
+    assert "no node has pool=red" in preflight._unmatched_selectors([worker, red], nodes).message
 
 
 def test_preflight_without_nodes_of_the_type_says_which_types_exist(real):
