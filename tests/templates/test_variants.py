@@ -39,7 +39,8 @@ def test_alltoall_changes_only_the_benchmark_command():
 
 
 def test_vram_changes_only_memory_kind_gpu_id_gpu_count_and_its_sourced_sizing():
-    """Besides GPU memory, the VRAM variant runs at the settings its source measured (its own buffer, threads, batch)."""
+    """Besides GPU memory, the VRAM variant runs at the settings its source measured (its own buffer, threads, batch),
+    and its initiator waits for as many target buffers as GPU memory makes (the script before the bench)."""
     def command_indexes(kind: str, name: str, prefixes: tuple[str, ...]) -> set[int]:
         argv = by_kind_name("mooncake-efa-dram")[(kind, name)]["spec"]["template"]["spec"]["containers"][0]["command"]
         return {i for i, arg in enumerate(argv) if arg.startswith(prefixes)}
@@ -48,7 +49,7 @@ def test_vram_changes_only_memory_kind_gpu_id_gpu_count_and_its_sourced_sizing()
     expected = set()
     for kind, name in (("Deployment", "target"), ("Job", "initiator")):
         container = (kind, name, "spec", "template", "spec", "containers", 0)
-        expected |= {container + ("command", i) for i in command_indexes(kind, name, ("--use_vram=", "--gpu_id=", *sizing))}
+        expected |= {container + ("command", i) for i in command_indexes(kind, name, ("--use_vram=", "--gpu_id=", *sizing, "target="))}
         expected |= {container + ("resources", "requests", "nvidia.com/gpu"), container + ("resources", "limits", "nvidia.com/gpu")}
     assert changed_paths("mooncake-efa-dram", "mooncake-efa-vram") == expected
     vram = by_kind_name("mooncake-efa-vram")[("Job", "initiator")]["spec"]["template"]["spec"]["containers"][0]
