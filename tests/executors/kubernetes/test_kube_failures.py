@@ -128,6 +128,13 @@ def plane(control_plane, tmp_path):
     plane.close()
 
 
+def _wait_for(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not within 30 s"
+        time.sleep(0.2)
+
+
 def _infra_row(result, workload):
     return next(r for r in result.verdict.results if r.kind == "infrastructure" and r.workload == workload)
 
@@ -174,9 +181,19 @@ def test_oom_killed_launcher_is_an_error_with_the_memory_hint(plane):
 
 
 def test_unschedulable_workers_fail_fast_with_the_scheduler_message_and_the_efa_hint(plane):
-    """Both whole-node workers pinned to one p5.48xlarge: preflight counts the instance type's EFA interfaces (enough
-    for both), the scheduler places one worker and has no EFA left for the other."""
-    run = plane.run("nccl-allreduce", _launcher(), "platform.nodeSelector[kubernetes.io/hostname]=p5-48xlarge-0")
+    """A worker pinned to a p5.48xlarge whose EFA interfaces another pod holds: preflight counts what nodes have
+    (allocatable), not what other pods use, so it passes; the scheduler has no EFA left there. (Both workers pinned to
+    one node are refused by preflight now: it packs each pod onto the nodes its selector matches.)"""
+    node = "p5-48xlarge-0"
+    efa = {"vpc.amazonaws.com/efa": "32"}
+    plane.core.create_namespaced_pod(plane.namespace, {
+        "metadata": {"name": "holds-the-efa"},
+        "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
+                 "tolerations": [{"operator": "Exists"}],
+                 "containers": [{"name": "c", "image": "registry.example/pause:3.10", "resources": {"requests": efa, "limits": efa}}]}})
+    _wait_for(lambda: plane.core.read_namespaced_pod("holds-the-efa", plane.namespace).spec.node_name == node)
+    run = plane.run("nccl-allreduce", _launcher(), f"platform.nodeSelector[kubernetes.io/hostname]={node}",
+                    "workloads[nccl-tests].nodes=1", "workloads[nccl-tests].ranks=8")
     result = run.result
     assert run.seconds < 120, run.seconds
     assert result.verdict.status == "ERROR"

@@ -11,7 +11,7 @@ from runner.execute.kubernetes.apply import prepare
 from runner.execute.kubernetes.client import find_config
 from runner.execute.kubernetes.diagnose import hints_for, pod_problems
 from runner.execute.kubernetes.kinds import DEPLOYMENT, JOB, LWS, MPIJOB
-from runner.execute.kubernetes.preflight import _pack, pod_templates
+from runner.execute.kubernetes.preflight import Demand, _pack, pod_templates
 from runner.execute.kubernetes.wait import (
     DONE,
     FAILED,
@@ -125,7 +125,7 @@ def test_pod_templates_count_the_pods_of_each_kind():
 
 def test_packing_sixteen_one_gpu_pods_onto_two_nodes():
     node = {"status": {"allocatable": {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "32", "hugepages-2Mi": "10256Mi"}}}
-    pods = [("w", {"nvidia.com/gpu": Decimal(1), "vpc.amazonaws.com/efa": Decimal(4)})] * 16
+    pods = [Demand("w", {"nvidia.com/gpu": Decimal(1), "vpc.amazonaws.com/efa": Decimal(4)})] * 16
     assert _pack(pods, [node, node]) == []
     assert len(_pack(pods + pods[:1], [node, node])) == 1
 
