@@ -1,6 +1,7 @@
 """The per-user cache of values derived from files (runner/base/cache.py)."""
 from __future__ import annotations
 
+import marshal
 import os
 
 import pytest
@@ -93,7 +94,7 @@ def test_a_kind_keeps_at_most_max_entries_and_drops_the_oldest(tmp_path, monkeyp
     parser.write_text("")
     for index in range(5):
         cache.write_parsed("parsed", f"{index}.yaml", b"x", [parser], index)
-        entry = next(p for p in cache.directory().glob("parsed-*") if cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) == index)
+        entry = next(p for p in cache.directory().glob("parsed-*") if marshal.loads(p.read_bytes()) == index)
         os.utime(entry, ns=(index * 10**9, index * 10**9))  # written in this order
     kept = sorted(cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) for index in range(5)
                   if cache.read_parsed("parsed", f"{index}.yaml", b"x", [parser]) is not None)
