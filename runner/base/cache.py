@@ -26,71 +26,71 @@ def directory() -> Path:
 
 def read(kind: str, sources: Iterable[Path], version: int) -> Any | None:
     sources = list(sources)
-    return _read(_entry(kind, os.path.realpath(sources[0]), _stat_key(kind, sources, version)))
+    return _read(kind, os.path.realpath(sources[0]), _stat_key(kind, sources, version))
 
 
 def write(kind: str, sources: Iterable[Path], version: int, value: Any) -> None:
     sources = list(sources)
-    _write(_entry(kind, os.path.realpath(sources[0]), _stat_key(kind, sources, version)), value)
+    _write(kind, os.path.realpath(sources[0]), _stat_key(kind, sources, version), value)
 
 
 def read_parsed(kind: str, name: str, text: bytes, makers: Iterable[Path]) -> Any | None:
     """The value made from `text` by the code in `makers` (their size and modification time are part of the key)."""
-    return _read(_entry(kind, name, _text_key(kind, name, text, makers)))
+    return _read(kind, name, _text_key(kind, name, text, makers))
 
 
 def write_parsed(kind: str, name: str, text: bytes, makers: Iterable[Path], value: Any) -> None:
-    _write(_entry(kind, name, _text_key(kind, name, text, makers)), value)
+    _write(kind, name, _text_key(kind, name, text, makers), value)
+
+
+def _stamp(paths: Iterable[Path]) -> str:
+    """Each file's real path, modification time and size: what a value made from them is found by."""
+    stamp = ""
+    for path in paths:
+        stat = os.stat(path)
+        stamp += f"\0{os.path.realpath(path)}\0{stat.st_mtime_ns}\0{stat.st_size}"
+    return stamp
 
 
 def _stat_key(kind: str, sources: list[Path], version: int) -> str:
-    key = hashlib.sha1(f"{kind}\0{version}\0{sys.version}".encode())
-    for source in sources:
-        stat = os.stat(source)
-        key.update(f"\0{os.path.realpath(source)}\0{stat.st_mtime_ns}\0{stat.st_size}".encode())
-    return key.hexdigest()
+    return hashlib.sha1(f"{kind}\0{version}\0{sys.version}{_stamp(sources)}".encode()).hexdigest()
 
 
 def _text_key(kind: str, name: str, text: bytes, makers: Iterable[Path]) -> str:
-    key = hashlib.sha1(f"{kind}\0{sys.version}\0{name}".encode())
-    for maker in makers:
-        stat = os.stat(maker)
-        key.update(f"\0{os.path.realpath(maker)}\0{stat.st_mtime_ns}\0{stat.st_size}".encode())
-    key.update(b"\0" + text)
-    return key.hexdigest()
+    return hashlib.sha1(f"{kind}\0{sys.version}\0{name}{_stamp(makers)}\0".encode() + text).hexdigest()
 
 
 def _entry(kind: str, slot: str, key: str) -> Path:
+    """<kind>-<slot>-<key>.marshal: the slot is what the value is for (a schema file, a scenario's path)."""
     return directory() / f"{kind}-{hashlib.sha1(slot.encode()).hexdigest()[:12]}-{key[:20]}.marshal"
 
 
-def _read(entry: Path) -> Any | None:
+def _read(kind: str, slot: str, key: str) -> Any | None:
     try:
-        return marshal.loads(entry.read_bytes())
+        return marshal.loads(_entry(kind, slot, key).read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
 
 
-def _write(entry: Path, value: Any) -> None:
+def _write(kind: str, slot: str, key: str, value: Any) -> None:
+    entry = _entry(kind, slot, key)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = entry.with_name(f"{entry.name}.{os.getpid()}")
         partial.write_bytes(marshal.dumps(value))
         os.replace(partial, entry)
-        _prune(entry)
+        _prune(entry, kind)
     except (OSError, ValueError):
         pass
 
 
-def _prune(entry: Path) -> None:
+def _prune(entry: Path, kind: str) -> None:
     """The slot's older entries go; past MAX_ENTRIES of the kind, the least recently written go too."""
-    slot = entry.name.rsplit("-", 1)[0]
-    kind = slot.rsplit("-", 1)[0]
+    prefix = entry.name.rsplit("-", 1)[0] + "-"  # <kind>-<slot>-
     others = [path for path in entry.parent.glob(f"{kind}-*.marshal") if path != entry]
-    for older in others:
-        if older.name.startswith(f"{slot}-"):
-            older.unlink(missing_ok=True)
-    others = [path for path in others if path.exists()]
+    for older in [path for path in others if path.name.startswith(prefix)]:
+        older.unlink(missing_ok=True)
+    others = [path for path in others if not path.name.startswith(prefix)]
     if len(others) >= MAX_ENTRIES:
         others.sort(key=lambda path: path.stat().st_mtime_ns)
         for oldest in others[: len(others) - MAX_ENTRIES + 1]:
