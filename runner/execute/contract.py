@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from runner.base.errors import ExecutionError
-from runner.execute.plan import Plan, start_order  # noqa: F401  (part of the contract: what plan() returns, the order run() starts in)
+from runner.execute.plan import Plan
 from runner.scenario.model import Scenario, Workload
 
 

@@ -38,9 +38,8 @@ from runner.execute.contract import (
     StartFailed,
     WorkloadOutcome,
     WorkloadState,
-    start_order,
 )
-from runner.execute.plan import ready_text
+from runner.execute.plan import ready_text, start_order
 from runner.scenario.model import Workload
 
 DEFAULT_READY_S = 600.0

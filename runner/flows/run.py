@@ -15,12 +15,12 @@ from runner.base.budget import PARSE_BUDGET_MIN_S, time_budget
 from runner.base.errors import ExecutionError, RunnerError, ScenarioError
 from runner.execute import get_executor
 from runner.execute.contract import (
-    Plan,
     RunContext,
     RunOutput,
     WorkloadOutcome,
     WorkloadState,
 )
+from runner.execute.plan import Plan
 from runner.execute.progress import QuietProgress
 from runner.flows.baseline import serving_baselines
 from runner.flows.check import for_executor

@@ -26,7 +26,6 @@ from runner.execute.contract import (
     StartFailed,
     WorkloadOutcome,
     WorkloadState,
-    start_order,
 )
 from runner.execute.kubernetes import apply as apply_
 from runner.execute.kubernetes import cleanup as cleanup_
@@ -44,6 +43,7 @@ from runner.execute.kubernetes.wait import (
     disaggregated_status,
     object_status,
 )
+from runner.execute.plan import start_order
 from runner.render.kubernetes import namespace_for, readable_yaml, render_kubernetes, with_namespace
 from runner.render.labels import LABEL_PREFIX, dns_name
 from runner.scenario.model import Workload

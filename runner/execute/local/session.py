@@ -29,7 +29,6 @@ from runner.execute.contract import (
     StartFailed,
     WorkloadState,
     log_tail,
-    start_order,
 )
 from runner.execute.evidence import fold_tagged_lines, fold_tails, folded_text
 from runner.execute.local import processes
@@ -37,6 +36,7 @@ from runner.execute.local.commands import SHELL, argv0_of, command_variables_for
 from runner.execute.local.emulated import Loopback, expand_kube_vars, layer_for
 from runner.execute.local.placement import nodes_config
 from runner.execute.local.processes import Process
+from runner.execute.plan import start_order
 from runner.scenario.model import Workload
 from runner.scenario.templating import render_command, render_env
 
@@ -318,4 +318,3 @@ class LocalBackend:
         if survivors:
             return RunState.ERROR, f"{message}; processes left alive after cleanup: {survivors}".strip("; ")
         return state, message
-
