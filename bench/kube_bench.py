@@ -32,10 +32,11 @@ from kubernetes import client, config, watch  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from runner.execute.progress import QuietProgress  # noqa: E402
-from runner.flows.rehearse import LOG_FILE  # noqa: E402
+from runner.flows.rehearse import LOG_FILE, ensure_cluster, stop_cluster  # noqa: E402
 from runner.flows.run import run_scenario  # noqa: E402
 from runner.scenario.resolve import Library  # noqa: E402
 from runner.scenario.validate import validate_scenario  # noqa: E402
+from tests.control_plane import cluster_dir  # noqa: E402
 
 RUNNING = "Running"
 
@@ -75,7 +76,7 @@ class Stamps(QuietProgress):
 
 
 def _runner_view(stamps: Stamps, marks: dict, returned: float) -> dict:
-    """The figures both targets share: what the runner saw, against when the launcher really ended."""
+    """What the runner saw, against when the launcher really ended."""
     applied = stamps.first(lambda name, state, detail: name == "nccl" and state == "applied")
     running = stamps.first(lambda name, state, detail: name == "nccl" and RUNNING in detail)
     seen_done = stamps.first(lambda name, state, detail: name == "nccl" and state == "done")
@@ -142,9 +143,6 @@ def one_round(workers: int, run_for: float, workdir: Path, cluster) -> dict:
 
 
 def rounds(args) -> list[dict]:
-    from runner.flows.rehearse import ensure_cluster, stop_cluster
-    from tests.control_plane import cluster_dir
-
     cluster = ensure_cluster(cluster_dir(), print)
     print(f"control plane: {'started in %.1f s' % cluster.start_s if cluster.started else 'already up'}")
     done = []
